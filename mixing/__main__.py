@@ -1,0 +1,4 @@
+from .sweep import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kernels with one contract: ``reference`` (NumPy), ``cpu`` (numba)."""

@@ -1,0 +1,117 @@
+"""Angle laws of accumulated SO(2) rotations: sampling and characteristic function.
+
+Every law is symmetric about zero and is shifted by a per-block centre (the RoPE
+frequency theta_m by default), so ``E e^{i phi} = e^{i theta_m} * char(law, par)`` with a
+real factor ``char``:
+
+| law | parameter | char = E cos(phi - theta) |
+|---|---|---|
+| constant | - | 1 |
+| gaussian | sigma | exp(-sigma^2 / 2) |
+| uniform | a (half-width) | sin(a) / a |
+| vonmises | concentration kappa | I_1(kappa) / I_0(kappa) |
+| wrapped_cauchy | gamma | exp(-gamma) |
+| two_point | - | 0 (phi - theta in {0, pi}) |
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from . import rng
+from ._jit import njit
+
+CONSTANT, GAUSSIAN, UNIFORM, VONMISES, WRAPPED_CAUCHY, TWO_POINT = range(6)
+
+#: law name -> (code, name of its parameter or None, default value)
+LAWS = {
+    "constant": (CONSTANT, None, None),
+    "gaussian": (GAUSSIAN, "sigma", 0.5),
+    "uniform": (UNIFORM, "a", 1.0),
+    "vonmises": (VONMISES, "concentration", 4.0),
+    "wrapped_cauchy": (WRAPPED_CAUCHY, "gamma", 0.1),
+    "two_point": (TWO_POINT, None, None),
+}
+
+
+def char(law: int, par: float) -> float:
+    """E cos(phi - centre) for one step of the law (the real characteristic factor)."""
+    if law == CONSTANT:
+        return 1.0
+    if law == GAUSSIAN:
+        return math.exp(-0.5 * par * par)
+    if law == UNIFORM:
+        return math.sin(par) / par
+    if law == VONMISES:
+        return float(special.i1e(par) / special.i0e(par))
+    if law == WRAPPED_CAUCHY:
+        return math.exp(-par)
+    if law == TWO_POINT:
+        return 0.0
+    raise ValueError(f"unknown law code {law}")
+
+
+def _vonmises(key, kappa):
+    """Von Mises(0, kappa) by Best & Fisher (1979), as NumPy's generator does it."""
+    if kappa < 1e-8:
+        return math.pi * (2.0 * rng.uniform(key, 0) - 1.0)
+    if kappa < 1e-5:
+        s = 1.0 / kappa + kappa
+    else:
+        r = 1.0 + math.sqrt(1.0 + 4.0 * kappa * kappa)
+        rho = (r - math.sqrt(2.0 * r)) / (2.0 * kappa)
+        s = (1.0 + rho * rho) / (2.0 * rho)
+    t = 0
+    while True:
+        z = math.cos(math.pi * rng.uniform(key, t))
+        w = (1.0 + s * z) / (s + z)
+        y = kappa * (s - w)
+        v = rng.uniform(key, t + 1)
+        t += 2
+        if y * (2.0 - y) - v >= 0.0 or math.log(y / v) + 1.0 - y >= 0.0:
+            break
+    w = min(1.0, max(-1.0, w))
+    res = math.acos(w)
+    return -res if rng.uniform(key, t) < 0.5 else res
+
+
+def _angle(law, par, key, m):
+    """Centred angle of block m drawn from ``key`` (add the block's centre to it)."""
+    if law == GAUSSIAN:
+        return par * rng.normal(key, m)
+    if law == UNIFORM:
+        return par * (2.0 * rng.uniform(key, m) - 1.0)
+    if law == WRAPPED_CAUCHY:
+        return par * math.tan(math.pi * (rng.uniform(key, m) - 0.5))
+    if law == TWO_POINT:
+        return math.pi if rng.uniform(key, m) < 0.5 else 0.0
+    if law == VONMISES:
+        return vonmises(rng.u64(key, m), par)
+    return 0.0
+
+
+vonmises = njit(_vonmises)
+angle = njit(_angle)
+
+
+class _Plain:
+    """Plain-Python twins (for the NumPy reference)."""
+
+    def __init__(self):
+        import types
+
+        g = dict(globals())
+        g["rng"] = rng.plain
+        g["vonmises"] = types.FunctionType(_vonmises.__code__, g, "vonmises")
+        self.vonmises = g["vonmises"]
+        self._angle = types.FunctionType(_angle.__code__, g, "angle")
+
+    def angle(self, law, par, key, m):
+        with np.errstate(over="ignore"):
+            return self._angle(law, par, key, m)
+
+
+plain = _Plain()

@@ -1,0 +1,174 @@
+"""Measures: coherence, second moment and retrieval, as mean and standard error per x.
+
+Each measure runs a kernel (``device="cpu"``: numba; ``"reference"``: the plain NumPy
+reference) over blocks of trials and reduces the per-trial rows afterwards, so a fixed
+seed gives the same numbers whatever the block size or thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ParameterError
+from .kernels import reference
+from .mechanisms import SO2, Mechanism
+from .task import Task
+
+METRICS = ("near_weight", "far_mass", "retention", "far_residual")
+DEVICES = ("cpu", "reference", "cuda")
+
+
+@dataclass
+class Estimate:
+    """Mean and standard error of each metric at every x."""
+
+    x_name: str
+    x: np.ndarray
+    mean: dict = field(default_factory=dict)
+    stderr: dict = field(default_factory=dict)
+    trials: int = 0
+
+    def __getitem__(self, metric):
+        return self.mean[metric]
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise ParameterError(f"device: unknown {device!r} (choose from {', '.join(DEVICES)})")
+    if device == "cuda":
+        try:
+            from numba import cuda
+            available = cuda.is_available()
+        except Exception:  # noqa: BLE001 - any import or driver failure means "no GPU"
+            available = False
+        if not available:
+            raise ParameterError("device: cuda requested but no CUDA GPU is available on this machine")
+        raise ParameterError("device: the CUDA kernels are not part of this version; use --device cpu")
+
+
+def check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_lengths(lengths, task: Task | None = None) -> np.ndarray:
+    try:
+        arr = np.asarray(lengths)
+    except Exception:  # noqa: BLE001
+        raise ParameterError(f"lengths: not a list of integers: {lengths!r}") from None
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise ParameterError(f"lengths: expected a non-empty list of integers, got {lengths!r}")
+    if np.any(arr < 1):
+        raise ParameterError(f"lengths: must be positive, got {arr.min()}")
+    arr = np.unique(arr.astype(np.int64))
+    if task is not None and task.delta > arr[0]:
+        raise ParameterError(f"delta: the target lag {task.delta} exceeds the shortest length {arr[0]}")
+    return arr
+
+
+def _blocks(trials, chunk):
+    t0 = 0
+    while t0 < trials:
+        T = min(chunk, trials - t0)
+        yield t0, T
+        t0 += T
+
+
+def _default_chunk(trials, work_per_trial):
+    # about 2e7 steps per block keeps a progress bar moving and interruption cheap
+    return max(1, min(trials, int(2e7 // max(work_per_trial, 1))))
+
+
+def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1.0,
+                   device: str = "cpu", chunk: int | None = None, progress=None) -> np.ndarray:
+    """Per-trial walk rows, shape (trials, N, 2): [coherence estimate, (q^T P_n k)^2]."""
+    N = check_count("lags", N)
+    trials = check_count("trials", trials)
+    check_device(device)
+    if not -1.0 <= c <= 1.0:
+        raise ParameterError(f"c: must lie in [-1, 1], got {c}")
+    spec = mech.spec(seed)
+    out = np.empty((trials, N, 2))
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, N)):
+        if device == "reference":
+            out[t0:t0 + T] = reference.walk(spec, mech.d, c, N, seed, t0, T)
+        else:
+            from .kernels import cpu
+            block = np.empty((T, N, 2))
+            if spec.family == SO2:
+                cpu.walk_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
+                             float(c), N, np.uint64(seed), t0, block)
+            else:
+                cpu.walk_hh(spec.src, spec.beta, spec.table, spec.cdf, mech.d, float(c), N,
+                            np.uint64(seed), t0, block)
+            out[t0:t0 + T] = block
+        if progress is not None:
+            progress(T)
+    return out
+
+
+def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials: int,
+                        device: str = "cpu", chunk: int | None = None, progress=None) -> np.ndarray:
+    """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order."""
+    lengths = check_lengths(lengths, task)
+    trials = check_count("trials", trials)
+    check_device(device)
+    spec = mech.spec(seed)
+    mdelta = np.ascontiguousarray(np.linalg.matrix_power(spec.mean_generator, task.delta))
+    K = lengths.shape[0]
+    out = np.empty((trials, K, 4))
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]))):
+        if device == "reference":
+            out[t0:t0 + T] = reference.retrieval(spec, mech.d, task, lengths, seed, t0, T)
+        else:
+            from .kernels import cpu
+            block = np.empty((T, K, 4))
+            args = (task.B, task.delta, task.p, task.kappa, task.mu, task.xi, task.window,
+                    lengths, np.uint64(seed), t0, block)
+            if spec.family == SO2:
+                cpu.retrieval_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
+                                  spec.slope, spec.rotate_values, mdelta, *args)
+            else:
+                cpu.retrieval_hh(spec.src, spec.beta, spec.table, spec.cdf, spec.slope,
+                                 spec.rotate_values, mdelta, mech.d, *args)
+            out[t0:t0 + T] = block
+        if progress is not None:
+            progress(T)
+    return out
+
+
+def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
+    """Mean and standard error (ddof=1; 0 for a single trial) over the first axis."""
+    T = rows.shape[0]
+    est = Estimate(x_name, np.asarray(x), trials=T)
+    mean = rows.mean(axis=0)
+    se = rows.std(axis=0, ddof=1) / math.sqrt(T) if T > 1 else np.zeros_like(mean)
+    for i, name in enumerate(names):
+        est.mean[name] = mean[:, i]
+        est.stderr[name] = se[:, i]
+    return est
+
+
+def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
+    """E[qhat^T P_n qhat] = tr(E P_n)/d for n = 1..lags."""
+    rows = per_trial_walk(mech, lags, seed, trials, 1.0, device, **kw)[:, :, :1]
+    return summarize(rows, ["coherence"], "lag", np.arange(1, lags + 1))
+
+
+def second_moment(mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0,
+                  device: str = "cpu", **kw) -> Estimate:
+    """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
+    rows = per_trial_walk(mech, lags, seed, trials, c, device, **kw)[:, :, 1:]
+    return summarize(rows, ["second_moment"], "lag", np.arange(1, lags + 1))
+
+
+def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0,
+              device: str = "cpu", **kw) -> Estimate:
+    """Near weight, far mass, retention and far residual at every context length."""
+    lengths = check_lengths(lengths, task)
+    rows = per_trial_retrieval(mech, task, lengths, seed, trials, device, **kw)
+    return summarize(rows, METRICS, "L", lengths)

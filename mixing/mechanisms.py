@@ -1,0 +1,304 @@
+"""Mechanisms: one small, validated, frozen description each (THEORY.md section 2).
+
+A :class:`Mechanism` is a name, a head dimension ``d`` and resolved parameters. It turns
+into a :class:`KernelSpec` (plain arrays every kernel understands) with :meth:`spec`.
+
+Two generator families cover every mechanism:
+
+- ``SO2``: block-diagonal 2x2 rotations on the pairs (2m, 2m+1), m = 0..d/2-1, with angles
+  that are constant (RoPE: theta_m = base^(-2m/d)), drawn i.i.d. per position from an
+  angle law centred on theta_m (or on 0), or looked up in a per-token table;
+- ``HOUSEHOLDER``: ``I - beta w w^T`` with unit w uniform on the sphere (i.i.d. per
+  position) or looked up in a per-token table; the identity (NoPE, ALiBi) is this family
+  with no generator at all (``src = CONST``).
+
+Far-mass control is an additive bias ``-slope * n`` at lag n: ALiBi's slope ``m`` plus the
+forget gate's ``gamma`` (times 1/sqrt(d) with ``forget_scale=inv_sqrt_d``, as fla's PaTH-FoX
+scales it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import laws, rng
+from ._jit import njit
+from .errors import ParameterError
+
+SO2, HOUSEHOLDER = 0, 1
+IID, TABLE, CONST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str                 # "float", "int", "choice"
+    default: object
+    doc: str
+    choices: tuple = ()
+    check: object = None      # callable(value) -> error text or None
+
+    def parse(self, text):
+        """Parse a command-line string (or a TOML value) into this parameter's type."""
+        if self.kind == "choice":
+            value = str(text)
+            if value not in self.choices:
+                raise ParameterError(
+                    f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
+            return value
+        try:
+            if self.kind == "int":
+                f = float(text)
+                if not f.is_integer():
+                    raise ValueError
+                value = int(f)
+            else:
+                value = float(text)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterError(f"{self.name}: must be finite, got {text!r}")
+        if self.check is not None:
+            msg = self.check(value)
+            if msg:
+                raise ParameterError(f"{self.name}: {msg}, got {text!r}")
+        return value
+
+
+def _positive(v):
+    return None if v > 0 else "must be > 0"
+
+
+def _nonneg(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def _beta(v):
+    return None if 0 < v <= 2 else "must lie in (0, 2]"
+
+
+def _base(v):
+    return None if v > 1 else "must be > 1"
+
+
+def _flag(v):
+    return None if v in (0, 1) else "must be 0 or 1"
+
+
+_COMMON = [
+    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=_nonneg),
+    Param("forget_scale", "choice", "none",
+          "scale of the gate bias: none (FoX) or inv_sqrt_d (fla's PaTH-FoX)",
+          choices=("none", "inv_sqrt_d")),
+    Param("rotate_values", "int", 0, "1: transport values along the path too (o = sum a_n P_n v_n)",
+          check=_flag),
+]
+_TABLE = [
+    Param("vocab", "int", 0, "0: generators i.i.d. per position; V > 0: frozen random per-token table of V entries",
+          check=_nonneg),
+    Param("tokens", "choice", "uniform", "token law for a table: uniform or zipf (p_v ~ 1/(v+1))",
+          choices=("uniform", "zipf")),
+]
+_BASE = Param("base", "float", 10000.0, "RoPE base: theta_m = base^(-2m/d)", check=_base)
+
+PARAMS = {
+    "nope": [],
+    "rope": [_BASE],
+    "so2": [
+        Param("law", "choice", "gaussian", "angle law of each step", choices=tuple(laws.LAWS)),
+        Param("sigma", "float", 0.5, "gaussian law: standard deviation (rad)", check=_nonneg),
+        Param("a", "float", 1.0, "uniform law: half-width (rad)", check=_positive),
+        Param("concentration", "float", 4.0, "vonmises law: concentration kappa", check=_positive),
+        Param("gamma", "float", 0.1, "wrapped_cauchy law: scale gamma", check=_nonneg),
+        Param("center", "choice", "rope", "angle centres: rope (theta_m) or zero", choices=("rope", "zero")),
+        _BASE,
+    ] + _TABLE,
+    "householder": [
+        Param("beta", "float", 2.0, "H = I - beta w w^T; beta in (0, 2], 2 = reflection", check=_beta),
+    ] + _TABLE,
+    "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=_nonneg)],
+}
+for _name in PARAMS:
+    PARAMS[_name] = PARAMS[_name] + _COMMON
+
+DOCS = {
+    "nope": "no position information (G = I)",
+    "rope": "position-indexed rotations theta_m = base^(-2m/d)",
+    "so2": "accumulated SO(2) rotations with token-dependent angles",
+    "householder": "accumulated Householder maps I - beta w w^T (PaTH)",
+    "alibi": "no transport, additive bias -m n",
+}
+
+
+def param_table(name: str) -> dict:
+    return {p.name: p for p in PARAMS[name]}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What a kernel needs to know of a mechanism (plain arrays and numbers)."""
+
+    family: int
+    src: int
+    law: int
+    lawpar: float
+    centers: np.ndarray        # (d/2,) angle centres (SO2) or a dummy
+    beta: float
+    table: np.ndarray          # (V, d/2) angles or (V, d) unit vectors; (1, 1) dummy
+    cdf: np.ndarray            # (V,) token CDF; (1,) dummy
+    slope: float
+    rotate_values: bool
+    mean_generator: np.ndarray = field(repr=False)   # E G, (d, d)
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    name: str
+    d: int
+    params: tuple = ()         # sorted (key, value) pairs of the relevant parameters
+
+    def get(self, key):
+        return dict(self.params)[key]
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def relevant(self) -> dict:
+        return dict(self.params)
+
+    # -- the generator family -------------------------------------------------------
+    @property
+    def family(self) -> int:
+        return SO2 if self.name in ("rope", "so2") else HOUSEHOLDER
+
+    @property
+    def src(self) -> int:
+        p = dict(self.params)
+        if self.name in ("nope", "alibi", "rope"):
+            return CONST
+        if p.get("vocab", 0) > 0:
+            return TABLE
+        if self.name == "so2" and p["law"] == "constant":
+            return CONST
+        return IID
+
+    @property
+    def slope(self) -> float:
+        p = dict(self.params)
+        gate = p["forget"] / (math.sqrt(self.d) if p["forget_scale"] == "inv_sqrt_d" else 1.0)
+        return p.get("m", 0.0) + gate
+
+    @property
+    def orthogonal(self) -> bool:
+        return self.family == SO2 or self.src == CONST or self.get("beta") == 2.0
+
+    def centers(self) -> np.ndarray:
+        h = self.d // 2
+        if self.family != SO2 or (self.name == "so2" and self.get("center") == "zero"):
+            return np.zeros(max(h, 1))
+        return self.get("base") ** (-2.0 * np.arange(h) / self.d)
+
+    def spec(self, seed: int) -> KernelSpec:
+        p = dict(self.params)
+        d, h = self.d, self.d // 2
+        centers = self.centers()
+        law, lawpar = laws.CONSTANT, 0.0
+        if self.name == "so2":
+            law, pname, _ = laws.LAWS[p["law"]]
+            lawpar = float(p[pname]) if pname else 0.0
+        beta = float(p.get("beta", 0.0))
+        table = np.zeros((1, 1))
+        cdf = np.ones(1)
+        pi = None
+        if self.src == TABLE:
+            V = p["vocab"]
+            weights = np.ones(V) if p["tokens"] == "uniform" else 1.0 / np.arange(1, V + 1)
+            pi = weights / weights.sum()
+            cdf = np.cumsum(pi)
+            cdf[-1] = 1.0
+            tkey = rng.aux_key(rng.trial_key(seed, 0))
+            if self.family == SO2:
+                table = _so2_table(law, lawpar, centers, np.uint64(tkey), V)
+            else:
+                table = _hh_table(np.uint64(tkey), V, d)
+        # E G
+        if self.family == SO2:
+            if self.src == TABLE:
+                z = pi @ np.exp(1j * table)                    # (h,)
+            else:
+                z = laws.char(law, lawpar) * np.exp(1j * centers)
+            eg = np.zeros((d, d))
+            for m in range(h):
+                eg[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[z[m].real, -z[m].imag], [z[m].imag, z[m].real]]
+        elif self.src == CONST:
+            eg = np.eye(d)
+        elif self.src == IID:
+            eg = (1.0 - beta / d) * np.eye(d)
+        else:
+            eg = np.eye(d) - beta * (table.T * pi) @ table
+        return KernelSpec(self.family, self.src, law, lawpar, np.ascontiguousarray(centers), beta,
+                          np.ascontiguousarray(table), cdf, self.slope, bool(p["rotate_values"]), eg)
+
+
+@njit
+def _so2_table(law, par, centers, tkey, V):
+    h = centers.shape[0]
+    out = np.empty((V, h))
+    for v in range(V):
+        key = rng.pos_key(tkey, v, rng.STREAM_TABLE)
+        for m in range(h):
+            out[v, m] = centers[m] + laws.angle(law, par, key, m)
+    return out
+
+
+@njit
+def _hh_table(tkey, V, d):
+    out = np.empty((V, d))
+    for v in range(V):
+        key = rng.pos_key(tkey, v, rng.STREAM_TABLE)
+        s = 0.0
+        for j in range(d):
+            z = rng.normal(key, j)
+            out[v, j] = z
+            s += z * z
+        s = 1.0 / math.sqrt(s)
+        for j in range(d):
+            out[v, j] *= s
+    return out
+
+
+def make(name: str, d: int, **params) -> Mechanism:
+    """Validate and resolve a mechanism; unknown parameters are errors."""
+    if name not in PARAMS:
+        raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(PARAMS)})")
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
+        raise ParameterError(f"d: must be an integer >= 2, got {d!r}")
+    d = int(d)
+    if name in ("rope", "so2") and d % 2:
+        raise ParameterError(f"d: must be even for {name} (SO(2) blocks), got {d}")
+    table = param_table(name)
+    resolved = {}
+    for key, value in params.items():
+        if key not in table:
+            raise ParameterError(f"{key}: not a parameter of mechanism {name} "
+                                 f"(its parameters: {', '.join(table)})")
+        resolved[key] = table[key].parse(value)
+    for key, p in table.items():
+        resolved.setdefault(key, p.default)
+    # keep only what matters: the parameter of the chosen angle law, table options with a table
+    if name == "so2":
+        keep = laws.LAWS[resolved["law"]][1]
+        for lawname, (_, pname, _) in laws.LAWS.items():
+            if pname and pname != keep:
+                resolved.pop(pname)
+        if resolved["center"] == "zero":
+            resolved.pop("base")
+    if "vocab" in resolved and resolved["vocab"] == 0:
+        resolved.pop("tokens")
+    if resolved["forget"] == 0.0:
+        resolved["forget_scale"] = "none"
+    return Mechanism(name, d, tuple(sorted(resolved.items())))

@@ -1,0 +1,147 @@
+"""The results table, the manifest and the resumable store of a sweep.
+
+Layout of a sweep directory ``OUT``:
+
+- ``OUT/points/<id>.csv``: the rows of one finished grid point, written atomically
+  (temporary file + rename), so a point is either complete or absent;
+- ``OUT/results.csv``: every finished point's rows in grid order, rewritten atomically
+  after each point; tidy long format (see ``COLUMNS``);
+- ``OUT/manifest.json``: argv, resolved grid, seed, versions, git commit, device, start and
+  end time and the status of every grid point.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+COLUMNS = ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed"]
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def point_id(point: dict) -> str:
+    """A stable identifier of a grid point (its canonical JSON, hashed)."""
+    text = json.dumps(point, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def rows_to_csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else _fmt(row.get(k))) for k in columns})
+    return buf.getvalue()
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Store:
+    """A sweep directory: finished points, the assembled table and the manifest."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.points = self.out / "points"
+
+    def exists(self) -> bool:
+        return (self.out / "manifest.json").exists() or self.points.exists()
+
+    def manifest(self) -> dict:
+        with open(self.out / "manifest.json") as fh:
+            return json.load(fh)
+
+    def write_manifest(self, manifest: dict) -> None:
+        atomic_write(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
+
+    def done(self, pid: str) -> bool:
+        return (self.points / f"{pid}.csv").exists()
+
+    def write_point(self, pid: str, rows: list[dict], columns: list[str]) -> None:
+        atomic_write(self.points / f"{pid}.csv", rows_to_csv(rows, columns))
+
+    def assemble(self, pids: list[str], columns: list[str]) -> int:
+        """Rewrite results.csv from the finished points, in grid order; return its row count."""
+        rows = []
+        for pid in pids:
+            if self.done(pid):
+                rows.extend(read_csv(self.points / f"{pid}.csv"))
+        atomic_write(self.out / "results.csv", rows_to_csv(rows, columns))
+        return len(rows)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("mixing", "numpy", "scipy", "numba", "llvmlite", "sympy", "matplotlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return res.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def device_info(device: str) -> dict:
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"device": device, "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+            "platform": platform.platform()}

@@ -1,0 +1,269 @@
+"""Counter-based random numbers keyed by (seed, trial, position, stream).
+
+Every random quantity of a simulation is a pure function of a 64-bit *key* and a small
+index, so a draw can be regenerated anywhere (a second pass, another thread, a GPU
+thread) without carrying generator state:
+
+- ``trial_key(seed, trial)`` and ``pos_key(trial_key, pos, stream)`` derive keys with the
+  SplitMix64 finaliser ``mix``;
+- ``u64(key, j) = mix(key + (j + 1) * GOLDEN)`` is the j-th 64-bit word of a key
+  (SplitMix64 read at counter j);
+- ``uniform`` takes its top 53 bits; ``normal`` is an exact 256-layer ziggurat
+  (Marsaglia & Tsang 2000, with the 52-bit layout of NumPy's generator): about 99% of draws
+  cost one word, a multiply and a compare; the rare wedge and tail cases draw from a
+  sub-stream derived from the rejected word, so ``normal(key, j)`` stays a function of
+  ``(key, j)``;
+- ``gamma`` (Marsaglia & Tsang's squeeze method) and ``sphere_coord`` (one coordinate of a
+  uniform unit vector of R^d, the projection of a random key on a fixed direction) are
+  exact rejection samplers built on these.
+
+The scalar functions exist twice with identical bits: as numba-compiled functions for the
+kernels (``normal``, ...) and as plain Python (``normal.py_func``), which the NumPy
+reference calls. ``normals_np`` draws a block of normals vectorised in NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import njit
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_C_SEED = np.uint64(0x2545F4914F6CDD1D)
+_C_TRIAL = np.uint64(0xD1B54A32D192ED03)
+_C_SUB = np.uint64(0x8CB92BA72F3D8DD7)
+_C_AUX = np.uint64(0xA0761D6478BD642F)
+_S8 = np.uint64(8)
+_S11 = np.uint64(11)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
+_ONE = np.uint64(1)
+_BYTE = np.uint64(0xFF)
+_MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
+_TWO_M53 = 2.0**-53
+
+#: Streams of one position (the ``stream`` argument of ``pos_key``).
+STREAM_GEN = 0      # the generator at this lag (direction, angles or token)
+STREAM_KEY = 1      # the key at this lag (kind and projection)
+STREAM_VAL = 2      # the value noise at this lag (explicit draws)
+STREAM_Q = 3        # per-trial setup (position 0): the query
+STREAM_K = 4        # per-trial setup (position 0): the key partner / target value
+STREAM_CKPT = 5     # value-noise increments at checkpoints (position = checkpoint slot)
+STREAM_TABLE = 6    # per-token tables (trial key of trial 0, position = vocabulary entry)
+NSTREAMS = np.uint64(8)
+
+
+def _ziggurat_tables(n: int = 256, r: float = 3.6541528853610088, v: float = 0.00492867323399):
+    """Layer tables of the 256-layer normal ziggurat (Marsaglia & Tsang 2000, Doornik 2005).
+
+    ``r`` is the start of the tail and ``v`` the common area of every layer; layer 0 is
+    the base strip (rectangle plus tail), layers 1..n-1 go from the top of the density
+    down to x = r.
+    """
+    f = lambda x: math.exp(-0.5 * x * x)  # noqa: E731
+    scale = 2.0**52
+    ki = np.zeros(n, dtype=np.uint64)
+    wi = np.zeros(n)
+    fi = np.zeros(n)
+    dn = tn = r
+    q = v / f(dn)
+    ki[0] = np.uint64(int(dn / q * scale))
+    ki[1] = 0
+    wi[0] = q / scale
+    wi[n - 1] = dn / scale
+    fi[0] = 1.0
+    fi[n - 1] = f(dn)
+    for i in range(n - 2, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(v / dn + f(dn)))
+        ki[i + 1] = np.uint64(int(dn / tn * scale))
+        tn = dn
+        fi[i] = f(dn)
+        wi[i] = dn / scale
+    return ki, wi, fi
+
+
+ZIG_K, ZIG_W, ZIG_F = _ziggurat_tables()
+ZIG_R = 3.6541528853610088
+ZIG_INV_R = 1.0 / ZIG_R
+
+
+def _mix(z):
+    z = np.uint64(z)
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+mix = njit(_mix)
+
+
+def _trial_key(seed, trial):
+    return mix(mix(np.uint64(seed) * GOLDEN + _C_SEED) + (np.uint64(trial) + _ONE) * _C_TRIAL)
+
+
+def _pos_key(tkey, pos, stream):
+    tkey = np.uint64(tkey)
+    return mix(tkey ^ mix((np.uint64(pos) * NSTREAMS + np.uint64(stream) + _ONE) * GOLDEN))
+
+
+def _u64(key, j):
+    key = np.uint64(key)
+    return mix(key + (np.uint64(j) + _ONE) * GOLDEN)
+
+
+def _uniform(key, j):
+    """Uniform on [0, 1) from the top 53 bits of word j."""
+    return float(u64(key, j) >> _S11) * _TWO_M53
+
+
+def _aux_key(key):
+    """A second key derived from ``key`` (for draws that need their own counter)."""
+    return mix(np.uint64(key) ^ _C_AUX)
+
+
+def _normal(key, j):
+    """Standard normal number j of ``key``: exact 256-layer ziggurat."""
+    r = u64(key, j)
+    idx = int(r & _BYTE)
+    rabs = (r >> _S8 >> _ONE) & _MASK52
+    if rabs < ZIG_K[idx]:
+        # branch-free sign; rabs < 2**52 converts exactly through int64
+        sign = 1.0 - 2.0 * float(np.int64((r >> _S8) & _ONE))
+        return sign * (float(np.int64(rabs)) * ZIG_W[idx])
+    return normal_slow(r)
+
+
+def _normal_slow(r):
+    """The rare ziggurat cases (wedges and tail), drawing from a sub-stream of word r."""
+    sub = mix(r ^ _C_SUB)
+    t = 0
+    while True:
+        idx = int(r & _BYTE)
+        r2 = r >> _S8
+        neg = (r2 & _ONE) == _ONE
+        rabs = (r2 >> _ONE) & _MASK52
+        x = float(rabs) * ZIG_W[idx]
+        if neg:
+            x = -x
+        if rabs < ZIG_K[idx]:
+            return x
+        if idx == 0:
+            while True:
+                xx = -ZIG_INV_R * math.log1p(-uniform(sub, t))
+                yy = -math.log1p(-uniform(sub, t + 1))
+                t += 2
+                if yy + yy > xx * xx:
+                    return -(ZIG_R + xx) if neg else ZIG_R + xx
+        if (ZIG_F[idx - 1] - ZIG_F[idx]) * uniform(sub, t) + ZIG_F[idx] < math.exp(-0.5 * x * x):
+            return x
+        r = u64(sub, t + 1)
+        t += 2
+
+
+def _gamma(key, alpha):
+    """Gamma(alpha, 1), alpha > 0: Marsaglia & Tsang (2000), exact."""
+    boost = 1.0
+    a = alpha
+    if a < 1.0:
+        boost = uniform(aux_key(key), 0) ** (1.0 / a)
+        a = a + 1.0
+    dd = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * dd)
+    t = 0
+    while True:
+        x = normal(key, t)
+        u = uniform(key, t + 1)
+        t += 2
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        x2 = x * x
+        if u < 1.0 - 0.0331 * x2 * x2:
+            return dd * v * boost
+        if math.log(u) < 0.5 * x2 + dd * (1.0 - v + math.log(v)):
+            return dd * v * boost
+
+
+def _sphere_coord(key, d):
+    """One coordinate of a uniform unit vector of R^d (d >= 2): z / sqrt(z^2 + chi2_{d-1})."""
+    z = normal(key, 0)
+    chi2 = 2.0 * gamma(aux_key(key), 0.5 * (d - 1))
+    return z / math.sqrt(z * z + chi2)
+
+
+# The compiled twins.  Inside the plain-Python bodies above the names resolve to these
+# compiled functions when compiled by numba, and to the plain versions when called as
+# ``py_func`` (see ``_plain`` below).
+trial_key = njit(_trial_key)
+pos_key = njit(_pos_key)
+u64 = njit(_u64)
+uniform = njit(_uniform)
+aux_key = njit(_aux_key)
+normal_slow = njit(_normal_slow)
+normal = njit(_normal)
+gamma = njit(_gamma)
+sphere_coord = njit(_sphere_coord)
+
+
+class _Plain:
+    """The same functions as plain Python on NumPy scalars (wrap-around ignored)."""
+
+    def __init__(self):
+        import types
+
+        names = ["mix", "trial_key", "pos_key", "u64", "uniform", "aux_key", "normal_slow", "normal",
+                 "gamma", "sphere_coord"]
+        g = dict(globals())
+        for name in names:
+            g[name] = None
+        for name in names:
+            src = globals()["_" + name]
+            g[name] = types.FunctionType(src.__code__, g, name)
+        self._g = g
+        for name in names:
+            setattr(self, name, self._wrap(g[name]))
+
+    @staticmethod
+    def _wrap(fn):
+        def call(*args):
+            with np.errstate(over="ignore"):
+                return fn(*args)
+
+        call.__name__ = fn.__name__
+        return call
+
+
+plain = _Plain()
+
+
+def normals_np(key, n: int) -> np.ndarray:
+    """Normals ``normal(key, j)`` for j = 0..n-1, vectorised (bit-identical)."""
+    key = np.uint64(key)
+    with np.errstate(over="ignore"):
+        j = np.arange(n, dtype=np.uint64)
+        z = key + (j + _ONE) * GOLDEN
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        r = z ^ (z >> _S31)
+    idx = (r & _BYTE).astype(np.intp)
+    r2 = r >> _S8
+    neg = (r2 & _ONE) == _ONE
+    rabs = (r2 >> _ONE) & _MASK52
+    x = rabs.astype(np.float64) * ZIG_W[idx]
+    x = np.where(neg, -x, x)
+    slow = np.nonzero(rabs >= ZIG_K[idx])[0]
+    for jj in slow:
+        x[jj] = plain.normal_slow(r[jj])
+    return x
+
+
+def unit_np(key, d: int) -> np.ndarray:
+    """A uniform unit vector of R^d from ``normals_np(key, d)``."""
+    z = normals_np(key, d)
+    return z / math.sqrt(float(np.dot(z, z)))

@@ -1,0 +1,352 @@
+"""``python -m mixing.sweep``: run a grid of simulations into a results table.
+
+The grid is the product of every list-valued option: mechanisms x d x parameter values
+(each parameter applies to the mechanisms that have it). Every grid point runs all of its
+lags (coherence, second moment) or context lengths (retrieval) in one streaming pass per
+trial, and is written to ``OUT`` as soon as it finishes; ``--resume`` continues an
+interrupted sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import re
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from . import mechanisms as mech_mod
+from . import measures
+from .errors import ParameterError
+from .results import COLUMNS, Store, device_info, git_commit, now, point_id, versions
+from .task import MOMENT_PARAMS, TASK_PARAMS, Task
+
+MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
+DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
+DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0,
+                device="cpu")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2
+        raise ParameterError(message)
+
+
+def _help_epilog() -> str:
+    lines = ["mechanisms and their parameters (set with --param KEY=V1[,V2...]):"]
+    for name, params in mech_mod.PARAMS.items():
+        lines.append(f"  {name}: {mech_mod.DOCS[name]}")
+        for p in params:
+            choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
+            lines.append(f"      {p.name}={p.default}{choices}  {p.doc}")
+    lines.append("retrieval-task parameters (measure retrieval):")
+    for p in TASK_PARAMS:
+        lines.append(f"      {p.name}={p.default}  {p.doc}")
+    lines.append("second-moment parameter:")
+    for p in MOMENT_PARAMS:
+        lines.append(f"      {p.name}={p.default}  {p.doc}")
+    lines += [
+        "",
+        "output: OUT/results.csv (columns mechanism, measure, x_name, x, value, stderr, trials,",
+        "seed, then d and every parameter given with --param), OUT/manifest.json and OUT/points/.",
+        "retrieval metrics: near_weight, far_mass, retention, far_residual (x = context length L);",
+        "coherence and second_moment have x = lag n.",
+        "",
+        "examples:",
+        "  python -m mixing.sweep                                   # the default comparison",
+        "  python -m mixing.sweep --mechanism so2 --param law=vonmises --param concentration=1,4,16 \\",
+        "      --measure coherence --lags 200 --trials 500",
+        "  python -m mixing.sweep --mechanism householder --param beta=1,2 --d 32,64 \\",
+        "      --lengths 2^6:2^20 --trials 64 --out runs/hh",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m mixing.sweep", description=__doc__.strip().splitlines()[0] + ".",
+                 epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mechanism", action="append", metavar="NAME",
+                    help=f"mechanism to simulate, repeatable ({', '.join(mech_mod.PARAMS)}); "
+                         f"default: {' '.join(DEFAULT_MECHANISMS)}")
+    ap.add_argument("--measure", help="coherence | second-moment | retrieval (default retrieval)")
+    ap.add_argument("--d", metavar="LIST", help="head dimensions, comma-separated (default 64)")
+    ap.add_argument("--lags", metavar="N", help="coherence / second-moment: lags 1..N (default 256)")
+    ap.add_argument("--lengths", metavar="LIST|2^a:2^b",
+                    help="retrieval: context lengths, comma-separated, or all powers of two "
+                         "from 2^a to 2^b (default 2^4:2^14)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=V1[,V2...]",
+                    help="set a parameter, or sweep it over a list (repeatable)")
+    ap.add_argument("--trials", metavar="N", help="Monte Carlo trials per grid point (default 256)")
+    ap.add_argument("--seed", metavar="S", help="random seed (default 0); same seed, same numbers")
+    ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the interrupted sweep in --out (same command line)")
+    ap.add_argument("--device", help="cpu (default) or cuda")
+    ap.add_argument("--config", metavar="FILE.toml",
+                    help="read options from a TOML file (keys as the long options, and a [param] "
+                         "table); command-line options override it")
+    return ap
+
+
+def _int(name, text):
+    try:
+        f = float(str(text).strip())
+    except ValueError:
+        raise ParameterError(f"{name}: expected a positive integer, got {text!r}") from None
+    if not math.isfinite(f) or not f.is_integer() or f < 1:
+        raise ParameterError(f"{name}: expected a positive integer, got {text!r}")
+    return int(f)
+
+
+def _int_list(name, value):
+    items = value if isinstance(value, list) else str(value).split(",")
+    out = [_int(name, v) for v in items if str(v).strip() != ""]
+    if not out:
+        raise ParameterError(f"{name}: empty list")
+    return out
+
+
+def parse_lengths(value) -> list[int]:
+    """``16,32,1000`` or ``2^4:2^14`` (every power of two in between)."""
+    if isinstance(value, list):
+        return _int_list("lengths", value)
+    text = str(value).strip()
+    m = re.fullmatch(r"2\^(\d+):2\^(\d+)", text)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        if a > b or b > 40:
+            raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b with a <= b <= 40)")
+        return [2 ** k for k in range(a, b + 1)]
+    if ":" in text or "^" in text:
+        raise ParameterError(f"lengths: expected a list or 2^a:2^b, got {text!r}")
+    return _int_list("lengths", text)
+
+
+def _param_items(texts) -> dict:
+    out = {}
+    for text in texts:
+        if "=" not in text:
+            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
+        key, _, vals = text.partition("=")
+        key = key.strip()
+        values = [v.strip() for v in vals.split(",")]
+        if not key or not values or any(v == "" for v in values):
+            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
+        out[key] = values
+    return out
+
+
+def load_config(path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except OSError as exc:
+        raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
+    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param"}
+    for key in cfg:
+        if key not in known:
+            raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
+    return cfg
+
+
+def resolve(args) -> dict:
+    """Turn parsed options (and a config file) into a validated sweep description."""
+    cfg = load_config(args.config) if args.config else {}
+    get = lambda key: getattr(args, key) if getattr(args, key) is not None else cfg.get(key, DEFAULTS.get(key))  # noqa: E731
+    mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
+    if isinstance(mechanisms, str):
+        mechanisms = [mechanisms]
+    for name in mechanisms:
+        if name not in mech_mod.PARAMS:
+            raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(mech_mod.PARAMS)})")
+    mechanisms = list(dict.fromkeys(mechanisms))
+    measure = str(get("measure"))
+    if measure not in MEASURES:
+        raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
+    device = str(get("device"))
+    measures.check_device(device)
+    ds = _int_list("d", get("d"))
+    trials = _int("trials", get("trials"))
+    seed_text = get("seed")
+    try:
+        seed = int(str(seed_text))
+        if seed < 0:
+            raise ValueError
+    except ValueError:
+        raise ParameterError(f"seed: expected a non-negative integer, got {seed_text!r}") from None
+    params = {}
+    for key, vals in (cfg.get("param") or {}).items():
+        params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+    params.update(_param_items(args.param))
+    if measure == "retrieval":
+        xs = parse_lengths(get("lengths"))
+        extra = {p.name: p for p in TASK_PARAMS}
+    else:
+        xs = _int("lags", get("lags"))
+        extra = {p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {}
+    # every parameter must belong to some selected mechanism or to the measure
+    for key in params:
+        if key not in extra and not any(key in mech_mod.param_table(m) for m in mechanisms):
+            known = sorted(set(extra).union(*(mech_mod.param_table(m) for m in mechanisms)))
+            raise ParameterError(f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} "
+                                 f"(known: {', '.join(known)})")
+    # measure parameters are validated once
+    measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
+    points, seen = [], set()
+    for name in mechanisms:
+        table = mech_mod.param_table(name)
+        mkeys = [k for k in params if k in table]
+        for d in ds:
+            for mvals in itertools.product(*(params[k] for k in mkeys)):
+                mech = mech_mod.make(name, d, **dict(zip(mkeys, mvals)))
+                for evals in itertools.product(*(measure_params[k] for k in measure_params)):
+                    ext = dict(zip(measure_params, evals))
+                    if measure == "retrieval":
+                        task = Task(**ext)
+                        measures.check_lengths(xs, task)
+                    point = {"measure": MEASURES[measure], "mechanism": name, "d": d,
+                             "params": dict(mech.params), "measure_params": ext,
+                             "x": xs, "trials": trials, "seed": seed}
+                    pid = point_id(point)
+                    if pid in seen:
+                        continue
+                    seen.add(pid)
+                    point["id"] = pid
+                    points.append(point)
+    columns = COLUMNS + ["d"] + [k for k in params]
+    return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
+                columns=columns, given=list(params))
+
+
+def run_point(point: dict, device: str, progress=None):
+    """Run one grid point; return its rows (dicts with the results-contract columns)."""
+    mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
+    ext = point["measure_params"]
+    kind = point["measure"]
+    if kind == "retrieval":
+        est = measures.retrieval(mech, Task(**ext), point["x"], point["trials"], point["seed"],
+                                 device, progress=progress)
+    elif kind == "coherence":
+        est = measures.coherence(mech, point["x"], point["trials"], point["seed"], device, progress=progress)
+    else:
+        est = measures.second_moment(mech, point["x"], point["trials"], point["seed"], ext.get("c", 1.0),
+                                     device, progress=progress)
+    base = {"mechanism": point["mechanism"], "trials": point["trials"], "seed": point["seed"],
+            "d": point["d"], **point["params"], **ext}
+    rows = []
+    for metric in est.mean:
+        for x, v, se in zip(est.x, est.mean[metric], est.stderr[metric]):
+            rows.append({**base, "measure": metric, "x_name": est.x_name, "x": int(x),
+                         "value": float(v), "stderr": float(se)})
+    return rows
+
+
+def _work(point) -> int:
+    x = point["x"]
+    return point["trials"] * (max(x) if isinstance(x, list) else x)
+
+
+def _label(point, given) -> str:
+    extras = [f"{k}={point['params'].get(k, point['measure_params'].get(k))}" for k in given
+              if k in point["params"] or k in point["measure_params"]]
+    return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
+
+
+def summary(sweep: dict, store: Store) -> str:
+    """A short text table: near weight (or the walk measure) by grid point and x."""
+    from .results import read_csv
+
+    metric = {"retrieval": "near_weight", "coherence": "coherence", "second-moment": "second_moment"}[sweep["measure"]]
+    lines = []
+    for point in sweep["points"]:
+        if not store.done(point["id"]):
+            continue
+        rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
+        if not lines:
+            xs = [r["x"] for r in rows]
+            pick = xs if len(xs) <= 8 else [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 8).round()]
+            head = f"{metric} ({rows[0]['x_name']} ->)"
+            lines.append(f"{head:<34}" + "".join(f"{x:>16}" for x in pick))
+        cells = {r["x"]: f"{float(r['value']):.4f}±{float(r['stderr']):.4f}" for r in rows}
+        lines.append(f"{_label(point, sweep['given']):<34}" + "".join(f"{cells.get(x, ''):>16}" for x in pick))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        sweep = resolve(args)
+        out = Path(args.out or (DEFAULTS.get("out") or _cfg_out(args) or
+                                Path("runs") / time.strftime("%Y%m%d-%H%M%S")))
+        store = Store(out)
+        ids = [p["id"] for p in sweep["points"]]
+        if store.exists():
+            if not args.resume:
+                raise ParameterError(f"--out: {out} already holds a sweep; add --resume to continue it, "
+                                     "or choose another directory")
+            old = store.manifest()
+            if [p["id"] for p in old["grid"]] != ids:
+                raise ParameterError(f"--resume: {out} holds a different sweep (its grid differs from "
+                                     "this command's)")
+            manifest = old
+            manifest.setdefault("resumed", []).append(now())
+        else:
+            manifest = {"argv": ["python -m mixing.sweep", *argv], "measure": sweep["measure"],
+                        "seed": sweep["seed"], "trials": sweep["trials"],
+                        "grid": [{"id": p["id"], "status": "pending", **{k: v for k, v in p.items() if k != "id"}}
+                                 for p in sweep["points"]],
+                        "columns": sweep["columns"], "versions": versions(), "git_commit": git_commit(),
+                        "device": device_info(sweep["device"]), "start": now(), "end": None}
+        store.write_manifest(manifest)
+    except ParameterError as exc:
+        print(f"mixing.sweep: error: {exc}", file=sys.stderr)
+        return 2
+
+    from tqdm import tqdm
+
+    todo = [p for p in sweep["points"] if not store.done(p["id"])]
+    bar = tqdm(total=sum(_work(p) for p in todo), unit="step", unit_scale=True, disable=None,
+               file=sys.stderr, desc="sweep")
+    status = {g["id"]: g for g in manifest["grid"]}
+    try:
+        for point in sweep["points"]:
+            if store.done(point["id"]):
+                status[point["id"]]["status"] = "done"
+                continue
+            steps = _work(point) // point["trials"]
+            bar.set_postfix_str(_label(point, sweep["given"]), refresh=False)
+            rows = run_point(point, sweep["device"], progress=lambda T, s=steps: bar.update(T * s))
+            store.write_point(point["id"], rows, sweep["columns"])
+            status[point["id"]]["status"] = "done"
+            store.assemble(ids, sweep["columns"])
+            store.write_manifest(manifest)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"mixing.sweep: interrupted; finished points are kept in {out}, "
+              "rerun the same command with --resume", file=sys.stderr)
+        return 130
+    bar.close()
+    nrows = store.assemble(ids, sweep["columns"])
+    manifest["end"] = now()
+    store.write_manifest(manifest)
+    print(summary(sweep, store))
+    print(f"\n{nrows} rows -> {out / 'results.csv'} (manifest: {out / 'manifest.json'})")
+    return 0
+
+
+def _cfg_out(args):
+    if args.config:
+        return load_config(args.config).get("out")
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
