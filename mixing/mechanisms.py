@@ -220,7 +220,7 @@ class Mechanism:
             pi = weights / weights.sum()
             cdf = np.cumsum(pi)
             cdf[-1] = 1.0
-            tkey = rng.aux_key(rng.trial_key(seed, 0))
+            tkey = rng.aux_key(np.uint64(rng.trial_key(seed, 0)))  # keys cross into numba as uint64
             if self.family == SO2:
                 table = _so2_table(law, lawpar, centers, np.uint64(tkey), V)
             else:

@@ -20,6 +20,9 @@ thread) without carrying generator state:
 The scalar functions exist twice with identical bits: as numba-compiled functions for the
 kernels (``normal``, ...) and as plain Python (``normal.py_func``), which the NumPy
 reference calls. ``normals_np`` draws a block of normals vectorised in NumPy.
+
+From Python, pass keys as ``np.uint64``: numba returns them as Python ints, and a Python int
+at or above 2**63 cannot be passed back to a compiled function.
 """
 
 from __future__ import annotations

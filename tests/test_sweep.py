@@ -1,0 +1,138 @@
+"""The sweep CLI: results contract, bad input, resume after SIGKILL."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mixing.sweep import main, parse_lengths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mixing.sweep", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_retrieval_sweep_writes_results_contract(tmp_path):
+    out = tmp_path / "o"
+    rc = main(["--mechanism", "so2", "--mechanism", "householder", "--d", "6,8", "--lengths", "2^3:2^6",
+               "--param", "beta=1,2", "--param", "B=4", "--trials", "5", "--out", str(out)])
+    assert rc == 0
+    rows = read(out / "results.csv")
+    assert list(rows[0])[:9] == ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed", "d"]
+    assert {"beta", "B"} <= set(rows[0])
+    # so2: 2 d; householder: 2 d x 2 beta -> 6 points x 4 metrics x 4 lengths
+    assert len(rows) == 6 * 4 * 4
+    assert {r["measure"] for r in rows} == {"near_weight", "far_mass", "retention", "far_residual"}
+    assert {r["beta"] for r in rows if r["mechanism"] == "so2"} == {""}
+    man = json.loads((out / "manifest.json").read_text())
+    assert all(p["status"] == "done" for p in man["grid"]) and len(man["grid"]) == 6
+    for key in ("argv", "versions", "git_commit", "device", "start", "end", "seed"):
+        assert key in man
+
+
+def test_walk_measures_and_config(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('mechanism = ["so2"]\nmeasure = "second-moment"\nd = [4]\nlags = 7\ntrials = 3\n'
+                   '[param]\nc = [0.0, 0.5]\nlaw = "uniform"\n')
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "o")]) == 0
+    rows = read(tmp_path / "o" / "results.csv")
+    assert len(rows) == 2 * 7 and {r["measure"] for r in rows} == {"second_moment"}
+    assert {r["c"] for r in rows} == {"0.0", "0.5"} and rows[0]["x_name"] == "lag"
+
+
+def test_parse_lengths():
+    assert parse_lengths("2^2:2^4") == [4, 8, 16]
+    assert parse_lengths("5,17,3") == [5, 17, 3]
+
+
+BAD = [
+    (["--mechanism", "so2", "--d", "7"], "d"),
+    (["--mechanism", "rope", "--d", "5"], "d"),
+    (["--mechanism", "householder", "--param", "beta=2.5"], "beta"),
+    (["--mechanism", "householder", "--param", "beta=0"], "beta"),
+    (["--lengths", "0,16"], "lengths"),
+    (["--lengths", "16,2.5"], "lengths"),
+    (["--lengths", "-4"], "lengths"),
+    (["--trials", "0"], "trials"),
+    (["--trials", "1.5"], "trials"),
+    (["--mechanism", "rotary"], "mechanism"),
+    (["--measure", "entropy"], "measure"),
+    (["--param", "bogus=1"], "bogus"),
+    (["--param", "sigma"], "--param"),
+    (["--param", "sigma=1,"], "--param"),
+    (["--mechanism", "so2", "--param", "sigma=abc"], "sigma"),
+    (["--config", "/nonexistent/x.toml"], "--config"),
+    (["--device", "cuda"], "device"),
+    (["--mechanism", "so2", "--param", "law=levy"], "law"),
+    (["--param", "delta=100", "--lengths", "16,32"], "delta"),
+    (["--frobnicate"], "frobnicate"),
+]
+
+
+@pytest.mark.parametrize("args,name", BAD, ids=[b[1] + str(i) for i, b in enumerate(BAD)])
+def test_bad_input_one_line_exit_2(args, name, tmp_path, capsys):
+    rc = main([*args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert name in err, err
+
+
+def test_bad_config_content(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("mechanism = [\n")
+    assert main(["--config", str(cfg)]) == 2
+    assert "--config" in capsys.readouterr().err
+
+
+def test_bad_input_in_subprocess_has_no_traceback(tmp_path):
+    res = run_cli("--mechanism", "so2", "--d", "7", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_existing_out_needs_resume(tmp_path, capsys):
+    args = ["--mechanism", "nope", "--d", "4", "--lengths", "4,8", "--trials", "2", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert main(["--mechanism", "nope", "--d", "6", "--lengths", "4,8", "--trials", "2",
+                 "--out", str(tmp_path / "o"), "--resume"]) == 2
+
+
+def test_resume_after_sigkill_gives_identical_results(tmp_path):
+    args = ["--mechanism", "householder", "--d", "16", "--lengths", "2^4:2^14", "--trials", "48",
+            "--param", "beta=0.25,0.5,0.75,1,1.25,1.5,1.75,2", "--seed", "9"]
+    ref = tmp_path / "ref"
+    assert run_cli(*args, "--out", str(ref)).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "mixing.sweep", *args, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = list((out / "points").glob("*.csv")) if (out / "points").exists() else []
+        if done:
+            break
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(list((out / "points").glob("*.csv")))
+    assert 0 < n_done < 8, f"kill landed after {n_done} of 8 points"
+    res = run_cli(*args, "--out", str(out), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert (out / "results.csv").read_text() == (ref / "results.csv").read_text()
+    assert not list(out.rglob("*.tmp"))
