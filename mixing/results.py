@@ -79,6 +79,13 @@ class Store:
     def exists(self) -> bool:
         return (self.out / "manifest.json").exists() or self.points.exists()
 
+    def clean_partial(self) -> int:
+        """Remove temporary files left by a write that was killed; return how many."""
+        stale = list(self.out.rglob("*.tmp"))
+        for path in stale:
+            path.unlink()
+        return len(stale)
+
     def manifest(self) -> dict:
         with open(self.out / "manifest.json") as fh:
             return json.load(fh)

@@ -298,6 +298,7 @@ def main(argv=None) -> int:
                                      "this command's)")
             manifest = old
             manifest.setdefault("resumed", []).append(now())
+            store.clean_partial()
         else:
             manifest = {"argv": ["python -m mixing.sweep", *argv], "measure": sweep["measure"],
                         "seed": sweep["seed"], "trials": sweep["trials"],
