@@ -86,6 +86,18 @@ def token(key, cdf):
 
 
 @njit
+def block_coeffs(q, k):
+    """Per block m: (R(-Phi_m) q_m) . k_m = a_m cos Phi_m + b_m sin Phi_m."""
+    h = q.shape[0] // 2
+    a = np.empty(h)
+    b = np.empty(h)
+    for m in range(h):
+        a[m] = q[2 * m] * k[2 * m] + q[2 * m + 1] * k[2 * m + 1]
+        b[m] = q[2 * m + 1] * k[2 * m] - q[2 * m] * k[2 * m + 1]
+    return a, b
+
+
+@njit
 def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
     """Accumulated angles Phi_n = Phi_{n-1} + phi_n of every block."""
     h = phi.shape[0]
@@ -211,9 +223,15 @@ def record(acc, vecs, tk, slot, xi, transport, far_target, row):
 
 
 @njit
-def setup_retrieval(tk, mdelta, mu, transport, q, kst, vecs):
-    """Query, target key normalize(E[P_delta]^T q) (q if that vanishes), target value."""
-    d = q.shape[0]
+def setup_retrieval(tk, mdelta, mu, transport):
+    """A trial's state: query q, target key normalize(E[P_delta]^T q) (q if that vanishes),
+    the vectors (target value, value mean, ...) and the softmax sums."""
+    d = mdelta.shape[0]
+    q = np.empty(d)
+    kst = np.empty(d)
+    vecs = np.zeros((8, d))
+    acc = np.zeros(7)
+    acc[_MAX] = -np.inf
     unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
     s = 0.0
     for j in range(d):
@@ -235,6 +253,7 @@ def setup_retrieval(tk, mdelta, mu, transport, q, kst, vecs):
         vecs[_MU, j] = mu / math.sqrt(d)
         if not transport:
             vecs[_TSTAR, j] = vstar[j]
+    return q, kst, vecs, acc
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,11 +270,7 @@ def walk_so2(src, law, lawpar, centers, table, cdf, c, N, seed, t0, out):
         k = np.empty(d)
         unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
         partner(rng.pos_key(tk, 0, rng.STREAM_K), q, c, k)
-        a = np.empty(h)
-        b = np.empty(h)
-        for m in range(h):
-            a[m] = q[2 * m] * k[2 * m] + q[2 * m + 1] * k[2 * m + 1]
-            b[m] = q[2 * m + 1] * k[2 * m] - q[2 * m] * k[2 * m + 1]
+        a, b = block_coeffs(q, k)
         phi = np.zeros(h)
         for n in range(1, N + 1):
             step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi)
@@ -304,17 +319,8 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
     far_target = delta > window
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
-        q = np.empty(d)
-        kst = np.empty(d)
-        vecs = np.zeros((8, d))
-        acc = np.zeros(7)
-        acc[_MAX] = -np.inf
-        setup_retrieval(tk, mdelta, mu, transport, q, kst, vecs)
-        a = np.empty(h)
-        b = np.empty(h)
-        for m in range(h):
-            a[m] = q[2 * m] * kst[2 * m] + q[2 * m + 1] * kst[2 * m + 1]
-            b[m] = q[2 * m + 1] * kst[2 * m] - q[2 * m] * kst[2 * m + 1]
+        q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
+        a, b = block_coeffs(q, kst)
         phi = np.zeros(h)
         cs = np.empty(h)
         sn = np.empty(h)
@@ -359,12 +365,7 @@ def retrieval_hh(src, beta, table, cdf, slope, transport, mdelta, d,
     sd = xi / math.sqrt(d)
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
-        q = np.empty(d)
-        kst = np.empty(d)
-        vecs = np.zeros((8, d))
-        acc = np.zeros(7)
-        acc[_MAX] = -np.inf
-        setup_retrieval(tk, mdelta, mu, transport, q, kst, vecs)
+        q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
         u = q.copy()
         w = np.empty(d)
         nu2 = 1.0
