@@ -68,7 +68,8 @@ def _help_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m mixing.sweep", description=__doc__.strip().splitlines()[0] + ".",
+    ap = _Parser(prog="python -m mixing.sweep", description="Run a grid of simulations (mechanisms x d x parameters) into a results table; "
+                             "every finished grid point is kept, and --resume completes an interrupted sweep.",
                  epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", action="append", metavar="NAME",
                     help=f"mechanism to simulate, repeatable ({', '.join(mech_mod.PARAMS)}); "
