@@ -163,13 +163,6 @@ class Mechanism:
     def get(self, key):
         return dict(self.params)[key]
 
-    @property
-    def label(self) -> str:
-        return self.name
-
-    def relevant(self) -> dict:
-        return dict(self.params)
-
     # -- the generator family -------------------------------------------------------
     @property
     def family(self) -> int:

@@ -223,7 +223,7 @@ def resolve(args) -> dict:
                     points.append(point)
     columns = COLUMNS + ["d"] + [k for k in params]
     return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
-                columns=columns, given=list(params))
+                columns=columns, given=list(params), out=args.out or cfg.get("out"))
 
 
 def run_point(point: dict, device: str, progress=None):
@@ -285,8 +285,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         sweep = resolve(args)
-        out = Path(args.out or (DEFAULTS.get("out") or _cfg_out(args) or
-                                Path("runs") / time.strftime("%Y%m%d-%H%M%S")))
+        out = Path(sweep["out"] or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
         store = Store(out)
         ids = [p["id"] for p in sweep["points"]]
         if store.exists():
@@ -342,12 +341,6 @@ def main(argv=None) -> int:
     print(summary(sweep, store))
     print(f"\n{nrows} rows -> {out / 'results.csv'} (manifest: {out / 'manifest.json'})")
     return 0
-
-
-def _cfg_out(args):
-    if args.config:
-        return load_config(args.config).get("out")
-    return None
 
 
 if __name__ == "__main__":

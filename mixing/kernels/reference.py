@@ -160,11 +160,11 @@ def retrieval(spec: KernelSpec, d: int, task, lengths, seed: int, t0: int, T: in
                 noise_n = np.zeros(d)
                 noise_f = np.zeros(d)
                 lo = 0
+                sd = task.xi / math.sqrt(d)
                 for i in range(k + 1):
                     hi = int(lengths[i])
                     block = np.zeros(L, dtype=bool)
                     block[lo:hi] = True
-                    sd = task.xi / math.sqrt(d)
                     noise_n += sd * math.sqrt(np.sum(a[block & sel_n] ** 2)) * g[i][0]
                     noise_f += sd * math.sqrt(np.sum(a[block & sel_f] ** 2)) * g[i][1]
                     lo = hi
