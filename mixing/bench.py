@@ -96,7 +96,11 @@ def main(argv=None) -> int:
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
-    ap.add_argument("--device", default="cpu", help="cpu (the only device of this version)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default: numba vs the NumPy reference) or cuda (the GPU check and benchmark: "
+                         "CUDA vs numba CPU on this machine, see mixing/bench_cuda.py)")
+    ap.add_argument("--max-sweep", type=float, default=120.0, metavar="S",
+                    help="cuda: run the L=2^24 sweep only if its estimate is under S seconds (default 120)")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
     args = ap.parse_args(argv)
     try:
@@ -104,6 +108,14 @@ def main(argv=None) -> int:
     except ParameterError as exc:
         print(f"mixing.bench: error: {exc}", file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        from . import bench_cuda
+
+        res = bench_cuda.run(args.quick, args.max_sweep)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(res, fh, indent=2)
+        return 0
     L_ref, trials_ref = (512, 2) if args.quick else (2048, 4)
     L_long, trials_long = (2 ** 16, 16) if args.quick else (2 ** 20, 64)
     print(f"threads: {numba.get_num_threads()}   numba {numba.__version__}   numpy {np.__version__}")

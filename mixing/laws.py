@@ -97,21 +97,32 @@ vonmises = njit(_vonmises)
 angle = njit(_angle)
 
 
+def twins(wrap, rng_twins, name: str):
+    """``angle`` and ``vonmises`` rebuilt from source through ``wrap``, calling ``rng_twins``
+    (see :func:`mixing.rng.twins`); returns a module."""
+    import types
+
+    mod = types.ModuleType(name)
+    g = dict(globals())
+    g["rng"] = rng_twins
+    g["vonmises"] = wrap(types.FunctionType(_vonmises.__code__, g, "vonmises"))
+    mod.vonmises = g["vonmises"]
+    mod.angle = wrap(types.FunctionType(_angle.__code__, g, "angle"))
+    for const in ("CONSTANT", "GAUSSIAN", "UNIFORM", "VONMISES", "WRAPPED_CAUCHY", "TWO_POINT"):
+        setattr(mod, const, g[const])
+    return mod
+
+
 class _Plain:
     """Plain-Python twins (for the NumPy reference)."""
 
     def __init__(self):
-        import types
-
-        g = dict(globals())
-        g["rng"] = rng.plain
-        g["vonmises"] = types.FunctionType(_vonmises.__code__, g, "vonmises")
-        self.vonmises = g["vonmises"]
-        self._angle = types.FunctionType(_angle.__code__, g, "angle")
+        self._mod = twins(lambda fn: fn, rng.plain, "mixing.laws.plain")
+        self.vonmises = self._mod.vonmises
 
     def angle(self, law, par, key, m):
         with np.errstate(over="ignore"):
-            return self._angle(law, par, key, m)
+            return self._mod.angle(law, par, key, m)
 
 
 plain = _Plain()

@@ -1,7 +1,7 @@
 """Measures: coherence, second moment and retrieval, as mean and standard error per x.
 
-Each measure runs a kernel (``device="cpu"``: numba; ``"reference"``: the plain NumPy
-reference) over blocks of trials and reduces the per-trial rows afterwards, so a fixed
+Each measure runs a kernel (``device="cpu"``: numba; ``"cuda"``: numba-cuda on a GPU;
+``"reference"``: the plain NumPy reference) over blocks of trials and reduces the per-trial rows afterwards, so a fixed
 seed gives the same numbers whatever the block size or thread count.
 """
 
@@ -40,13 +40,20 @@ def check_device(device: str) -> None:
         raise ParameterError(f"device: unknown {device!r} (choose from {', '.join(DEVICES)})")
     if device == "cuda":
         try:
-            from numba import cuda
-            available = cuda.is_available()
-        except Exception:  # noqa: BLE001 - any import or driver failure means "no GPU"
-            available = False
-        if not available:
+            from .kernels import cuda
+        except ImportError as exc:
+            raise ParameterError(f"device: cuda needs numba-cuda (pip install 'mixing[cuda]'): {exc}") from None
+        if not cuda.available():
             raise ParameterError("device: cuda requested but no CUDA GPU is available on this machine")
-        raise ParameterError("device: the CUDA kernels are not part of this version; use --device cpu")
+
+
+def _kernels(device: str):
+    """The module holding the compiled kernels of ``device`` (cpu or cuda)."""
+    if device == "cuda":
+        from .kernels import cuda
+        return cuda
+    from .kernels import cpu
+    return cpu
 
 
 def check_count(name: str, value) -> int:
@@ -78,8 +85,11 @@ def _blocks(trials, chunk):
         t0 += T
 
 
-def _default_chunk(trials, work_per_trial):
-    # about 2e7 steps per block keeps a progress bar moving and interruption cheap
+def _default_chunk(trials, work_per_trial, device="cpu"):
+    # about 2e7 steps per block keeps a progress bar moving and interruption cheap on a
+    # CPU; a GPU needs thousands of trials (warps) per launch to fill
+    if device == "cuda":
+        return min(trials, 1 << 16)
     return max(1, min(trials, int(2e7 // max(work_per_trial, 1))))
 
 
@@ -93,17 +103,17 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
         raise ParameterError(f"c: must lie in [-1, 1], got {c}")
     spec = mech.spec(seed)
     out = np.empty((trials, N, 2))
-    for t0, T in _blocks(trials, chunk or _default_chunk(trials, N)):
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, N, device)):
         if device == "reference":
             out[t0:t0 + T] = reference.walk(spec, mech.d, c, N, seed, t0, T)
         else:
-            from .kernels import cpu
+            kern = _kernels(device)
             block = np.empty((T, N, 2))
             if spec.family == SO2:
-                cpu.walk_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
+                kern.walk_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
                              float(c), N, np.uint64(seed), t0, block)
             else:
-                cpu.walk_hh(spec.src, spec.beta, spec.table, spec.cdf, mech.d, float(c), N,
+                kern.walk_hh(spec.src, spec.beta, spec.table, spec.cdf, mech.d, float(c), N,
                             np.uint64(seed), t0, block)
             out[t0:t0 + T] = block
         if progress is not None:
@@ -121,19 +131,19 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
     mdelta = np.ascontiguousarray(np.linalg.matrix_power(spec.mean_generator, task.delta))
     K = lengths.shape[0]
     out = np.empty((trials, K, 4))
-    for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]))):
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device)):
         if device == "reference":
             out[t0:t0 + T] = reference.retrieval(spec, mech.d, task, lengths, seed, t0, T)
         else:
-            from .kernels import cpu
+            kern = _kernels(device)
             block = np.empty((T, K, 4))
             args = (task.B, task.delta, task.p, task.kappa, task.mu, task.xi, task.window,
                     lengths, np.uint64(seed), t0, block)
             if spec.family == SO2:
-                cpu.retrieval_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
+                kern.retrieval_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
                                   spec.slope, spec.rotate_values, mdelta, *args)
             else:
-                cpu.retrieval_hh(spec.src, spec.beta, spec.table, spec.cdf, spec.slope,
+                kern.retrieval_hh(spec.src, spec.beta, spec.table, spec.cdf, spec.slope,
                                  spec.rotate_values, mdelta, mech.d, *args)
             out[t0:t0 + T] = block
         if progress is not None:

@@ -214,23 +214,39 @@ gamma = njit(_gamma)
 sphere_coord = njit(_sphere_coord)
 
 
+NAMES = ("mix", "trial_key", "pos_key", "u64", "uniform", "aux_key", "normal_slow", "normal",
+         "gamma", "sphere_coord")
+
+
+def twins(wrap, name: str):
+    """The scalar functions rebuilt from their source, each passed through ``wrap``.
+
+    Returns a module whose functions call each other (``normal`` calls ``u64`` of the same
+    module), so ``twins(cuda.jit(device=True), ...)`` gives GPU device functions and an
+    identity ``wrap`` gives plain Python, with the same arithmetic as the compiled ones.
+    """
+    import types
+
+    mod = types.ModuleType(name)
+    g = dict(globals())
+    for fname in NAMES:
+        g[fname] = None
+    for fname in NAMES:
+        g[fname] = wrap(types.FunctionType(globals()["_" + fname].__code__, g, fname))
+        setattr(mod, fname, g[fname])
+    for const in ("STREAM_GEN", "STREAM_KEY", "STREAM_VAL", "STREAM_Q", "STREAM_K", "STREAM_CKPT",
+                  "STREAM_TABLE"):
+        setattr(mod, const, g[const])
+    return mod
+
+
 class _Plain:
     """The same functions as plain Python on NumPy scalars (wrap-around ignored)."""
 
     def __init__(self):
-        import types
-
-        names = ["mix", "trial_key", "pos_key", "u64", "uniform", "aux_key", "normal_slow", "normal",
-                 "gamma", "sphere_coord"]
-        g = dict(globals())
-        for name in names:
-            g[name] = None
-        for name in names:
-            src = globals()["_" + name]
-            g[name] = types.FunctionType(src.__code__, g, name)
-        self._g = g
-        for name in names:
-            setattr(self, name, self._wrap(g[name]))
+        self._mod = twins(lambda fn: fn, "mixing.rng.plain")
+        for fname in NAMES:
+            setattr(self, fname, self._wrap(getattr(self._mod, fname)))
 
     @staticmethod
     def _wrap(fn):

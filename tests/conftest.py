@@ -1,4 +1,15 @@
+"""Shared fixtures. The CUDA kernels run under numba's simulator when this machine has no
+CUDA driver: the variable must be set before numba is first imported, so it is set here,
+at the top of the first file pytest loads (and never through a numba warning filter in the
+pytest configuration, which would import numba first)."""
+
+import ctypes.util
 import os
+
+HAS_GPU_DRIVER = ctypes.util.find_library("cuda") is not None or os.path.exists("/dev/nvidiactl")
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not HAS_GPU_DRIVER:
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
 import sys
 from pathlib import Path
 

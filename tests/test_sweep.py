@@ -76,7 +76,6 @@ BAD = [
     (["--param", "sigma=1,"], "--param"),
     (["--mechanism", "so2", "--param", "sigma=abc"], "sigma"),
     (["--config", "/nonexistent/x.toml"], "--config"),
-    (["--device", "cuda"], "device"),
     (["--mechanism", "so2", "--param", "law=levy"], "law"),
     (["--param", "delta=100", "--lengths", "16,32"], "delta"),
     (["--frobnicate"], "frobnicate"),
