@@ -1,0 +1,125 @@
+"""``python -m proofs``: derive every bound, verify it against the engine, print one table.
+
+Usage:
+  python -m proofs [--quick] [--report FILE] [--seed S]
+  python -m proofs eval NAME key=value ...
+  python -m proofs eval --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from mixing import laws
+
+EPILOG = """\
+The table has one row per check: the claim (B1..B7 of THEORY.md section 5, CE1..CE3 the
+counterexamples), its parameters, the prediction of the derived formula ("=" an equality,
+">=" an upper bound on the measurement), the engine's measurement +- its standard error, the
+z-score |predicted - measured| / s.e. (equalities; pass at <= 4) or the slack of the
+inequality (pass when >= 0), and the verdict. Exit status 1 if any check fails, 2 on bad
+input.
+
+  python -m proofs --quick                      # CI-sized (under a minute on 2 cores)
+  python -m proofs --report proofs-report.md    # full sizes, Markdown report with LaTeX
+  python -m proofs eval householder-coherence d=64 beta=2 n=100
+  python -m proofs eval so2-coherence law=vonmises concentration=2 n=10
+"""
+
+
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _eval(argv) -> int:
+    from .registry import formulas
+
+    ap = argparse.ArgumentParser(prog="python -m proofs eval", description="Evaluate one derived formula.")
+    ap.add_argument("name", nargs="?", help="formula name (see --list)")
+    ap.add_argument("values", nargs="*", metavar="key=value")
+    ap.add_argument("--list", action="store_true", help="list the formulas and their parameters")
+    args = ap.parse_args(argv)
+    table = {k: f for k, f in formulas().items() if f.cli}
+    if args.list or not args.name:
+        width = max(len(k) for k in table)
+        for k, f in table.items():
+            params = "law=NAME <its parameter>=X n=N" if k == "so2-coherence" else " ".join(f"{p}=X" for p in f.params)
+            print(f"{k.ljust(width)}  [{f.claim}] {params}\n{' ' * width}  {f.doc}")
+        return 0
+    f = table.get(args.name)
+    if f is None:
+        print(f"proofs eval: error: unknown formula {args.name!r} (see --list)", file=sys.stderr)
+        return 2
+    kw = {}
+    for item in args.values:
+        key, sep, val = item.partition("=")
+        if not sep or not key or not val:
+            print(f"proofs eval: error: expected key=value, got {item!r}", file=sys.stderr)
+            return 2
+        kw[key] = val
+    try:
+        if f.name == "so2-coherence":
+            law = kw.pop("law", None)
+            if law not in laws.LAWS:
+                raise ValueError(f"law: choose from {', '.join(laws.LAWS)}")
+            pname = laws.LAWS[law][1]
+            par = _number(kw.pop(pname)) if pname else None
+            if pname and par is None:
+                raise ValueError(f"{pname}: required for law {law}")
+            call = {"law": law, "par": par, "n": _number(kw.pop("n"))}
+        else:
+            call = {}
+            for p in f.params:
+                if p not in kw:
+                    raise ValueError(f"{p}: missing (parameters: {', '.join(f.params)})")
+                v = kw.pop(p)
+                call[p] = [float(x) for x in v.split(",")] if p == "r" else _number(v)
+        if kw:
+            raise ValueError(f"{', '.join(kw)}: not a parameter of {f.name} ({', '.join(f.params)})")
+        value = f(**call)
+    except KeyError as exc:
+        print(f"proofs eval: error: {exc.args[0]}: missing", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        print(f"proofs eval: error: {exc}", file=sys.stderr)
+        return 2
+    print(repr(value))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "eval":
+        return _eval(argv[1:])
+    ap = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.strip().splitlines()[0],
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
+    ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")
+    ap.add_argument("--seed", type=int, default=20260626, help="seed of every simulation (default 20260626)")
+    args = ap.parse_args(argv)
+    from . import verify
+    from .core import table
+
+    t0 = time.perf_counter()
+    checks = verify.run(args.quick, args.seed,
+                        progress=lambda name: print(f"  {name[6:]} done ({time.perf_counter() - t0:.0f} s)",
+                                                    file=sys.stderr, flush=True))
+    print(table(checks))
+    failed = [c for c in checks if not c.passed]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks pass ({time.perf_counter() - t0:.0f} s).")
+    if args.report:
+        from .report import render
+
+        with open(args.report, "w") as fh:
+            fh.write(render(checks, args.quick, args.seed))
+        print(f"report: {args.report}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Every derived formula by name (what ``python -m proofs eval --list`` prints)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from . import coherence, far_mass, retention, score_gap, second_moment, values
+
+
+@cache
+def formulas() -> dict:
+    out = {}
+    for mod in (coherence, second_moment, score_gap, retention, far_mass, values):
+        for f in mod.formulas():
+            out[f.name] = f
+    return out
