@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from functools import cache
 
+import math
+
+import mpmath
 import numpy as np
 import sympy as sp
+from scipy import special
 
 from .coherence import _MODULES, circle_moments, circle_mgf, k
 from .core import Formula
@@ -53,9 +57,38 @@ def subgaussian_ratio():
     return sp.simplify(sp.combsimp(term_mgf / term_exp))
 
 
+class LogBesselI(sp.Function):
+    """log I_nu(z), evaluated without overflow or underflow (see ``_log_besseli``)."""
+
+
+def _stable_log(expr):
+    """log(expr) with log Gamma -> loggamma and log I_nu -> LogBesselI."""
+    out = sp.expand_log(sp.log(expr), force=True)
+    out = out.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.besseli),
+                      lambda e: LogBesselI(*e.args[0].args))
+    return out.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.gamma),
+                       lambda e: sp.loggamma(e.args[0].args[0]))
+
+
+def _log_besseli(v, x):
+    """log I_v(x): scipy's scaled Bessel function where it is representable, mpmath (which has
+    no exponent range limit) where it underflows (order much larger than the argument)."""
+    val = special.ive(v, x)
+    if val > 1e-300 and math.isfinite(val):
+        return math.log(val) + x
+    return float(mpmath.log(mpmath.besseli(v, x)))
+
+
+_LOG_MODULES = [{"LogBesselI": _log_besseli, "loggamma": special.gammaln}, "math"]
+
+
 def formulas():
     mgf = sphere_mgf()
-    f = sp.lambdify((d, B), mgf, modules=_MODULES)
+    logmgf = _stable_log(mgf)
+    flog = sp.lambdify((d, B), logmgf, modules=_LOG_MODULES)
+
+    def f(d, B):
+        return math.exp(flog(d, B))
     fac = sp.lambdify(z, so2_factor(), modules=_MODULES)
 
     def so2(B, r):
@@ -65,6 +98,8 @@ def formulas():
     return [
         Formula("sphere-mgf", "B3", ("d", "B"), mgf, lambda d, B: float(f(d, B)),
                 "E e^{B x}, x one coordinate of a uniform unit vector of R^d"),
+        Formula("sphere-log-mgf", "B3", ("d", "B"), logmgf, lambda d, B: float(flog(d, B)),
+                "log E e^{B x} (evaluated without overflow for large d and B)"),
         Formula("so2-mgf", "B3", ("B", "r"), sp.Product(so2_factor(), (sp.Symbol("m"), 1, sp.Symbol("h"))), so2,
                 "E e^{s} = prod_m I_0(B r_m) for uniform independent block phases (r: comma-separated r_m)"),
         Formula("so2-mgf-subgaussian", "B3", ("B", "r"), sp.exp(z ** 2 / 4),

@@ -1,0 +1,71 @@
+"""``python -m figures``: regenerate the figures of the study.
+
+Usage: python -m figures [NAME ...] [--quick] [--out DIR] [--force]
+
+Each figure is written as NAME.png and NAME.pdf, with the data behind it as NAME.csv
+(tidy: panel, series, kind, x, y, stderr; kind is measured, theory or a censoring mark) and
+NAME.json (the parameters it was computed with). A figure whose NAME.json matches is
+redrawn from NAME.csv without simulating again (--force recomputes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from . import NAMES
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "output"
+
+
+def module(name):
+    return importlib.import_module(f"figures.{name.replace('-', '_')}")
+
+
+def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "pdf")):
+    """Compute (or reuse) the data of one figure, draw it and write it; returns (paths, reused)."""
+    from . import common
+
+    common.style()
+    mod = module(name)
+    man = common.manifest(name, {"quick": quick, **mod.spec(quick)})
+    rows = None if force else common.load_cached(out, name, man)
+    reused = rows is not None
+    if rows is None:
+        rows = mod.compute(quick)
+        common.save_data(out, name, man, rows)
+    fig = mod.draw(rows)
+    return common.save_figure(fig, out, name, formats), reused
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m figures", description=__doc__.strip().splitlines()[0],
+                                 epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
+    ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
+    args = ap.parse_args(argv)
+    unknown = [n for n in args.names if n not in NAMES]
+    if unknown:
+        print(f"figures: error: unknown figure {unknown[0]!r} (choose from {', '.join(NAMES)})", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    for name in args.names or NAMES:
+        t = time.perf_counter()
+        paths, reused = render(name, out, args.quick, args.force)
+        how = "redrawn from saved data" if reused else "computed"
+        print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
