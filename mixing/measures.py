@@ -113,7 +113,7 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
                 kern.walk_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
                              float(c), N, np.uint64(seed), t0, block)
             else:
-                kern.walk_hh(spec.src, spec.beta, spec.table, spec.cdf, mech.d, float(c), N,
+                kern.walk_hh(spec.src, spec.betas, spec.table, spec.cdf, mech.d, float(c), N,
                             np.uint64(seed), t0, block)
             out[t0:t0 + T] = block
         if progress is not None:
@@ -128,7 +128,7 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
     trials = check_count("trials", trials)
     check_device(device)
     spec = mech.spec(seed)
-    mdelta = np.ascontiguousarray(np.linalg.matrix_power(spec.mean_generator, task.delta))
+    mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
     K = lengths.shape[0]
     out = np.empty((trials, K, 4))
     for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device)):
@@ -143,7 +143,7 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
                 kern.retrieval_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
                                   spec.slope, spec.rotate_values, mdelta, *args)
             else:
-                kern.retrieval_hh(spec.src, spec.beta, spec.table, spec.cdf, spec.slope,
+                kern.retrieval_hh(spec.src, spec.betas, spec.table, spec.cdf, spec.slope,
                                  spec.rotate_values, mdelta, mech.d, *args)
             out[t0:t0 + T] = block
         if progress is not None:

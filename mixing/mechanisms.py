@@ -12,6 +12,11 @@ Two generator families cover every mechanism:
   position) or looked up in a per-token table; the identity (NoPE, ALiBi) is this family
   with no generator at all (``src = CONST``).
 
+Generators can also come from a file (``generators=FILE.npz``, see :mod:`mixing.generators`):
+a learned or imported per-token table (``src = TABLE``, tokens drawn from ``tokens``), or a
+position-wise sequence exported from a model (``src = SEQ``: the generator at lag n is row
+(n - 1) mod L of the file). Householder tables carry one beta per row.
+
 Far-mass control is an additive bias ``-slope * n`` at lag n: ALiBi's slope ``m`` plus the
 forget gate's ``gamma`` (times 1/sqrt(d) with ``forget_scale=inv_sqrt_d``, as fla's PaTH-FoX
 scales it).
@@ -29,7 +34,7 @@ from ._jit import njit
 from .errors import ParameterError
 
 SO2, HOUSEHOLDER = 0, 1
-IID, TABLE, CONST = 0, 1, 2
+IID, TABLE, CONST, SEQ = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Param:
 
     def parse(self, text):
         """Parse a command-line string (or a TOML value) into this parameter's type."""
+        if self.kind == "path":
+            return str(text)
         if self.kind == "choice":
             value = str(text)
             if value not in self.choices:
@@ -101,6 +108,8 @@ _TABLE = [
           check=_nonneg),
     Param("tokens", "choice", "uniform", "token law for a table: uniform or zipf (p_v ~ 1/(v+1))",
           choices=("uniform", "zipf")),
+    Param("generators", "path", "", "FILE.npz of learned or imported generators (mixing.learn, or angles / "
+          "directions and betas exported from a model); overrides the angle law and vocab"),
 ]
 _BASE = Param("base", "float", 10000.0, "RoPE base: theta_m = base^(-2m/d)", check=_base)
 
@@ -146,12 +155,20 @@ class KernelSpec:
     law: int
     lawpar: float
     centers: np.ndarray        # (d/2,) angle centres (SO2) or a dummy
-    beta: float
+    beta: float                # Householder: the smallest beta in use
     table: np.ndarray          # (V, d/2) angles or (V, d) unit vectors; (1, 1) dummy
     cdf: np.ndarray            # (V,) token CDF; (1,) dummy
+    betas: np.ndarray          # Householder: beta per table row (V,), or (beta,) without a table
     slope: float
     rotate_values: bool
     mean_generator: np.ndarray = field(repr=False)   # E G, (d, d)
+    exact_path: object = field(default=None, repr=False)  # SEQ: callable(n) -> P_n
+
+    def mean_path(self, n: int) -> np.ndarray:
+        """E[P_n]: (E G)^n for i.i.d. generators, the exact product for a sequence."""
+        if self.exact_path is not None:
+            return self.exact_path(n)
+        return np.linalg.matrix_power(self.mean_generator, n)
 
 
 @dataclass(frozen=True)
@@ -173,9 +190,12 @@ class Mechanism:
         p = dict(self.params)
         if self.name in ("nope", "alibi", "rope"):
             return CONST
+        if p.get("generators"):
+            from .generators import load
+            return SEQ if load(p["generators"], self).kind == "sequence" else TABLE
         if p.get("vocab", 0) > 0:
             return TABLE
-        if self.name == "so2" and p["law"] == "constant":
+        if self.name == "so2" and p.get("law") == "constant":
             return CONST
         return IID
 
@@ -187,11 +207,17 @@ class Mechanism:
 
     @property
     def orthogonal(self) -> bool:
-        return self.family == SO2 or self.src == CONST or self.get("beta") == 2.0
+        if self.family == SO2 or self.src == CONST:
+            return True
+        if dict(self.params).get("generators"):
+            from .generators import load
+            return bool(np.all(load(self.get("generators"), self).betas == 2.0))
+        return self.get("beta") == 2.0
 
     def centers(self) -> np.ndarray:
         h = self.d // 2
-        if self.family != SO2 or (self.name == "so2" and self.get("center") == "zero"):
+        p = dict(self.params)
+        if self.family != SO2 or (self.name == "so2" and (p.get("center", "zero") == "zero" or p.get("generators"))):
             return np.zeros(max(h, 1))
         return self.get("base") ** (-2.0 * np.arange(h) / self.d)
 
@@ -200,41 +226,79 @@ class Mechanism:
         d, h = self.d, self.d // 2
         centers = self.centers()
         law, lawpar = laws.CONSTANT, 0.0
-        if self.name == "so2":
+        if self.name == "so2" and "law" in p:
             law, pname, _ = laws.LAWS[p["law"]]
             lawpar = float(p[pname]) if pname else 0.0
         beta = float(p.get("beta", 0.0))
         table = np.zeros((1, 1))
         cdf = np.ones(1)
+        betas = np.array([beta])
         pi = None
-        if self.src == TABLE:
+        src = self.src
+        if src in (TABLE, SEQ) and p.get("generators"):
+            from .generators import load
+            gen = load(p["generators"], self)
+            table = gen.angles if self.family == SO2 else gen.directions
+            if self.family != SO2:
+                betas = gen.betas
+                beta = float(betas.min())
+            V = table.shape[0]
+        elif src == TABLE:
             V = p["vocab"]
-            weights = np.ones(V) if p["tokens"] == "uniform" else 1.0 / np.arange(1, V + 1)
-            pi = weights / weights.sum()
-            cdf = np.cumsum(pi)
-            cdf[-1] = 1.0
             tkey = rng.aux_key(np.uint64(rng.trial_key(seed, 0)))  # keys cross into numba as uint64
             if self.family == SO2:
                 table = _so2_table(law, lawpar, centers, np.uint64(tkey), V)
             else:
                 table = _hh_table(np.uint64(tkey), V, d)
+                betas = np.full(V, beta)
+        if src == TABLE:
+            weights = np.ones(V) if p.get("tokens", "uniform") == "uniform" else 1.0 / np.arange(1, V + 1)
+            pi = weights / weights.sum()
+            cdf = np.cumsum(pi)
+            cdf[-1] = 1.0
+        elif src == SEQ:
+            pi = np.full(V, 1.0 / V)      # E G below: the average over the sequence's rows
         # E G
         if self.family == SO2:
-            if self.src == TABLE:
+            if src in (TABLE, SEQ):
                 z = pi @ np.exp(1j * table)                    # (h,)
             else:
                 z = laws.char(law, lawpar) * np.exp(1j * centers)
             eg = np.zeros((d, d))
             for m in range(h):
                 eg[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[z[m].real, -z[m].imag], [z[m].imag, z[m].real]]
-        elif self.src == CONST:
+        elif src == CONST:
             eg = np.eye(d)
-        elif self.src == IID:
+        elif src == IID:
             eg = (1.0 - beta / d) * np.eye(d)
         else:
-            eg = np.eye(d) - beta * (table.T * pi) @ table
-        return KernelSpec(self.family, self.src, law, lawpar, np.ascontiguousarray(centers), beta,
-                          np.ascontiguousarray(table), cdf, self.slope, bool(p["rotate_values"]), eg)
+            eg = np.eye(d) - (table.T * (pi * betas)) @ table
+        exact = _sequence_path(self.family, table, betas) if src == SEQ else None
+        return KernelSpec(self.family, src, law, lawpar, np.ascontiguousarray(centers), beta,
+                          np.ascontiguousarray(table), cdf, np.ascontiguousarray(betas, dtype=np.float64),
+                          self.slope, bool(p["rotate_values"]), eg, exact)
+
+
+def _sequence_path(family, table, betas):
+    """P_n = G_0 G_1 ... G_{n-1} for the rows of a position-wise sequence (cycled)."""
+    V, cols = table.shape
+
+    def path(n):
+        if family == SO2:
+            phi = sum(table[i % V] for i in range(n))
+            d = 2 * cols
+            P = np.zeros((d, d))
+            for m in range(cols):
+                c, s_ = math.cos(phi[m]), math.sin(phi[m])
+                P[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[c, -s_], [s_, c]]
+            return P
+        P = np.eye(cols)
+        for i in range(n):
+            w = table[i % V]
+            P = P - betas[i % V] * np.outer(P @ w, w)
+        return P
+
+    return path
 
 
 @njit
@@ -290,8 +354,20 @@ def make(name: str, d: int, **params) -> Mechanism:
                 resolved.pop(pname)
         if resolved["center"] == "zero":
             resolved.pop("base")
+    if resolved.get("generators"):
+        if resolved.get("vocab", 0):
+            raise ParameterError("vocab: not used with generators (the file fixes the table)")
+        resolved.pop("vocab")
+        for key in ("law", "center", "base", "beta") + tuple(pn for _, pn, _ in laws.LAWS.values() if pn):
+            resolved.pop(key, None)
+    elif "generators" in resolved:
+        resolved.pop("generators")
     if "vocab" in resolved and resolved["vocab"] == 0:
         resolved.pop("tokens")
     if resolved["forget"] == 0.0:
         resolved["forget_scale"] = "none"
-    return Mechanism(name, d, tuple(sorted(resolved.items())))
+    mech = Mechanism(name, d, tuple(sorted(resolved.items())))
+    if resolved.get("generators"):
+        from .generators import load
+        load(resolved["generators"], mech)        # validate the file now, not inside a run
+    return mech

@@ -296,9 +296,9 @@ def check_counterexamples(sz, seed):
     out = []
     for d, k, V, beta, n in ((8, 4, 16, 2.0, 200), (16, 8, 32, 1.0, 150), (6, 1, 4, 1.0, 50)):
         mech = M.make("householder", d, vocab=V, beta=beta)
-        spec = dataclasses.replace(mech.spec(seed), table=subspace_table(d, k, V, seed))
+        spec = dataclasses.replace(mech.spec(seed), table=subspace_table(d, k, V, seed), betas=np.full(V, beta))
         rows = np.empty((sz.walk, n, 2))
-        cpu.walk_hh(spec.src, spec.beta, spec.table, spec.cdf, d, 1.0, n, np.uint64(seed), 0, rows)
+        cpu.walk_hh(spec.src, spec.betas, spec.table, spec.cdf, d, 1.0, n, np.uint64(seed), 0, rows)
         mean, se = _mean_se(rows[:, -1, 0])
         rate, EG = F("householder-table-rate")(table=spec.table, beta=beta)
         pred = float(np.trace(np.linalg.matrix_power(EG, n))) / d

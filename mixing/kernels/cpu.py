@@ -32,7 +32,7 @@ from numba import prange
 
 from .. import laws, rng
 from .._jit import njit, pnjit
-from ..mechanisms import CONST, IID, TABLE
+from ..mechanisms import CONST, IID, SEQ, TABLE
 
 # acc slots
 _MAX, _Z, _SN, _SF, _QN, _QF, _CST = range(7)
@@ -86,6 +86,14 @@ def token(key, cdf):
 
 
 @njit
+def table_token(src, tk, n, cdf, V):
+    """Table row of lag n: a token drawn from ``cdf`` (TABLE) or row (n-1) mod V (SEQ)."""
+    if src == SEQ:
+        return (n - 1) % V
+    return token(rng.pos_key(tk, n, rng.STREAM_GEN), cdf)
+
+
+@njit
 def block_coeffs(q, k):
     """Per block m: (R(-Phi_m) q_m) . k_m = a_m cos Phi_m + b_m sin Phi_m."""
     h = q.shape[0] // 2
@@ -109,30 +117,34 @@ def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
         for m in range(h):
             phi[m] += centers[m] + laws.angle(law, lawpar, key, m)
     else:
-        tok = token(rng.pos_key(tk, n, rng.STREAM_GEN), cdf)
+        tok = table_token(src, tk, n, cdf, table.shape[0])
         for m in range(h):
             phi[m] += table[tok, m]
 
 
 @njit
-def step_hh(src, beta, table, cdf, tk, n, u, w):
-    """u <- H_n u with H_n = I - beta w w^T; fills w; returns alpha = w . u (before)."""
+def step_hh(src, betas, table, cdf, tk, n, u, w):
+    """u <- H_n u with H_n = I - beta w w^T; fills w; returns (alpha = w . u before, beta).
+
+    ``betas`` holds one beta per table row (TABLE, SEQ) or the single beta (IID)."""
     d = u.shape[0]
     if src == CONST:
-        return 0.0
+        return 0.0, 0.0
     if src == IID:
         unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
+        beta = betas[0]
     else:
-        tok = token(rng.pos_key(tk, n, rng.STREAM_GEN), cdf)
+        tok = table_token(src, tk, n, cdf, table.shape[0])
         for j in range(d):
             w[j] = table[tok, j]
+        beta = betas[tok]
     alpha = 0.0
     for j in range(d):
         alpha += w[j] * u[j]
     ba = beta * alpha
     for j in range(d):
         u[j] -= ba * w[j]
-    return alpha
+    return alpha, beta
 
 
 @njit
@@ -286,7 +298,7 @@ def walk_so2(src, law, lawpar, centers, table, cdf, c, N, seed, t0, out):
 
 
 @pnjit
-def walk_hh(src, beta, table, cdf, d, c, N, seed, t0, out):
+def walk_hh(src, betas, table, cdf, d, c, N, seed, t0, out):
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q = np.empty(d)
@@ -296,7 +308,7 @@ def walk_hh(src, beta, table, cdf, d, c, N, seed, t0, out):
         u = q.copy()
         w = np.empty(d)
         for n in range(1, N + 1):
-            step_hh(src, beta, table, cdf, tk, n, u, w)
+            step_hh(src, betas, table, cdf, tk, n, u, w)
             uq = 0.0
             uk = 0.0
             for j in range(d):
@@ -356,12 +368,12 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
 
 
 @pnjit
-def retrieval_hh(src, beta, table, cdf, slope, transport, mdelta, d,
+def retrieval_hh(src, betas, table, cdf, slope, transport, mdelta, d,
                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
     carry = transport and src != CONST           # carry P_n itself
-    explicit = carry and beta < 2.0              # non-orthogonal: explicit value noise
+    explicit = carry and betas.min() < 2.0       # non-orthogonal: explicit value noise
     sd = xi / math.sqrt(d)
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
@@ -377,7 +389,7 @@ def retrieval_hh(src, beta, table, cdf, slope, transport, mdelta, d,
                 vecs[_VMEAN, j] = vecs[_MU, j]
         slot = 0
         for n in range(1, Lmax + 1):
-            alpha = step_hh(src, beta, table, cdf, tk, n, u, w)
+            alpha, beta = step_hh(src, betas, table, cdf, tk, n, u, w)
             if src != CONST:
                 if n % 1024 == 0:
                     nu2 = 0.0

@@ -41,7 +41,7 @@ from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
 from .. import laws as _laws  # noqa: E402
 from .. import rng as _rng  # noqa: E402
-from ..mechanisms import CONST, IID, TABLE  # noqa: E402
+from ..mechanisms import CONST, IID, SEQ, TABLE  # noqa: E402
 
 try:
     from numba.cuda.core import config as _cfg
@@ -128,6 +128,14 @@ def token(key, cdf):
 
 
 @_dev
+def table_row(src, tk, n, cdf, V):
+    """Table row of lag n: a token from ``cdf`` (TABLE) or row (n-1) mod V (SEQ)."""
+    if src == SEQ:
+        return (n - 1) % V
+    return token(R.pos_key(tk, n, _GEN), cdf)
+
+
+@_dev
 def key_draw(tk, n, delta, p, d):
     """(kind, projection of a random key): 0 target, 1 lookalike, 2 other."""
     kk = R.pos_key(tk, n, _KEY)
@@ -139,15 +147,15 @@ def key_draw(tk, n, delta, p, d):
 
 
 @_dev
-def batch(tk, n0, Lmax, src, cdf, delta, p, d, lane, sh_tok, sh_kind, sh_val):
+def batch(tk, n0, Lmax, src, cdf, V, delta, p, d, lane, sh_tok, sh_kind, sh_val):
     """Scalars of steps n0 .. n0+31, lane l drawing step n0+l, into the ring of 64 slots
     in shared memory (step n at slot (n-1) % 64)."""
     wsync()
     n = n0 + lane
     if n <= Lmax:
         tok = 0
-        if src == TABLE:
-            tok = token(R.pos_key(tk, n, _GEN), cdf)
+        if src == TABLE or src == SEQ:
+            tok = table_row(src, tk, n, cdf, V)
         kind, val = key_draw(tk, n, delta, p, d)
         j = (n - 1) % RING
         sh_tok[j] = tok
@@ -383,8 +391,8 @@ def _make(D: int, so2: bool):
             phi[r] = 0.0
         for n in range(1, N + 1):
             tok = 0
-            if src == TABLE:
-                tok = token(R.pos_key(tk, n, _GEN), cdf)
+            if src == TABLE or src == SEQ:
+                tok = table_row(src, tk, n, cdf, table.shape[0])
             step_so2(src, law, lawpar, centers, table, tok, tk, n, own, phi)
             coh = 0.0
             uk = 0.0
@@ -401,7 +409,7 @@ def _make(D: int, so2: bool):
                 out[tt, n - 1, 1] = uk * uk
 
     @cuda.jit
-    def k_walk_hh(src, beta, table, cdf, c, N, seed, t0, T, out):
+    def k_walk_hh(src, betas, table, cdf, c, N, seed, t0, T, out):
         lane = cuda.threadIdx.x % WARP
         wib = cuda.threadIdx.x // WARP
         trial = cuda.blockIdx.x * WPB + wib
@@ -423,9 +431,10 @@ def _make(D: int, so2: bool):
         for n in range(1, N + 1):
             if src != CONST:
                 tok = 0
-                if src == TABLE:
-                    tok = token(R.pos_key(tk, n, _GEN), cdf)
+                if src == TABLE or src == SEQ:
+                    tok = table_row(src, tk, n, cdf, table.shape[0])
                 gen_hh(src, table, tok, tk, n, own, w, red, lane)
+                beta = betas[0] if src == IID else betas[tok]
                 ba = beta * dot(w, u, red, lane)
                 for k in range(NC):
                     u[k] -= ba * w[k]
@@ -474,7 +483,7 @@ def _make(D: int, so2: bool):
         for n in range(1, Lmax + 1):
             i = (n - 1) % RING
             if i % WARP == 0:
-                batch(tk, n, Lmax, src, cdf, delta, p, D, lane,
+                batch(tk, n, Lmax, src, cdf, table.shape[0], delta, p, D, lane,
                       sh_tok[wib], sh_kind[wib], sh_val[wib])
             step_so2(src, law, lawpar, centers, table, sh_tok[wib, i], tk, n, own, phi)
             kind = sh_kind[wib, i]
@@ -511,7 +520,7 @@ def _make(D: int, so2: bool):
                 slot += 1
 
     @cuda.jit
-    def k_retrieval_hh(src, beta, table, cdf, slope, transport, mdelta,
+    def k_retrieval_hh(src, betas, table, cdf, slope, transport, mdelta,
                        B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, scratch, out):
         lane = cuda.threadIdx.x % WARP
         wib = cuda.threadIdx.x // WARP
@@ -538,7 +547,10 @@ def _make(D: int, so2: bool):
         Lmax = lengths[lengths.shape[0] - 1]
         far_target = delta > window
         carry = transport and src != CONST
-        explicit = carry and beta < 2.0
+        bmin = 2.0
+        for i in range(betas.shape[0]):
+            bmin = min(bmin, betas[i])
+        explicit = carry and bmin < 2.0
         sd = xi / math.sqrt(D)
         tk = R.trial_key(seed, t0 + tt)
         setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[wib], red, lane)
@@ -561,21 +573,27 @@ def _make(D: int, so2: bool):
         nu2 = 1.0
         slot = 0
         # scalars run one batch ahead, so the next step's table row can be loaded early
-        batch(tk, 1, Lmax, src, cdf, delta, p, D, lane, sh_tok[wib], sh_kind[wib], sh_val[wib])
+        V = table.shape[0]
+        batch(tk, 1, Lmax, src, cdf, V, delta, p, D, lane, sh_tok[wib], sh_kind[wib], sh_val[wib])
         wnext = cuda.local.array(NC, float64)
-        if src == TABLE:
+        beta = betas[0]
+        bnext = betas[0]
+        if src == TABLE or src == SEQ:
+            bnext = betas[sh_tok[wib, 0]]
             gen_hh(src, table, sh_tok[wib, 0], tk, 1, own, wnext, red, lane)
         for n in range(1, Lmax + 1):
             ii = (n - 1) % RING
             if ii % WARP == 0:
-                batch(tk, n + WARP, Lmax, src, cdf, delta, p, D, lane,
+                batch(tk, n + WARP, Lmax, src, cdf, V, delta, p, D, lane,
                       sh_tok[wib], sh_kind[wib], sh_val[wib])
             kind = sh_kind[wib, ii]
-            if src == TABLE:
+            if src == TABLE or src == SEQ:
                 for k in range(NC):
                     w[k] = wnext[k]
+                beta = bnext
                 if n < Lmax:
                     gen_hh(src, table, sh_tok[wib, n % RING], tk, n + 1, own, wnext, red, lane)
+                    bnext = betas[sh_tok[wib, n % RING]]
             elif src == IID:
                 gen_hh(src, table, 0, tk, n, own, w, red, lane)
             if src != CONST:
@@ -695,11 +713,11 @@ def walk_so2(src, law, lawpar, centers, table, cdf, c, N, seed, t0, out):
          (src, law, lawpar, centers, table, cdf, float(c), N, np.uint64(seed), t0, T))
 
 
-def walk_hh(src, beta, table, cdf, d, c, N, seed, t0, out):
+def walk_hh(src, betas, table, cdf, d, c, N, seed, t0, out):
     T = out.shape[0]
-    table, cdf = _dev_arrays(table, cdf)
+    betas, table, cdf = _dev_arrays(np.asarray(betas, dtype=np.float64), table, cdf)
     _run(kernels(d, False)["walk_hh"], T, out,
-         (src, float(beta), table, cdf, float(c), N, np.uint64(seed), t0, T))
+         (src, betas, table, cdf, float(c), N, np.uint64(seed), t0, T))
 
 
 def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelta,
@@ -713,14 +731,15 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
           lengths, np.uint64(seed), t0, T))
 
 
-def retrieval_hh(src, beta, table, cdf, slope, transport, mdelta, d,
+def retrieval_hh(src, betas, table, cdf, slope, transport, mdelta, d,
                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
     T = out.shape[0]
     carry = transport and src != CONST
     nblocks = _grid(T)[0]
     scratch = cuda.device_array((nblocks * WPB, d, d) if carry else (1, 1, 1), dtype=np.float64)
-    table, cdf, mdelta, lengths = _dev_arrays(table, cdf, mdelta, lengths)
+    betas, table, cdf, mdelta, lengths = _dev_arrays(np.asarray(betas, dtype=np.float64), table, cdf, mdelta,
+                                                     lengths)
     _run(kernels(d, False)["retrieval_hh"], T, out,
-         (src, float(beta), table, cdf, float(slope), bool(transport), mdelta,
+         (src, betas, table, cdf, float(slope), bool(transport), mdelta,
           float(B), int(delta), float(p), float(kappa), float(mu), float(xi), int(window),
           lengths, np.uint64(seed), t0, T, scratch))

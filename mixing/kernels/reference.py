@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import laws, rng
-from ..mechanisms import CONST, IID, SO2, KernelSpec
+from ..mechanisms import CONST, IID, SEQ, SO2, KernelSpec
 
 
 def _unit(key, d):
@@ -23,6 +23,13 @@ def _unit(key, d):
 
 def _token(key, cdf):
     return int(np.searchsorted(cdf, rng.plain.uniform(key, 0), side="right"))
+
+
+def _row(spec, gkey, n):
+    """Table row of lag n: a token from the CDF, or row (n-1) mod V of a sequence."""
+    if spec.src == SEQ:
+        return (n - 1) % spec.table.shape[0]
+    return _token(gkey, spec.cdf)
 
 
 def _rot(phi):
@@ -40,15 +47,18 @@ def generator(spec: KernelSpec, d: int, tk, n: int) -> np.ndarray:
         elif spec.src == IID:
             angles = [spec.centers[m] + laws.plain.angle(spec.law, spec.lawpar, gkey, m) for m in range(h)]
         else:
-            angles = spec.table[_token(gkey, spec.cdf)]
+            angles = spec.table[_row(spec, gkey, n)]
         G = np.zeros((d, d))
         for m in range(h):
             G[2 * m:2 * m + 2, 2 * m:2 * m + 2] = _rot(angles[m])
         return G
     if spec.src == CONST:
         return np.eye(d)
-    w = _unit(gkey, d) if spec.src == IID else spec.table[_token(gkey, spec.cdf)]
-    return np.eye(d) - spec.beta * np.outer(w, w)
+    if spec.src == IID:
+        return np.eye(d) - spec.betas[0] * np.outer(*(2 * [_unit(gkey, d)]))
+    row = _row(spec, gkey, n)
+    w = spec.table[row]
+    return np.eye(d) - spec.betas[row] * np.outer(w, w)
 
 
 def paths(spec: KernelSpec, d: int, seed: int, trial: int, N: int) -> np.ndarray:
@@ -90,7 +100,7 @@ def trial_scores(spec: KernelSpec, d: int, task, L: int, seed: int, trial: int):
     """
     tk = rng.plain.trial_key(seed, trial)
     q = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_Q), d)
-    kst = np.linalg.matrix_power(spec.mean_generator, task.delta).T @ q
+    kst = spec.mean_path(task.delta).T @ q
     nk = np.linalg.norm(kst)
     kst = kst / nk if nk * nk > 1e-300 else q
     vstar = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_K), d)

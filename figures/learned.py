@@ -1,0 +1,81 @@
+"""learned: trained generators evaluated far beyond their training length (E1-E4)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from mixing import learn
+
+from .common import COLOR, SEED, band, row, select
+
+RUNS = (("so2", "learned SO(2)"), ("householder", "learned Householder"), ("so2-random", "random SO(2)"),
+        ("rope", "RoPE"), ("alibi", "ALiBi"), ("nope", "NoPE"))
+COLORS = {"learned SO(2)": COLOR["so2"], "learned Householder": COLOR["householder"], "random SO(2)": "#8c564b",
+          "RoPE": COLOR["rope"], "ALiBi": COLOR["alibi"], "NoPE": COLOR["nope"]}
+TRANSPORTED = ("learned SO(2)", "learned Householder")
+
+
+def spec(quick):
+    return dict(train_length=128, d=32, V=64, B=8.0, cap=32, steps=200 if quick else 1500, batch=64, lr=0.05,
+                nseq=64 if quick else 512, kmax=13, seed=SEED)
+
+
+def compute(quick, out: Path | None = None):
+    s = spec(quick)
+    lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
+    rows = []
+    for mech, label in RUNS:
+        model = learn.init(mech, s["d"], s["V"], s["B"], s["cap"], seed=s["seed"])
+        learn.train(model, s["train_length"], s["steps"], s["batch"], s["lr"], s["seed"], progress=False)
+        if out is not None and mech in ("so2", "householder"):
+            learn.save(model, out / f"learned-{mech}.npz")
+        for step, loss in enumerate(model.meta["loss_log"]):
+            if step % 10 == 0:
+                rows.append(row("loss", label, "measured", step, loss))
+        for L in lengths:
+            ev = learn.evaluate(model, L, s["nseq"])
+            se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
+            rows.append(row("near_weight", label, "measured", L, ev[:, 0].mean(), se[0]))
+            rows.append(row("retention", label, "measured", L, ev[:, 1].mean(), se[1]))
+            if label in TRANSPORTED:
+                rows.append(row("retention", label + " + value transport", "measured", L, ev[:, 2].mean(), se[2]))
+    return rows
+
+
+def draw(rows):
+    import matplotlib.pyplot as plt
+
+    Ltr = spec(True)["train_length"]
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.9))
+    a, b, c = axes
+    for _, label in RUNS:
+        x, y, se = select(rows, "near_weight", label, "measured")
+        band(a, x, y, se, COLORS[label], label=label, marker=".")
+        x, y, se = select(rows, "retention", label, "measured")
+        band(b, x, y, se, COLORS[label], label=label, marker=".")
+        if label in TRANSPORTED:
+            x, y, se = select(rows, "retention", label + " + value transport", "measured")
+            band(b, x, y, se, COLORS[label], label=label + " + value transport", marker="x", ls="--")
+        x, y, _ = select(rows, "loss", label, "measured")
+        c.plot(x, y, color=COLORS[label], label=label)
+    for ax in (a, b):
+        ax.axvline(Ltr, color="black", lw=0.8, ls=":")
+        ax.text(Ltr, 0.98, " training length", fontsize=7, va="top", transform=ax.get_xaxis_transform())
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("evaluation length L (tokens)")
+        ax.set_ylim(0, 1.02)
+    a.set_ylabel("near target weight a*")
+    a.set_title("attention on the most recent occurrence")
+    b.set_ylabel("retention <o, T*> / |T*|^2")
+    b.set_title("value retrieved (any occurrence of v* carries it)")
+    b.legend(fontsize=6.5, loc="lower left")
+    c.set_yscale("log")
+    c.set_xlabel("Adam step")
+    c.set_ylabel("training loss (cross-entropy)")
+    c.set_title(f"training at L = {Ltr}, d = 32, V = 64, B = 8")
+    c.legend(fontsize=6.5)
+    fig.tight_layout()
+    return fig
