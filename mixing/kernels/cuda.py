@@ -29,6 +29,7 @@ numpy 2.5.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -47,13 +48,14 @@ try:
     from numba.cuda.core import config as _cfg
     SIM = bool(_cfg.ENABLE_CUDASIM)
 except ImportError:  # pragma: no cover - older layouts
-    import os
     SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 WARP = 32
 RING = 2 * WARP
-#: warps (trials) per block: 1 under the simulator, where every sync is block-wide
-WPB = 1 if SIM else 4
+#: warps (trials) per block: 1 under the simulator, where every sync is block-wide;
+#: MIXING_CUDA_WPB and MIXING_CUDA_MAXREG (a register cap) are for launch-shape experiments
+WPB = 1 if SIM else int(os.environ.get("MIXING_CUDA_WPB", "4"))
+MAXREG = int(os.environ.get("MIXING_CUDA_MAXREG", "0")) or None
 FULL = 0xFFFFFFFF
 
 _dev = cuda.jit(device=True)
@@ -447,7 +449,9 @@ def _make(D: int, so2: bool):
     # -----------------------------------------------------------------------------------
     # retrieval
 
-    @cuda.jit
+    _kjit = cuda.jit(max_registers=MAXREG) if (MAXREG and not SIM) else cuda.jit
+
+    @_kjit
     def k_retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelta,
                         B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, out):
         lane = cuda.threadIdx.x % WARP
@@ -519,7 +523,7 @@ def _make(D: int, so2: bool):
                 record(acc, vecs, tk, slot, xi, transport, far_target, own, red, lane, out, tt, write)
                 slot += 1
 
-    @cuda.jit
+    @_kjit
     def k_retrieval_hh(src, betas, table, cdf, slope, transport, mdelta,
                        B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, scratch, out):
         lane = cuda.threadIdx.x % WARP
@@ -548,8 +552,10 @@ def _make(D: int, so2: bool):
         far_target = delta > window
         carry = transport and src != CONST
         bmin = 2.0
+        same = True                   # one beta for every row: no per-step beta load
         for i in range(betas.shape[0]):
             bmin = min(bmin, betas[i])
+            same = same and betas[i] == betas[0]
         explicit = carry and bmin < 2.0
         sd = xi / math.sqrt(D)
         tk = R.trial_key(seed, t0 + tt)
@@ -579,8 +585,9 @@ def _make(D: int, so2: bool):
         beta = betas[0]
         bnext = betas[0]
         if src == TABLE or src == SEQ:
-            bnext = betas[sh_tok[wib, 0]]
             gen_hh(src, table, sh_tok[wib, 0], tk, 1, own, wnext, red, lane)
+            if not same:
+                bnext = betas[sh_tok[wib, 0]]
         for n in range(1, Lmax + 1):
             ii = (n - 1) % RING
             if ii % WARP == 0:
@@ -593,7 +600,8 @@ def _make(D: int, so2: bool):
                 beta = bnext
                 if n < Lmax:
                     gen_hh(src, table, sh_tok[wib, n % RING], tk, n + 1, own, wnext, red, lane)
-                    bnext = betas[sh_tok[wib, n % RING]]
+                    if not same:
+                        bnext = betas[sh_tok[wib, n % RING]]
             elif src == IID:
                 gen_hh(src, table, 0, tk, n, own, w, red, lane)
             if src != CONST:
