@@ -2,8 +2,10 @@
 
 Modules: ``mechanisms`` (validated descriptions), ``laws`` (angle laws), ``task`` (the
 stylized retrieval task), ``measures`` (coherence, second moment, retrieval), ``kernels``
-(NumPy reference and numba kernels), ``sweep`` (the command line), ``results`` (table,
-manifest, resumable store), ``bench`` (speed and memory).
+(NumPy reference, numba CPU and numba-cuda kernels), ``sweep`` (the command line),
+``results`` (table, manifest, resumable store), ``bench`` and ``bench_cuda`` (speed and
+memory), ``recall`` (the associative-recall task with analytic gradients), ``learn`` (the
+trainer), ``generators`` (learned or imported generator files).
 """
 
 __version__ = "0.1.0"
