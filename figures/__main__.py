@@ -42,7 +42,7 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m figures", description=__doc__.strip().splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m figures", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")

@@ -92,7 +92,7 @@ def _rss_child(L: int) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mixing.bench", description=__doc__.strip().splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m mixing.bench", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")

@@ -260,7 +260,7 @@ def load(path) -> Model:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mixing.learn", description=__doc__.strip().splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m mixing.learn", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
         return _eval(argv[1:])
-    ap = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.strip().splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
     ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")

@@ -198,3 +198,23 @@ def test_cli_trains_and_writes(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mixing.learn", "--mechanism", "bogus", "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "mechanism" in r.stderr
+
+
+def test_same_numbers_whatever_the_thread_count():
+    import numba
+
+    model = _perturbed("householder")
+    n0 = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = learn.loss_and_grad(model, 20, 5, 0, 9)
+        e1 = learn.evaluate(model, 50, 9)
+        numba.set_num_threads(max(2, n0))
+        b = learn.loss_and_grad(model, 20, 5, 0, 9)
+        e2 = learn.evaluate(model, 50, 9)
+    finally:
+        numba.set_num_threads(n0)
+    assert a[0] == b[0]
+    for k in a[1]:
+        np.testing.assert_array_equal(a[1][k], b[1][k])
+    np.testing.assert_array_equal(e1, e2)
