@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -142,5 +141,3 @@ def pow2_axis(ax):
 def nice_pow2(k):
     return f"$2^{{{k}}}$" if k == int(k) else f"{2 ** k:g}"
 
-
-__all__ = ["math"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from mixing import mechanisms as M
@@ -81,5 +79,3 @@ def draw(rows):
     fig.tight_layout()
     return fig
 
-
-__all__ = ["math"]

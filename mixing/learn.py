@@ -135,7 +135,7 @@ def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
     """Mean loss over ``nseq`` sequences and its gradient for every raw parameter."""
     K, _, cdf = model.content()
     a = model.arrays()
-    V, d, h = model.V, model.d, model.d // 2
+    V, h = model.V, model.d // 2
     losses = np.empty(nseq)
     gk, gg = np.zeros((nseq, V)), np.zeros((nseq, h))
     gphi = np.zeros((nseq,) + a["phi"].shape)

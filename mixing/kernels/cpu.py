@@ -32,7 +32,7 @@ from numba import prange
 
 from .. import laws, rng
 from .._jit import njit, pnjit
-from ..mechanisms import CONST, IID, SEQ, TABLE
+from ..mechanisms import CONST, IID, SEQ
 
 # acc slots
 _MAX, _Z, _SN, _SF, _QN, _QF, _CST = range(7)
