@@ -52,12 +52,6 @@ def select(rows, panel=None, series=None, kind=None):
             np.array([r["stderr"] for r in sel]))
 
 
-def series_names(rows, panel, kind="measured"):
-    seen = []
-    for r in rows:
-        if r["panel"] == panel and r["kind"] == kind and r["series"] not in seen:
-            seen.append(r["series"])
-    return seen
 
 
 def band(ax, x, y, se, color, label=None, marker="o", ls="-"):
@@ -132,12 +126,3 @@ def save_figure(fig, out: Path, name: str, formats=("png", "pdf")):
 def finite_log(y, se):
     """Mask points a log axis cannot show (non-positive or within 2 s.e. of zero)."""
     return (y > 0) & (y > 2 * se) & np.isfinite(y)
-
-
-def pow2_axis(ax):
-    ax.set_xscale("log", base=2)
-
-
-def nice_pow2(k):
-    return f"$2^{{{k}}}$" if k == int(k) else f"{2 ** k:g}"
-

@@ -56,6 +56,7 @@ class Model:
     base: float = 10000.0
     params: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    _content: tuple | None = field(default=None, repr=False, compare=False)
 
     # --- constrained values -----------------------------------------------------------
     @property
@@ -95,8 +96,12 @@ class Model:
                     W=np.ascontiguousarray(self.W), betas=np.ascontiguousarray(self.betas), slope=self.slope)
 
     def content(self):
-        K, C = recall.content(self.content_seed, self.V, self.d)
-        return K, C, recall.token_cdf(self.V, self.tokens)
+        """(K, C, cdf): the fixed key and value content and the token CDF, built once."""
+        key = (self.content_seed, self.V, self.d, self.tokens)
+        if self._content is None or self._content[0] != key:
+            K, C = recall.content(self.content_seed, self.V, self.d)
+            self._content = (key, (K, C, recall.token_cdf(self.V, self.tokens)))
+        return self._content[1]
 
 
 def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32, tokens: str = "uniform",

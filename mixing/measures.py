@@ -1,8 +1,9 @@
 """Measures: coherence, second moment and retrieval, as mean and standard error per x.
 
 Each measure runs a kernel (``device="cpu"``: numba; ``"cuda"``: numba-cuda on a GPU;
-``"reference"``: the plain NumPy reference) over blocks of trials and reduces the per-trial rows afterwards, so a fixed
-seed gives the same numbers whatever the block size or thread count.
+``"reference"``: the plain NumPy reference) over blocks of trials and reduces the
+per-trial rows afterwards, so a fixed seed gives the same numbers whatever the block size
+or thread count.
 """
 
 from __future__ import annotations

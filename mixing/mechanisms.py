@@ -191,8 +191,7 @@ class Mechanism:
         if self.name in ("nope", "alibi", "rope"):
             return CONST
         if p.get("generators"):
-            from .generators import load
-            return SEQ if load(p["generators"], self).kind == "sequence" else TABLE
+            return SEQ if self.generators().kind == "sequence" else TABLE
         if p.get("vocab", 0) > 0:
             return TABLE
         if self.name == "so2" and p.get("law") == "constant":
@@ -209,10 +208,16 @@ class Mechanism:
     def orthogonal(self) -> bool:
         if self.family == SO2 or self.src == CONST:
             return True
-        if dict(self.params).get("generators"):
-            from .generators import load
-            return bool(np.all(load(self.get("generators"), self).betas == 2.0))
-        return self.get("beta") == 2.0
+        gen = self.generators()
+        return bool(np.all(gen.betas == 2.0)) if gen is not None else self.get("beta") == 2.0
+
+    def generators(self):
+        """The validated contents of the ``generators`` file (cached), or None without one."""
+        path = dict(self.params).get("generators")
+        if not path:
+            return None
+        from .generators import load
+        return load(path, self)
 
     def centers(self) -> np.ndarray:
         h = self.d // 2
@@ -235,9 +240,8 @@ class Mechanism:
         betas = np.array([beta])
         pi = None
         src = self.src
-        if src in (TABLE, SEQ) and p.get("generators"):
-            from .generators import load
-            gen = load(p["generators"], self)
+        gen = self.generators()
+        if gen is not None:
             table = gen.angles if self.family == SO2 else gen.directions
             if self.family != SO2:
                 betas = gen.betas
@@ -367,7 +371,5 @@ def make(name: str, d: int, **params) -> Mechanism:
     if resolved["forget"] == 0.0:
         resolved["forget_scale"] = "none"
     mech = Mechanism(name, d, tuple(sorted(resolved.items())))
-    if resolved.get("generators"):
-        from .generators import load
-        load(resolved["generators"], mech)        # validate the file now, not inside a run
+    mech.generators()                  # validate a generators file now, not inside a run
     return mech

@@ -77,8 +77,9 @@ def _reflect(w, beta, r, out):
 
 
 @njit
-def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, t, s, R, Phi):
-    """Scores s[1..L] of one sequence; fills R (transported queries) or Phi (angles)."""
+def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, s, cont, R, Phi):
+    """Scores s[1..L] of one sequence and their content parts cont (s = B kappa cont - bias);
+    fills R (transported queries) or Phi (angles)."""
     d = K.shape[1]
     h = d // 2
     i = L + 1
@@ -115,6 +116,7 @@ def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, t, s, R, Phi):
                     c += g[m] * a
                 else:
                     c += g[m] * (a * math.cos(Phi[j, m]) + b * math.sin(Phi[j, m]))
+        cont[j] = c
         s[j] = B * kappa[x[j]] * c - slope * (i - j)
 
 
@@ -129,9 +131,10 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
         x = np.empty(L + 2, dtype=np.int64)
         t = sequence(seed, s0 + sq, L, cdf, cap, x)
         s = np.empty(L + 1)
+        cont = np.empty(L + 1)
         R = np.zeros((L + 2, d)) if mode == MODE_HOUSEHOLDER else np.zeros((1, 1))
         Phi = np.zeros((L + 1, h)) if mode in (MODE_ANGLES, MODE_ROPE) else np.zeros((1, 1))
-        _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, t, s, R, Phi)
+        _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, s, cont, R, Phi)
         mx = -np.inf
         for j in range(1, L + 1):
             mx = max(mx, s[j])
@@ -164,11 +167,9 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
                         lam[c] = tmp[c]
                 if j <= L:
                     k = K[x[j]]
-                    c_j = 0.0
                     for c in range(d):
-                        c_j += R[j, c] * k[c]
                         lam[c] += e * B * kappa[x[j]] * k[c]
-                    gk[sq, x[j]] += e * B * c_j
+                    gk[sq, x[j]] += e * B * cont[j]
                 else:        # lam_{L+1} = d loss / d (g . q)
                     for m in range(h):
                         gg[sq, m] += lam[2 * m] * K[vq, 2 * m] + lam[2 * m + 1] * K[vq, 2 * m + 1]
@@ -179,20 +180,17 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
             if j > L:
                 continue
             k = K[x[j]]
-            c_j = 0.0
             for m in range(h):
                 a, b = _block_ab(K[vq], k, m)
                 if mode == MODE_PLAIN:
-                    c_j += g[m] * a
                     gg[sq, m] += e * B * kappa[x[j]] * a
                 else:
                     cs = math.cos(Phi[j, m])
                     sn = math.sin(Phi[j, m])
-                    c_j += g[m] * (a * cs + b * sn)
                     gg[sq, m] += e * B * kappa[x[j]] * (a * cs + b * sn)
                     if mode == MODE_ANGLES:
                         prefix[m] += e * B * kappa[x[j]] * g[m] * (b * cs - a * sn)
-            gk[sq, x[j]] += e * B * c_j
+            gk[sq, x[j]] += e * B * cont[j]
 
 
 @pnjit

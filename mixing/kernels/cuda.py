@@ -228,7 +228,7 @@ def _make(D: int, so2: bool):
 
     @_dev
     def step_so2(src, law, lawpar, centers, table, tok, tk, n, own, phi):
-        gkey = R.pos_key(tk, n, _GEN)
+        gkey = R.pos_key(tk, n, _GEN) if src == IID else np.uint64(0)
         for r in range(NB):
             if own[2 * r] < 0:
                 continue

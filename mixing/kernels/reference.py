@@ -55,10 +55,11 @@ def generator(spec: KernelSpec, d: int, tk, n: int) -> np.ndarray:
     if spec.src == CONST:
         return np.eye(d)
     if spec.src == IID:
-        return np.eye(d) - spec.betas[0] * np.outer(*(2 * [_unit(gkey, d)]))
-    row = _row(spec, gkey, n)
-    w = spec.table[row]
-    return np.eye(d) - spec.betas[row] * np.outer(w, w)
+        w, beta = _unit(gkey, d), spec.betas[0]
+    else:
+        row = _row(spec, gkey, n)
+        w, beta = spec.table[row], spec.betas[row]
+    return np.eye(d) - beta * np.outer(w, w)
 
 
 def paths(spec: KernelSpec, d: int, seed: int, trial: int, N: int) -> np.ndarray:
