@@ -6,4 +6,4 @@ CSV written beside the image) and ``draw(rows) -> Figure``. ``python -m figures`
 data already on disk is reused when its manifest matches.
 """
 
-NAMES = ("coherence", "score-gap", "extrapolation", "lower-bound", "values", "window", "horizon", "learned")
+NAMES = ("coherence", "score-gap", "extrapolation", "lower-bound", "values", "window", "horizon", "learned", "lm")

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"mechanism to simulate, repeatable ({', '.join(mech_mod.PARAMS)}); "
                          f"default: {' '.join(DEFAULT_MECHANISMS)}")
     ap.add_argument("--measure", help="coherence | second-moment | retrieval (default retrieval)")
-    ap.add_argument("--d", metavar="LIST", help="head dimensions, comma-separated (default 64)")
+    ap.add_argument("--d", metavar="LIST", help="head dimensions, comma-separated (default 64, or the dimension of the generators file)")
     ap.add_argument("--lags", metavar="N", help="coherence / second-moment: lags 1..N (default 256)")
     ap.add_argument("--lengths", metavar="LIST|2^a:2^b",
                     help="retrieval: context lengths, comma-separated, or all powers of two "
@@ -157,6 +157,22 @@ def load_config(path) -> dict:
     return cfg
 
 
+def _file_dims(paths) -> list[int]:
+    """The head dimension of each generators file (used when --d is not given)."""
+    from . import generators as gen_mod
+
+    dims = set()
+    for path in paths:
+        data = gen_mod.read(path)
+        if "angles" in data:
+            dims.add(2 * int(np.shape(data["angles"])[-1]))
+        elif "directions" in data:
+            dims.add(int(np.shape(data["directions"])[-1]))
+    if len(dims) > 1:
+        raise ParameterError(f"--d: the generators files have different dimensions {sorted(dims)}; give --d")
+    return sorted(dims) or list(DEFAULTS["d"])
+
+
 def resolve(args) -> dict:
     """Turn parsed options (and a config file) into a validated sweep description."""
     cfg = load_config(args.config) if args.config else {}
@@ -173,6 +189,7 @@ def resolve(args) -> dict:
         raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
     device = str(get("device"))
     measures.check_device(device)
+    d_given = args.d is not None or "d" in cfg
     ds = _int_list("d", get("d"))
     trials = _int("trials", get("trials"))
     seed_text = get("seed")
@@ -198,6 +215,8 @@ def resolve(args) -> dict:
             known = sorted(set(extra).union(*(mech_mod.param_table(m) for m in mechanisms)))
             raise ParameterError(f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} "
                                  f"(known: {', '.join(known)})")
+    if not d_given and params.get("generators"):
+        ds = _file_dims(params["generators"])
     # measure parameters are validated once
     measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
     points, seen = [], set()

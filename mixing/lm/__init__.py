@@ -1,0 +1,36 @@
+"""Small trained transformers for the paper's experimental claims E1-E4 (needs PyTorch).
+
+Byte-level language models (``model``) on real text (``data``: by default the standard
+library's source, split by file), one attention code path with the position mechanism as a
+component and its explicit-matrix reference (``transport``), AdamW training that resumes
+(``train``), evaluation beyond the training context with the theory's quantities measured
+inside the model (``evaluate``: bits per byte by position, far mass per head, coherence of
+the learned transports and their mixing windows), export of a head's generators to an
+engine generators file (``export``), studies over mechanisms and seeds (``run``) and the
+E1-E4 verdicts (``report``). Command line: ``python -m mixing.lm``.
+"""
+
+MECHANISM_HELP = """mechanisms:
+  nope                 no position information
+  rope                 RoPE, base 10000
+  alibi                ALiBi, slopes 2^(-8h/H)
+  so2-random[:abs=S|:rel=S]
+                       accumulated SO(2), frozen random per-token angles around the RoPE
+                       frequencies: abs=S adds S*N(0,1) radians (every block decoheres),
+                       rel=S multiplies by 1 + S*N(0,1) (RoPE-matched); default abs=0.3
+  so2-learned          accumulated SO(2), learned per-token angles (start: the abs=0.3 table)
+  so2-learned-v        the same with values rotated and the output rotated back
+  so2-learned-forget   so2-learned with a forget gate (FoX)
+  path                 PaTH: Householder-like transports I - beta w w^T from the hidden state
+  path-forget          PaTH with a forget gate (PaTH-FoX)"""
+
+
+def load(checkpoint, device: str = "cpu"):
+    """The trained model of a run folder as a ``torch.nn.Module`` in eval mode.
+
+    ``model(tokens)`` takes a LongTensor of bytes ``[batch, length]`` and returns logits
+    ``[batch, length, 256]``.
+    """
+    from .train import load_model
+
+    return load_model(checkpoint, device)

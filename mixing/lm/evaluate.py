@@ -1,0 +1,164 @@
+"""Evaluation of a trained model beyond its training context, and the theory's quantities in it.
+
+- Loss: ``windows`` held-out (test split) windows of each evaluation length L, evenly spaced
+  through the split and the same for every model; the next-byte loss in bits at every
+  position. Reported: ``bpb_all`` (mean over all positions of the window), ``bpb_within``
+  (positions < the training context), ``bpb_beyond`` (positions >= the training context;
+  a whole-window average hides the failure there) and, at the longest length, ``bpb_pos``
+  over position buckets (``x`` = the bucket's last position). Standard errors are over
+  windows.
+- Far mass (per layer and head): the attention mass on sources at lag > W, averaged over
+  the queries in the second half of each window, ``far_mass``; beside it ``B`` (the largest
+  |content score| seen, in logits), and the B5 lower bound on far mass for
+  scores within [-B, B] at the last query, ``far_mass_b5`` (``|F| e^-B / ((W+1) e^B + |F| e^-B)``).
+- Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
+  held-out text against the lag, averaged over starting positions, and the mixing window
+  ``W(0.1)``: the first lag from which |coherence| stays at or below 0.1 up to the largest lag
+  measured (NaN when it never does).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import data as data_mod
+from . import transport as tr
+from .model import HOUSEHOLDER, LM, SO2
+from .train import loss_bits
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+
+
+def buckets(length: int, context: int) -> list[tuple[int, int]]:
+    """Position ranges [a, b): the training context in 4 parts, then doublings to ``length``."""
+    edges = sorted({*(context * k // 4 for k in range(1, 5)), *(context * 2 ** k for k in range(1, 20))})
+    edges = [0] + [e for e in edges if e < length] + [length]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+@torch.no_grad()
+def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window: int | None = None,
+             device: str = "cpu", progress=None) -> list[dict]:
+    """Rows ``{eval_length, metric, layer, head, x, value, stderr}`` for every length."""
+    model.eval()
+    W = context // 2 if window is None else window
+    rows = []
+    longest = max(lengths)
+    for L in lengths:
+        win = torch.from_numpy(data_mod.eval_windows(corpus.test, L, windows)).to(device)
+        for att in model.attentions():
+            att.probe = {"window": W}
+        bits, far, Bmax = [], [], []
+        for w in win.split(1):
+            bits.append(loss_bits(model, w).cpu().numpy()[0])
+            far.append(torch.stack([a.probe_out["far_mass"][:, L // 2:].mean(-1) for a in model.attentions()]).cpu().numpy())
+            Bmax.append(torch.stack([a.probe_out["B"] for a in model.attentions()]).cpu().numpy())
+            if progress is not None:
+                progress()
+        for att in model.attentions():
+            att.probe, att.probe_out = None, None
+        bits = np.stack(bits)                       # [windows, L]
+        far, Bmax = np.stack(far), np.stack(Bmax)   # [windows, layers, heads]
+
+        def add(metric, values, layer="", head="", x=""):
+            m, s = _mean_se(values)
+            rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m, "stderr": s})
+
+        add("bpb_all", bits.mean(1))
+        add("bpb_within", bits[:, :min(context, L)].mean(1))
+        if L > context:
+            add("bpb_beyond", bits[:, context:].mean(1))
+        if L == longest:
+            for a, b in buckets(L, context):
+                add("bpb_pos", bits[:, a:b].mean(1), x=b - 1)
+        n_far = max(L - 1 - W, 0)
+        for layer in range(far.shape[1]):
+            for head in range(far.shape[2]):
+                add("far_mass", far[:, layer, head], layer, head)
+                B = Bmax[:, layer, head]
+                add("B", B, layer, head)
+                b5 = n_far * np.exp(-B) / ((W + 1) * np.exp(B) + n_far * np.exp(-B))
+                add("far_mass_b5", b5, layer, head)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# coherence of the learned transports along held-out text
+
+
+@torch.no_grad()
+def generators(model: LM, tokens: torch.Tensor, layer: int):
+    """The generators of one layer along a token sequence [1, T]: ``("so2", phi [H, T, d/2])``,
+    ``("householder", (w [H, T, d], beta [H, T]))``, ``("rope", theta)`` or ``(None, None)``."""
+    att = model.attentions()[layer]
+    m = model.cfg.mechanism
+    if m in SO2:
+        return "so2", att.angles[tokens[0]].permute(1, 0, 2)
+    if m in HOUSEHOLDER:
+        x = model.embed(tokens)
+        for blk in model.blocks[:layer]:
+            x = blk(x, tokens)
+        w, beta = att.householder(model.blocks[layer].ln1(x))
+        return "householder", (w[0], beta[0])
+    if m == "rope":
+        return "rope", att.theta
+    return None, None
+
+
+@torch.no_grad()
+def coherence(model: LM, corpus, max_lag: int, starts: int = 32) -> list[dict]:
+    """Rows of ``coherence`` (x = lag) and ``window`` (W(0.1)) per layer and head."""
+    m = model.cfg.mechanism
+    if m not in SO2 + HOUSEHOLDER + ("rope",):
+        return []
+    length = max_lag + starts
+    tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, length, 1)[:, :length])
+    lags = np.arange(1, max_lag + 1)
+    rows = []
+    for layer in range(model.cfg.layers):
+        kind, g = generators(model, tokens, layer)
+        for head in range(model.cfg.heads):
+            if kind == "rope":
+                per = np.cos(np.outer(lags, g.double().numpy())).mean(1)[None, :].repeat(starts, 0)
+            elif kind == "so2":
+                Phi = tr.accumulate(g[head].double(), dim=0).numpy()            # [T, d/2]
+                per = np.stack([np.cos(Phi[j + lags] - Phi[j]).mean(1) for j in range(starts)])
+            else:
+                w, beta = g[0][head].double(), g[1][head].double()
+                per = _householder_traces(w, beta, starts, max_lag)
+            for n, (mean, se) in zip(lags, (_mean_se(c) for c in per.T)):
+                rows.append({"eval_length": "", "metric": "coherence", "layer": layer, "head": head, "x": int(n), "value": mean, "stderr": se})
+            rows.append({"eval_length": "", "metric": "window", "layer": layer, "head": head, "x": "",
+                         "value": mixing_window(per.mean(0), 0.1), "stderr": float("nan")})
+    return rows
+
+
+def _householder_traces(w: torch.Tensor, beta: torch.Tensor, starts: int, max_lag: int) -> np.ndarray:
+    """``tr(H_{j+n} ... H_{j+1}) / d`` for starts j < ``starts`` and lags n = 1..max_lag."""
+    d = w.shape[-1]
+    P = torch.eye(d, dtype=torch.float64).repeat(starts, 1, 1)      # one path per start
+    out = np.empty((starts, max_lag))
+    j = torch.arange(starts)
+    for n in range(1, max_lag + 1):
+        wt, bt = w[j + n], beta[j + n]                                 # the generator added at lag n
+        P = P - bt[:, None, None] * wt[:, :, None] * (wt[:, None, :] @ P)   # H_{j+n} P
+        out[:, n - 1] = (torch.diagonal(P, dim1=-2, dim2=-1).sum(-1) / d).numpy()
+    return out
+
+
+def mixing_window(c: np.ndarray, eps: float) -> float:
+    """First lag n with |c(k)| <= eps for every measured k >= n (NaN if the last lag is above eps)."""
+    above = np.nonzero(np.abs(np.asarray(c)) > eps)[0]
+    if above.size == 0:
+        return 1.0
+    if above[-1] == len(c) - 1:
+        return float("nan")
+    return float(above[-1] + 2)

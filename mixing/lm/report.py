@@ -1,0 +1,163 @@
+"""The E1-E4 verdicts of a study, computed from its result rows (never typed by hand).
+
+Every comparison uses the mean over seeds and its standard error over seeds (``seed == "all"``
+rows). The degradation of a model at length L is ``excess(L) = bpb_beyond(L) - bpb_all(1x)``:
+the bits per byte on positions beyond the training context minus the model's own
+training-length level. Rules (the same for every run; each verdict prints its numbers):
+
+- E1 (random accumulated rotations beat RoPE): ``so2-random`` at the scale with the lowest
+  *validation* bits per byte at the training context (chosen there, never at evaluation
+  lengths) against ``rope``: bpb beyond the context at the longest length; reproduced when
+  RoPE's is higher by more than 2 combined standard errors, contradicted when lower by
+  more than that, else inconclusive.
+- E2 (learned token-dependent rotations stay near their training-length level):
+  ``so2-learned``: reproduced when excess(longest) + 2 s.e. < 5% of its 1x level.
+- E3 (rotating values helps): ``so2-learned-v`` against ``so2-learned`` at the longest length,
+  as in E1.
+- E4 (rotation-only degrades, ALiBi stays flat): reproduced when the rotation-only learned
+  mechanisms (``so2-learned``, ``path``) have excess(longest) - 2 s.e. > 0 while ALiBi's
+  excess + 2 s.e. < 5% of its level.
+"""
+
+from __future__ import annotations
+
+import math
+
+TOL = 0.05
+
+
+def _f(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class Table:
+    def __init__(self, rows):
+        self.rows = [r for r in rows if str(r["seed"]) == "all"]
+        self.lengths = sorted({int(_f(r["eval_length"])) for r in self.rows if r["metric"] == "bpb_all"})
+        self.context = int(_f(self.rows[0]["train_context"])) if self.rows else 0
+
+    def labels(self):
+        seen = []
+        for r in self.rows:
+            lab = label(r)
+            if lab not in seen:
+                seen.append(lab)
+        return seen
+
+    def get(self, lab, metric, L=None):
+        for r in self.rows:
+            if label(r) == lab and r["metric"] == metric and (L is None or int(_f(r["eval_length"])) == L) \
+                    and str(r.get("layer", "")) in ("", "nan"):
+                return _f(r["value"]), _f(r["stderr"])
+        return float("nan"), float("nan")
+
+    def per_head(self, lab, metric, L=None):
+        return [_f(r["value"]) for r in self.rows if label(r) == lab and r["metric"] == metric
+                and (L is None or str(r["eval_length"]) in ("", str(L))) and str(r.get("layer", "")) not in ("", "nan")]
+
+    def excess(self, lab, L):
+        b, sb = self.get(lab, "bpb_beyond", L)
+        a, sa = self.get(lab, "bpb_all", self.context)
+        return b - a, math.hypot(sb, sa), a
+
+
+def label(r) -> str:
+    from .model import label as model_label
+
+    return model_label(r["mechanism"], r.get("scale") or "")
+
+
+def _pm(m, s, nd=3):
+    if not math.isfinite(m):
+        return "-"
+    return f"{m:.{nd}f} ± {s:.{nd}f}" if math.isfinite(s) else f"{m:.{nd}f}"
+
+
+def _compare(t, a, b, L):
+    """(verdict on 'a beats b', text) for bpb beyond the context at L (lower is better)."""
+    ma, sa = t.get(a, "bpb_beyond", L)
+    mb, sb = t.get(b, "bpb_beyond", L)
+    diff, se = mb - ma, math.hypot(sa, sb)
+    if not math.isfinite(diff):
+        return "not measured", f"{a} or {b} missing"
+    if not math.isfinite(se):
+        return "inconclusive", f"one seed, no standard error: {a} {ma:.3f} vs {b} {mb:.3f} bits/byte beyond the context at {L}"
+    verdict = "reproduced" if diff > 2 * se else "contradicted" if diff < -2 * se else "inconclusive"
+    return verdict, f"{a} {_pm(ma, sa)} vs {b} {_pm(mb, sb)} bits/byte beyond the context at {L} ({L // t.context}x)"
+
+
+def best_random(t):
+    cands = [lab for lab in t.labels() if lab.startswith("so2-random")]
+    if not cands:
+        return None
+    return min(cands, key=lambda lab: t.get(lab, "val_bpb")[0])
+
+
+def verdicts(rows) -> list[tuple[str, str, str]]:
+    t = Table(rows)
+    if not t.rows:
+        return []
+    L = max(t.lengths)
+    out = []
+    rnd = best_random(t)
+    if rnd:
+        v, text = _compare(t, rnd, "rope", L)
+        vals = ", ".join(f"{lab} {t.get(lab, 'val_bpb')[0]:.3f}" for lab in t.labels() if lab.startswith("so2-random"))
+        out.append(("E1", v, f"{text}; scale chosen by validation bits/byte at the training context ({vals})"))
+    for lab in ("so2-learned",):
+        ex, se, lvl = t.excess(lab, L)
+        if math.isfinite(ex):
+            v = ("inconclusive" if not math.isfinite(se) else
+                 "reproduced" if ex + 2 * se < TOL * lvl else "not reproduced")
+            out.append(("E2", v, f"{lab}: excess {ex:+.3f} ± {se:.3f} bits/byte at {L // t.context}x over its "
+                                 f"1x level {lvl:.3f} (threshold {TOL:.0%} = {TOL * lvl:.3f})"))
+    if "so2-learned-v" in t.labels():
+        v, text = _compare(t, "so2-learned-v", "so2-learned", L)
+        out.append(("E3", v, text))
+    rot = [lab for lab in ("so2-learned", "path") if lab in t.labels()]
+    if rot and "alibi" in t.labels():
+        exs = {lab: t.excess(lab, L) for lab in rot + ["alibi"]}
+        degrade = all(e - 2 * s > 0 for e, s, _ in (exs[lab] for lab in rot))
+        a_e, a_s, a_l = exs["alibi"]
+        flat = a_e + 2 * a_s < TOL * a_l
+        v = ("inconclusive" if not all(math.isfinite(s) for _, s, _ in exs.values()) else
+             "reproduced" if degrade and flat else "not reproduced")
+        text = "; ".join(f"{lab} excess {e:+.3f} ± {s:.3f}" for lab, (e, s, _) in exs.items())
+        out.append(("E4", v, f"{text} bits/byte at {L // t.context}x"))
+    return out
+
+
+def bpb_table(rows) -> str:
+    t = Table(rows)
+    if not t.rows:
+        return "(no aggregated rows)"
+    mults = [k for k in (1, 4, 16) if t.context * k in t.lengths]
+    head = ["mechanism", "val bpb (1x)"] + [f"bpb {k}x" if k == 1 else f"beyond ctx {k}x" for k in mults] \
+        + ["far mass 16x", "W(0.1) median [range]"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lab in t.labels():
+        cells = [lab, _pm(*t.get(lab, "val_bpb"))]
+        for k in mults:
+            L = t.context * k
+            cells.append(_pm(*t.get(lab, "bpb_all" if k == 1 else "bpb_beyond", L)))
+        far = t.per_head(lab, "far_mass", max(t.lengths))
+        cells.append(f"{sum(far) / len(far):.3f}" if far else "-")
+        win = sorted(w for w in t.per_head(lab, "window"))
+        fin = [w for w in win if math.isfinite(w)]
+        if win:
+            med = win[len(win) // 2]
+            cells.append(f"{med:.0f} [{min(fin):.0f}, {max(fin):.0f}]" if fin and math.isfinite(med)
+                         else f"> lags ({len(fin)}/{len(win)} finite)")
+        else:
+            cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict_table(rows) -> str:
+    lines = [bpb_table(rows), "", "| claim | verdict | evidence |", "|---|---|---|"]
+    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows)]
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""Training with AdamW and a cosine schedule, resumable from the last checkpoint.
+
+A run folder holds ``checkpoint.pt`` (model, optimiser, step, loss log, configs, corpus
+fingerprint), rewritten atomically every ``checkpoint_every`` steps and at the end. The
+batch of step s derives from ``(seed, s)`` alone, so a killed run restarted on the same
+folder continues where its last checkpoint stopped and sees the batches an uninterrupted
+run would. Angle tables (the learned SO(2) mechanisms) get no weight decay and their own
+learning-rate factor ``angle_lr``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..errors import ParameterError
+from . import data as data_mod
+from .model import LM, Config
+
+#: checkpoint format; a checkpoint of another format is refused
+FORMAT = 1
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TrainConfig:
+    context: int = 128
+    batch: int = 16
+    steps: int = 2000
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    angle_lr: float = 1.0
+    checkpoint_every: int = 250
+    val_windows: int = 64
+    device: str = "cpu"
+
+    def validate(self) -> "TrainConfig":
+        for key in ("context", "batch", "steps", "checkpoint_every", "val_windows"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or v < 1:
+                raise ParameterError(f"--{key.replace('_', '-')}: must be a positive integer (got {v!r})")
+        for key in ("lr", "min_lr", "weight_decay", "angle_lr"):
+            v = getattr(self, key)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ParameterError(f"--{key.replace('_', '-')}: must be a finite number >= 0 (got {v!r})")
+        if self.warmup < 0:
+            raise ParameterError(f"--warmup: must be >= 0 (got {self.warmup})")
+        check_device(self.device)
+        return self
+
+
+def check_device(device: str) -> None:
+    if device not in ("cpu", "cuda"):
+        raise ParameterError(f"--device: must be cpu or cuda (got {device!r})")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("--device: cuda requested but torch sees no CUDA GPU")
+
+
+def learning_rate(tc: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from ``lr`` to ``min_lr`` at the last step."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    frac = (step - tc.warmup) / max(1, tc.steps - tc.warmup)
+    return tc.min_lr + 0.5 * (tc.lr - tc.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+def optimizer(model: LM, tc: TrainConfig) -> torch.optim.Optimizer:
+    angles = [p for n, p in model.named_parameters() if n.endswith(".angles")]
+    decay = [p for n, p in model.named_parameters() if not n.endswith(".angles") and p.ndim >= 2]
+    plain = [p for n, p in model.named_parameters() if not n.endswith(".angles") and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": tc.weight_decay, "lr_factor": 1.0},
+              {"params": plain, "weight_decay": 0.0, "lr_factor": 1.0}]
+    if angles:
+        groups.append({"params": angles, "weight_decay": 0.0, "lr_factor": tc.angle_lr})
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95))
+
+
+def loss_bits(model: LM, windows: torch.Tensor) -> torch.Tensor:
+    """Next-byte loss in bits at every position, [windows, length]."""
+    logits = model(windows[:, :-1])
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1), reduction="none")
+    return nll.reshape(windows.shape[0], -1) / LN2
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(folder: str | Path) -> dict:
+    """The checkpoint of a run folder (or a checkpoint file), checked for its format."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise ParameterError(f"--checkpoint: no checkpoint at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:       # noqa: BLE001  (any unreadable file is one line)
+        raise ParameterError(f"--checkpoint: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        got = ck.get("format") if isinstance(ck, dict) else None
+        raise ParameterError(f"--checkpoint: {path} has format {got!r}, this version reads format {FORMAT} "
+                             f"(retrain it with this version)")
+    return ck
+
+
+def load_model(folder: str | Path, device: str = "cpu") -> LM:
+    """The trained model of a run folder, in eval mode."""
+    ck = read_checkpoint(folder)
+    model = LM(Config(**ck["config"]))
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def validation_bits(model: LM, corpus, context: int, windows: int, device: str) -> tuple[float, float]:
+    """Mean bits per byte on ``windows`` validation windows at the training context, and its s.e."""
+    win = torch.from_numpy(data_mod.eval_windows(corpus.val, context, windows)).to(device)
+    per = torch.cat([loss_bits(model, w).mean(1) for w in win.split(16)]).cpu().numpy()
+    return float(per.mean()), float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else 0.0
+
+
+def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) -> dict:
+    """Train (or resume) the model of ``cfg`` in folder ``out``; returns the final checkpoint dict."""
+    cfg.validate()
+    tc.validate()
+    data_mod.check_length(corpus, "train", tc.context)
+    data_mod.check_length(corpus, "val", tc.context, what="--context")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "checkpoint.pt"
+    model = LM(cfg).to(tc.device)
+    opt = optimizer(model, tc)
+    step, log, wall = 0, [], 0.0
+    if path.exists():
+        ck = read_checkpoint(path)
+        if ck["config"] != cfg.to_dict() or ck["train"] != asdict(tc):
+            raise ParameterError(f"--out: {out} holds a run with other settings ({ck['config']['mechanism']}, "
+                                 f"{ck['train']['steps']} steps); choose another folder")
+        if ck["corpus"]["sha256"] != corpus.fingerprint["sha256"]:
+            raise ParameterError(f"--out: {out} was trained on another corpus; choose another folder")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        step, log, wall = ck["step"], ck["log"], ck["wall"]
+        if ck.get("done"):
+            return ck
+    torch.manual_seed(cfg.seed + 1)
+    model.train()
+    t0 = time.perf_counter()
+
+    def checkpoint(done: bool):
+        ck = {"format": FORMAT, "mixing": __version__, "torch": torch.__version__, "config": cfg.to_dict(),
+              "train": asdict(tc), "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
+              "log": log, "corpus": corpus.fingerprint, "wall": wall + time.perf_counter() - t0, "done": done}
+        if done:
+            model.eval()
+            ck["val_bpb"], ck["val_bpb_se"] = validation_bits(model, corpus, tc.context, tc.val_windows, tc.device)
+        _atomic_save(ck, path)
+        return ck
+
+    while step < tc.steps:
+        lr = learning_rate(tc, step)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_factor"]
+        x = torch.from_numpy(data_mod.batch(corpus.train, tc.batch, tc.context, cfg.seed, step)).to(tc.device)
+        loss = loss_bits(model, x).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{cfg.label()}: training loss became {loss.item()} at step {step} "
+                                     f"(lower --lr, now {tc.lr:g})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        log.append(float(loss.item()))
+        if progress is not None:
+            progress(step, tc.steps, log[-1])
+        if step % tc.checkpoint_every == 0 and step < tc.steps:
+            checkpoint(False)
+    return checkpoint(True)

@@ -1,0 +1,140 @@
+"""The position mechanisms' tensor operations, fast and reference.
+
+Conventions (as in the engine and ``docs``): the generator of the token at position t is
+``G_t``; the path from source j to query i is ``P_{i<-j} = G_i G_{i-1} ... G_{j+1}`` (empty on
+the diagonal) and the content score is ``q_i^T P_{i<-j} k_j``.
+
+- SO(2) (RoPE, accumulated angles): ``G_t = blockdiag R(phi_t)`` on coordinate pairs
+  (2m, 2m+1), ``R(a) = [[cos a, -sin a], [sin a, cos a]]``. With the accumulated angle
+  ``Phi_t = sum_{u <= t} phi_u``, ``P_{i<-j} = R(Phi_i - Phi_j)`` and the score is
+  ``(R(-Phi_i) q_i) . (R(-Phi_j) k_j)``. RoPE is ``Phi_t = t theta``.
+- Householder (PaTH): ``G_t = H_t = I - beta_t w_t w_t^T`` with unit ``w_t``. The scores of a
+  whole sequence come from the UT form (``path_logits``): with ``M = I + StrictUpper(diag(beta)
+  W W^T)``,
+  ``q_i^T P_{i<-j} k_j = q_i.k_j - sum_{j < t <= u <= i} (k_j.w_t) (M^-1)_{tu} beta_u (w_u.q_i)``,
+  exact, O(T^2 d + T^3); or from a scan that transports every cached key by each new
+  token's ``H_t`` (``path_logits_scan``), O(T^2 d), used without gradients at long lengths.
+
+``reference_logits`` builds every ``G_t`` and every path as explicit matrices (float64); the
+tests hold the fast forms to it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: above this length, and without gradients, PaTH scores use the scan (the UT solve is O(T^3))
+SCAN_ABOVE = 512
+
+
+def rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Apply ``R(angles)`` to each coordinate pair (2m, 2m+1) of ``x`` (``angles``: ``x.shape[:-1] + (d/2,)``)."""
+    c, s = torch.cos(angles), torch.sin(angles)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).flatten(-2)
+
+
+def accumulate(phi: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """``Phi_t = sum_{u <= t} phi_u`` along ``dim``, summed in float64 and wrapped to [0, 2 pi)."""
+    total = torch.cumsum(phi.double(), dim=dim)
+    return torch.remainder(total, 2 * torch.pi).to(phi.dtype)
+
+
+def so2_logits(q, k, Phi):
+    """Content scores ``q_i^T R(Phi_i - Phi_j) k_j`` for all pairs; ``Phi``: [..., T, d/2]."""
+    return rotate(q, -Phi) @ rotate(k, -Phi).transpose(-1, -2)
+
+
+def path_logits(q, k, w, beta):
+    """``q_i^T H_i ... H_{j+1} k_j`` for j <= i by the UT form (entries j > i are meaningless).
+
+    q, k, w: [..., T, d] (w unit rows), beta: [..., T]. The triangular solve runs in float64.
+    """
+    T = q.shape[-2]
+    dt = q.dtype
+    qk = q @ k.transpose(-1, -2)
+    qw = (q @ w.transpose(-1, -2)).double()          # [i, u] = q_i . w_u
+    kw = (k @ w.transpose(-1, -2)).double()          # [j, t] = k_j . w_t
+    ww = (w @ w.transpose(-1, -2)).double()
+    b = beta.double()
+    ones = torch.ones(T, T, dtype=torch.bool, device=q.device)
+    upper = torch.triu(ones, diagonal=1)              # u > t
+    M = torch.eye(T, dtype=torch.float64, device=q.device) + (b[..., :, None] * ww) * upper
+    R = (kw * upper).transpose(-1, -2)                # [t, j] = k_j . w_t for t > j
+    Y = torch.linalg.solve_triangular(M.transpose(-1, -2), R, upper=False, unitriangular=True)
+    lower = torch.tril(ones)                          # u <= i
+    corr = ((qw * lower) * b[..., None, :]) @ Y
+    return qk - corr.to(dt)
+
+
+@torch.no_grad()
+def path_logits_scan(q, k, w, beta):
+    """The same scores by transporting the cached keys token by token (no gradients)."""
+    T = q.shape[-2]
+    kt = k.clone()
+    out = torch.zeros(q.shape[:-1] + (T,), dtype=q.dtype, device=q.device)
+    for t in range(T):
+        if t:
+            cached = kt[..., :t, :]
+            wt = w[..., t, :]
+            coef = (cached @ wt.unsqueeze(-1)) * beta[..., t, None, None]
+            cached -= coef * wt.unsqueeze(-2)
+        out[..., t, :t + 1] = (kt[..., :t + 1, :] @ q[..., t, :, None]).squeeze(-1)
+    return out
+
+
+def householder_logits(q, k, w, beta):
+    if T_long(q) and not torch.is_grad_enabled():
+        return path_logits_scan(q, k, w, beta)
+    return path_logits(q, k, w, beta)
+
+
+def T_long(q) -> bool:
+    return q.shape[-2] > SCAN_ABOVE
+
+
+# ---------------------------------------------------------------------------------------
+# reference: explicit matrices
+
+
+def so2_matrices(phi):
+    """``blockdiag R(phi_t)`` as [..., T, d, d] float64 matrices from angles [..., T, d/2]."""
+    phi = phi.double()
+    h = phi.shape[-1]
+    G = torch.zeros(phi.shape[:-1] + (2 * h, 2 * h), dtype=torch.float64)
+    c, s = torch.cos(phi), torch.sin(phi)
+    idx = torch.arange(h)
+    G[..., 2 * idx, 2 * idx] = c
+    G[..., 2 * idx, 2 * idx + 1] = -s
+    G[..., 2 * idx + 1, 2 * idx] = s
+    G[..., 2 * idx + 1, 2 * idx + 1] = c
+    return G
+
+
+def householder_matrices(w, beta):
+    """``I - beta_t w_t w_t^T`` as [..., T, d, d] float64 matrices."""
+    w, beta = w.double(), beta.double()
+    d = w.shape[-1]
+    return torch.eye(d, dtype=torch.float64) - beta[..., None, None] * w[..., :, None] * w[..., None, :]
+
+
+def reference_paths(G):
+    """All paths ``P[i, j] = G_i ... G_{j+1}`` (identity for j >= i) as [..., T, T, d, d]."""
+    T, d = G.shape[-3], G.shape[-1]
+    P = torch.zeros(G.shape[:-3] + (T, T, d, d), dtype=torch.float64)
+    eye = torch.eye(d, dtype=torch.float64)
+    for i in range(T):
+        cur = eye.expand(G.shape[:-3] + (d, d)).clone()
+        P[..., i, i, :, :] = cur
+        for j in range(i - 1, -1, -1):
+            cur = cur @ G[..., j + 1, :, :]
+            P[..., i, j, :, :] = cur
+        for j in range(i + 1, T):
+            P[..., i, j, :, :] = eye
+    return P
+
+
+def reference_logits(q, k, G):
+    """``q_i^T P_{i<-j} k_j`` with every path built explicitly (float64)."""
+    P = reference_paths(G)
+    return torch.einsum("...id,...ijde,...je->...ij", q.double(), P, k.double())
