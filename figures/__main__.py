@@ -48,6 +48,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
+    ap.add_argument("--executor", choices=("local", "dask"), default="local",
+                    help="where the simulations' trials run: local (default) or dask (an embedded LocalCluster, "
+                         "or the cluster of --scheduler); the numbers are the same")
+    ap.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: a running Dask scheduler")
     args = ap.parse_args(argv)
     unknown = [n for n in args.names if n not in NAMES]
     if unknown:
@@ -59,11 +63,23 @@ def main(argv=None) -> int:
     except OSError as exc:
         print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
         return 2
-    for name in args.names or NAMES:
-        t = time.perf_counter()
-        paths, reused = render(name, out, args.quick, args.force)
-        how = "redrawn from saved data" if reused else "computed"
-        print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
+    from mixing import executors
+    from mixing.errors import ParameterError
+
+    try:
+        executor = executors.make(args.executor, args.scheduler)
+    except ParameterError as exc:
+        print(f"figures: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with executors.using(executor):
+            for name in args.names or NAMES:
+                t = time.perf_counter()
+                paths, reused = render(name, out, args.quick, args.force)
+                how = "redrawn from saved data" if reused else "computed"
+                print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
+    finally:
+        executor.close()
     return 0
 
 

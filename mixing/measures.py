@@ -78,11 +78,12 @@ def check_lengths(lengths, task: Task | None = None) -> np.ndarray:
     return arr
 
 
-def _blocks(trials, chunk):
+def _blocks(trials, chunk, first=0):
+    """(absolute first trial, count) of each block of trials ``first .. first + trials - 1``."""
     t0 = 0
     while t0 < trials:
         T = min(chunk, trials - t0)
-        yield t0, T
+        yield first + t0, T
         t0 += T
 
 
@@ -95,8 +96,12 @@ def _default_chunk(trials, work_per_trial, device="cpu"):
 
 
 def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1.0,
-                   device: str = "cpu", chunk: int | None = None, progress=None) -> np.ndarray:
-    """Per-trial walk rows, shape (trials, N, 2): [coherence estimate, (q^T P_n k)^2]."""
+                   device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
+    """Per-trial walk rows, shape (trials, N, 2): [coherence estimate, (q^T P_n k)^2].
+
+    Trials ``first .. first + trials - 1``: a block of a larger run has the rows that run
+    would have at those trials (every draw is keyed by the absolute trial index).
+    """
     N = check_count("lags", N)
     trials = check_count("trials", trials)
     check_device(device)
@@ -104,9 +109,10 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
         raise ParameterError(f"c: must lie in [-1, 1], got {c}")
     spec = mech.spec(seed)
     out = np.empty((trials, N, 2))
-    for t0, T in _blocks(trials, chunk or _default_chunk(trials, N, device)):
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, N, device), first):
+        i0 = t0 - first
         if device == "reference":
-            out[t0:t0 + T] = reference.walk(spec, mech.d, c, N, seed, t0, T)
+            out[i0:i0 + T] = reference.walk(spec, mech.d, c, N, seed, t0, T)
         else:
             kern = _kernels(device)
             block = np.empty((T, N, 2))
@@ -116,15 +122,16 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
             else:
                 kern.walk_hh(spec.src, spec.betas, spec.table, spec.cdf, mech.d, float(c), N,
                             np.uint64(seed), t0, block)
-            out[t0:t0 + T] = block
+            out[i0:i0 + T] = block
         if progress is not None:
             progress(T)
     return out
 
 
 def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials: int,
-                        device: str = "cpu", chunk: int | None = None, progress=None) -> np.ndarray:
-    """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order."""
+                        device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
+    """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order (trials
+    ``first .. first + trials - 1``, as in :func:`per_trial_walk`)."""
     lengths = check_lengths(lengths, task)
     trials = check_count("trials", trials)
     check_device(device)
@@ -132,9 +139,10 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
     mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
     K = lengths.shape[0]
     out = np.empty((trials, K, 4))
-    for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device)):
+    for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device), first):
+        i0 = t0 - first
         if device == "reference":
-            out[t0:t0 + T] = reference.retrieval(spec, mech.d, task, lengths, seed, t0, T)
+            out[i0:i0 + T] = reference.retrieval(spec, mech.d, task, lengths, seed, t0, T)
         else:
             kern = _kernels(device)
             block = np.empty((T, K, 4))
@@ -146,7 +154,7 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
             else:
                 kern.retrieval_hh(spec.src, spec.betas, spec.table, spec.cdf, spec.slope,
                                  spec.rotate_values, mdelta, mech.d, *args)
-            out[t0:t0 + T] = block
+            out[i0:i0 + T] = block
         if progress is not None:
             progress(T)
     return out
@@ -164,16 +172,38 @@ def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
     return est
 
 
+def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, **kw) -> np.ndarray:
+    """Per-trial rows, through the active executor (``executors.using``) when there is one."""
+    from . import executors
+
+    ex = executors.active()
+    if ex is None or ex.name == "local" or device == "cuda" or kw.get("chunk"):
+        if kind == "retrieval":
+            return per_trial_retrieval(mech, task, x, seed, trials, device, **kw)
+        return per_trial_walk(mech, x, seed, trials, c, device, **kw)
+    trials = check_count("trials", trials)
+    check_device(device)
+    x = check_lengths(x, task) if kind == "retrieval" else check_count("lags", x)
+    blocks = executors.split(kind, mech, x, seed, trials, device, task, c, pieces=2 * ex.workers)
+    arrays = [None] * len(blocks)
+    progress = kw.get("progress")
+    for i, rows in ex.run(blocks, None if progress is None else (lambda steps: None)):
+        arrays[i] = rows
+        if progress is not None:
+            progress(blocks[i].count)
+    return executors.join(blocks, arrays)
+
+
 def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
     """E[qhat^T P_n qhat] = tr(E P_n)/d for n = 1..lags."""
-    rows = per_trial_walk(mech, lags, seed, trials, 1.0, device, **kw)[:, :, :1]
+    rows = _per_trial("walk", mech, lags, seed, trials, device, **kw)[:, :, :1]
     return summarize(rows, ["coherence"], "lag", np.arange(1, lags + 1))
 
 
 def second_moment(mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0,
                   device: str = "cpu", **kw) -> Estimate:
     """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
-    rows = per_trial_walk(mech, lags, seed, trials, c, device, **kw)[:, :, 1:]
+    rows = _per_trial("walk", mech, lags, seed, trials, device, c=c, **kw)[:, :, 1:]
     return summarize(rows, ["second_moment"], "lag", np.arange(1, lags + 1))
 
 
@@ -181,5 +211,5 @@ def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0,
               device: str = "cpu", **kw) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, task)
-    rows = per_trial_retrieval(mech, task, lengths, seed, trials, device, **kw)
+    rows = _per_trial("retrieval", mech, lengths, seed, trials, device, task=task, **kw)
     return summarize(rows, METRICS, "L", lengths)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import executors
 from . import mechanisms as mech_mod
 from . import measures
 from .errors import ParameterError
@@ -87,7 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the interrupted sweep in --out (same command line)")
-    ap.add_argument("--device", help="cpu (default) or cuda")
+    ap.add_argument("--device", help="cpu (default), cuda or reference (the plain NumPy reference)")
+    ap.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                    help="local (default): this process; dask: Dask workers (an embedded LocalCluster "
+                         "with one worker process per core, or the cluster of --scheduler)")
+    ap.add_argument("--scheduler", metavar="ADDRESS",
+                    help="with --executor dask: a running Dask scheduler, e.g. tcp://host:8786")
+    ap.add_argument("--workers", metavar="N", type=int,
+                    help="with --executor dask and no --scheduler: worker processes (default: one per core)")
     ap.add_argument("--config", metavar="FILE.toml",
                     help="read options from a TOML file (keys as the long options, and a [param] "
                          "table); command-line options override it")
@@ -245,19 +253,27 @@ def resolve(args) -> dict:
                 columns=columns, given=list(params), out=args.out or cfg.get("out"))
 
 
-def run_point(point: dict, device: str, progress=None):
-    """Run one grid point; return its rows (dicts with the results-contract columns)."""
+def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
+    """The blocks of trials of one grid point (see :mod:`mixing.executors`)."""
     mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
+    ext = point["measure_params"]
+    if point["measure"] == "retrieval":
+        return executors.split("retrieval", mech, np.asarray(point["x"], dtype=np.int64), point["seed"],
+                               point["trials"], device, task=Task(**ext), pieces=pieces)
+    return executors.split("walk", mech, point["x"], point["seed"], point["trials"], device,
+                           c=ext.get("c", 1.0), pieces=pieces)
+
+
+def point_rows(point: dict, per_trial: np.ndarray):
+    """The rows (results-contract columns) of a grid point from its per-trial rows."""
     ext = point["measure_params"]
     kind = point["measure"]
     if kind == "retrieval":
-        est = measures.retrieval(mech, Task(**ext), point["x"], point["trials"], point["seed"],
-                                 device, progress=progress)
+        est = measures.summarize(per_trial, measures.METRICS, "L", np.asarray(point["x"]))
     elif kind == "coherence":
-        est = measures.coherence(mech, point["x"], point["trials"], point["seed"], device, progress=progress)
+        est = measures.summarize(per_trial[:, :, :1], ["coherence"], "lag", np.arange(1, point["x"] + 1))
     else:
-        est = measures.second_moment(mech, point["x"], point["trials"], point["seed"], ext.get("c", 1.0),
-                                     device, progress=progress)
+        est = measures.summarize(per_trial[:, :, 1:], ["second_moment"], "lag", np.arange(1, point["x"] + 1))
     base = {"mechanism": point["mechanism"], "trials": point["trials"], "seed": point["seed"],
             "d": point["d"], **point["params"], **ext}
     rows = []
@@ -266,6 +282,14 @@ def run_point(point: dict, device: str, progress=None):
             rows.append({**base, "measure": metric, "x_name": est.x_name, "x": int(x),
                          "value": float(v), "stderr": float(se)})
     return rows
+
+
+def run_point(point: dict, device: str, progress=None):
+    """Run one grid point in this process; return its rows."""
+    blocks = point_blocks(point, device)
+    ex = executors.LocalExecutor()
+    arrays = [rows for _, rows in ex.run(blocks, progress)]
+    return point_rows(point, executors.join(blocks, arrays))
 
 
 def _work(point) -> int:
@@ -325,27 +349,57 @@ def main(argv=None) -> int:
                                  for p in sweep["points"]],
                         "columns": sweep["columns"], "versions": versions(), "git_commit": git_commit(),
                         "device": device_info(sweep["device"]), "start": now(), "end": None}
+        if args.workers is not None and (args.executor != "dask" or args.scheduler):
+            raise ParameterError("--workers: only used with --executor dask and no --scheduler")
+        if args.workers is not None and args.workers < 1:
+            raise ParameterError(f"--workers: must be a positive integer, got {args.workers}")
+        executor = executors.make(args.executor, args.scheduler, args.workers)
+        manifest.setdefault("executors", []).append({**executor.info(), "start": now()})
         store.write_manifest(manifest)
     except ParameterError as exc:
         print(f"mixing.sweep: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(sweep, store, manifest, executor, ids, out)
+    finally:
+        executor.close()
 
+
+def _run(sweep, store, manifest, executor, ids, out) -> int:
+    """Run the unfinished points through ``executor``; each point is written when its last block is in."""
     from tqdm import tqdm
 
     todo = [p for p in sweep["points"] if not store.done(p["id"])]
-    bar = tqdm(total=sum(_work(p) for p in todo), unit="step", unit_scale=True, disable=None,
-               file=sys.stderr, desc="sweep")
     status = {g["id"]: g for g in manifest["grid"]}
-    try:
-        for point in sweep["points"]:
-            if store.done(point["id"]):
-                status[point["id"]]["status"] = "done"
-                continue
-            steps = _work(point) // point["trials"]
-            bar.set_postfix_str(_label(point, sweep["given"]), refresh=False)
-            rows = run_point(point, sweep["device"], progress=lambda T, s=steps: bar.update(T * s))
-            store.write_point(point["id"], rows, sweep["columns"])
+    for point in sweep["points"]:
+        if store.done(point["id"]):
             status[point["id"]]["status"] = "done"
+    # spread a grid with fewer points than workers over the workers by splitting points
+    pieces = max(1, math.ceil(2 * executor.workers / max(len(todo), 1))) if executor.workers > 1 else 1
+    blocks, owner = [], []
+    for point in todo:
+        for b in point_blocks(point, sweep["device"], pieces):
+            blocks.append(b)
+            owner.append(point["id"])
+    left = {p["id"]: sum(1 for o in owner if o == p["id"]) for p in todo}
+    arrays: dict = {p["id"]: {} for p in todo}
+    byid = {p["id"]: p for p in todo}
+    desc = "sweep" if executor.workers == 1 else f"sweep ({executor.workers} workers)"
+    bar = tqdm(total=sum(b.steps for b in blocks), unit="step", unit_scale=True, disable=None,
+               file=sys.stderr, desc=desc)
+    try:
+        for i, rows in executor.run(blocks, progress=bar.update):
+            pid = owner[i]
+            arrays[pid][i] = rows
+            left[pid] -= 1
+            if left[pid]:
+                continue
+            idx = sorted(arrays[pid])
+            per_trial = executors.join([blocks[j] for j in idx], [arrays[pid][j] for j in idx])
+            store.write_point(pid, point_rows(byid[pid], per_trial), sweep["columns"])
+            del arrays[pid]
+            status[pid]["status"] = "done"
+            bar.set_postfix_str(_label(byid[pid], sweep["given"]), refresh=False)
             store.assemble(ids, sweep["columns"])
             store.write_manifest(manifest)
     except KeyboardInterrupt:

@@ -12,7 +12,8 @@
   |content score| seen, in logits), and the B5 lower bound on far mass for
   scores within [-B, B] at the last query, ``far_mass_b5`` (``|F| e^-B / ((W+1) e^B + |F| e^-B)``).
 - Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
-  held-out text against the lag, averaged over starting positions, and the mixing window
+  held-out text against the lag, averaged over starting positions (written at about 48
+  geometrically spaced lags), and the mixing window
   ``W(0.1)``: the first lag from which |coherence| stays at or below 0.1 up to the largest lag
   measured (NaN when it never does).
 """
@@ -134,11 +135,17 @@ def coherence(model: LM, corpus, max_lag: int, starts: int = 32) -> list[dict]:
             else:
                 w, beta = g[0][head].double(), g[1][head].double()
                 per = _householder_traces(w, beta, starts, max_lag)
-            for n, (mean, se) in zip(lags, (_mean_se(c) for c in per.T)):
+            for n in recorded_lags(max_lag):
+                mean, se = _mean_se(per[:, n - 1])
                 rows.append({"eval_length": "", "metric": "coherence", "layer": layer, "head": head, "x": int(n), "value": mean, "stderr": se})
             rows.append({"eval_length": "", "metric": "window", "layer": layer, "head": head, "x": "",
                          "value": mixing_window(per.mean(0), 0.1), "stderr": float("nan")})
     return rows
+
+
+def recorded_lags(max_lag: int, count: int = 48) -> list[int]:
+    """The lags whose coherence is written out (about ``count``, geometric; the window uses every lag)."""
+    return sorted({int(round(x)) for x in np.geomspace(1, max_lag, count)})
 
 
 def _householder_traces(w: torch.Tensor, beta: torch.Tensor, starts: int, max_lag: int) -> np.ndarray:
