@@ -19,6 +19,7 @@ from pathlib import Path
 from . import NAMES
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
+OWN_OUT = Path("runs") / "figures"
 
 
 def module(name):
@@ -46,8 +47,11 @@ def main(argv=None) -> int:
                                  epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
-    ap.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument("--out", help=f"output folder (default {DEFAULT_OUT})")
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
+    ap.add_argument("--generators", nargs="+", metavar="FILE.npz",
+                    help="with the figure learned: draw these mixing.learn files beside the baselines (written "
+                         f"to --out, default {OWN_OUT}, never over the committed figure)")
     ap.add_argument("--executor", choices=("local", "dask"), default="local",
                     help="where the simulations' trials run: local (default) or dask (an embedded LocalCluster, "
                          "or the cluster of --scheduler); the numbers are the same")
@@ -57,7 +61,13 @@ def main(argv=None) -> int:
     if unknown:
         print(f"figures: error: unknown figure {unknown[0]!r} (choose from {', '.join(NAMES)})", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    if args.generators:
+        if args.names != ["learned"]:
+            print("figures: error: --generators: only with the figure learned (python -m figures learned "
+                  "--generators FILE.npz)", file=sys.stderr)
+            return 2
+        return own_learned(args)
+    out = Path(args.out or DEFAULT_OUT)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -80,6 +90,43 @@ def main(argv=None) -> int:
                 print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
     finally:
         executor.close()
+    return 0
+
+
+def own_learned(args) -> int:
+    """The figure learned with the reader's files added: baselines from the committed data when it
+    matches (else computed), the files evaluated now; written to --out (default runs/figures)."""
+    from mixing.errors import ParameterError
+
+    from . import common
+    from . import learned
+
+    out = Path(args.out or OWN_OUT)
+    if out.resolve() == DEFAULT_OUT.resolve():
+        print(f"figures: error: --out: {out} holds the committed figures; choose another folder", file=sys.stderr)
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        own = learned.own_rows(args.generators, args.quick)
+    except ParameterError as exc:
+        print(f"figures: error: --generators: {exc}", file=sys.stderr)
+        return 2
+    t = time.perf_counter()
+    common.style()
+    man = common.manifest("learned", {"quick": args.quick, **learned.spec(args.quick)})
+    base = common.load_cached(DEFAULT_OUT, "learned", man) or common.load_cached(out, "learned", man)
+    if base is None:
+        base = learned.compute(args.quick)
+        common.save_data(out, "learned", man, base)
+    rows = base + own
+    fig = learned.draw(rows)
+    paths = common.save_figure(fig, out, "learned-own")
+    common.save_data(out, "learned-own", {**man, "generators": [str(p) for p in args.generators]}, rows)
+    print(f"learned with {len(args.generators)} file(s) of yours in {time.perf_counter() - t:.1f} s -> {paths[0]}")
     return 0
 
 

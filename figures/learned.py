@@ -44,6 +44,29 @@ def compute(quick, out: Path | None = None):
     return rows
 
 
+def own_rows(paths, quick) -> list[dict]:
+    """Rows for the reader's own ``mixing.learn`` files, evaluated like the baselines (each on its own
+    task: its d, V, B and lag cap)."""
+    s = spec(quick)
+    lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
+    rows = []
+    for path in paths:
+        model = learn.load(path)
+        label = f"{Path(path).name} ({model.mechanism}, d={model.d}, V={model.V})"
+        for step, loss in enumerate(model.meta.get("loss_log", [])):
+            if step % 10 == 0:
+                rows.append(row("loss", label, "own", step, loss))
+        for L in lengths:
+            ev = learn.evaluate(model, L, s["nseq"])
+            se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
+            rows.append(row("near_weight", label, "own", L, ev[:, 0].mean(), se[0]))
+            rows.append(row("retention", label, "own", L, ev[:, 1].mean(), se[1]))
+    return rows
+
+
+OWN_COLORS = ("black", "#17becf", "#e377c2", "#bcbd22")
+
+
 def draw(rows):
     import matplotlib.pyplot as plt
 
@@ -60,6 +83,15 @@ def draw(rows):
             band(b, x, y, se, COLORS[label], label=label + " + value transport", marker="x", ls="--")
         x, y, _ = select(rows, "loss", label, "measured")
         c.plot(x, y, color=COLORS[label], label=label)
+    own = list(dict.fromkeys(r["series"] for r in rows if r["kind"] == "own"))
+    for k, label in enumerate(own):
+        col = OWN_COLORS[k % len(OWN_COLORS)]
+        for ax, panel in ((a, "near_weight"), (b, "retention")):
+            x, y, se = select(rows, panel, label, "own")
+            band(ax, x, y, se, col, label=label + " (yours)", marker="s", ls="-.")
+        x, y, _ = select(rows, "loss", label, "own")
+        if x.size:
+            c.plot(x, y, "-.", color=col, label=label + " (yours)")
     for ax in (a, b):
         ax.axvline(Ltr, color="black", lw=0.8, ls=":")
         ax.text(Ltr, 0.98, " training length", fontsize=7, va="top", transform=ax.get_xaxis_transform())

@@ -114,3 +114,27 @@ def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
     d = arrays["angles"].shape[1] * 2 if family == "so2" else arrays["directions"].shape[1]
     validate(path, {**arrays, "kind": kind}, family, d)
     np.savez(path, kind=kind, **arrays, **{k: np.asarray(v) for k, v in meta.items()})
+
+
+#: learned arrays of a ``mixing.learn`` file that belong to the recall task, not to the generators
+RECALL_ONLY = {
+    "kappa": "kappa (per-type key scales: the engine's keys have no types; its random keys take one "
+             "scale, --param kappa)",
+    "block_weights": "block_weights (the recall query's learned block weights: the engine's query is a fixed "
+                     "unit vector)",
+    "B": "B (the file's logit scale: the engine uses the task's B, --param B)",
+}
+
+
+def ignored_parts(path, measure: str = "retrieval") -> list[str]:
+    """What a generators file holds besides the generators, which the engine's measures do not use.
+
+    Every generator array (angles; directions and betas) is used by every measure; the
+    learned key scales, query block weights and logit scale of the recall task are not.
+    """
+    try:
+        keys = set(read(path))
+    except ParameterError:
+        return []
+    return [text for key, text in RECALL_ONLY.items() if key in keys and (key != "B" or measure == "retrieval")]
+

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --executor dask: a running Dask scheduler, e.g. tcp://host:8786")
     ap.add_argument("--workers", metavar="N", type=int,
                     help="with --executor dask and no --scheduler: worker processes (default: one per core)")
+    ap.add_argument("--show", metavar="METRIC[,METRIC]",
+                    help="metrics the terminal summary prints (retrieval: near_weight, far_mass, retention, "
+                         "far_residual; default near_weight; results.csv always has every metric)")
     ap.add_argument("--config", metavar="FILE.toml",
                     help="read options from a TOML file (keys as the long options, and a [param] "
                          "table); command-line options override it")
@@ -158,7 +161,7 @@ def load_config(path) -> dict:
         raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
-    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param"}
+    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param", "show"}
     for key in cfg:
         if key not in known:
             raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
@@ -249,8 +252,13 @@ def resolve(args) -> dict:
                     point["id"] = pid
                     points.append(point)
     columns = COLUMNS + ["d"] + [k for k in params]
+    show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
+    from .generators import ignored_parts
+
+    ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
     return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
-                columns=columns, given=list(params), out=args.out or cfg.get("out"))
+                columns=columns, given=list(params), out=args.out or cfg.get("out"), show=show,
+                ignored={k: v for k, v in ignored.items() if v})
 
 
 def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
@@ -303,24 +311,42 @@ def _label(point, given) -> str:
     return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
 
 
-def summary(sweep: dict, store: Store) -> str:
-    """A short text table: near weight (or the walk measure) by grid point and x."""
+SHOWABLE = {"retrieval": measures.METRICS, "coherence": ("coherence",), "second-moment": ("second_moment",)}
+
+
+def show_metrics(measure: str, text: str | None) -> list[str]:
+    """The metrics ``--show`` asks for (default: the one the measure is about)."""
+    allowed = SHOWABLE[measure]
+    if text is None:
+        return [allowed[0]]
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    bad = [n for n in names if n not in allowed]
+    if not names or bad:
+        raise ParameterError(f"--show: {', '.join(bad) or repr(text)} is not a metric of {measure} "
+                             f"(choose from {', '.join(allowed)})")
+    return list(dict.fromkeys(names))
+
+
+def summary(sweep: dict, store: Store, metrics=None) -> str:
+    """A short text table per metric (default: near weight, or the walk's measure) by grid point and x."""
     from .results import read_csv
 
-    metric = {"retrieval": "near_weight", "coherence": "coherence", "second-moment": "second_moment"}[sweep["measure"]]
-    lines = []
-    for point in sweep["points"]:
-        if not store.done(point["id"]):
-            continue
-        rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
-        if not lines:
-            xs = [r["x"] for r in rows]
-            pick = xs if len(xs) <= 8 else [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 8).round()]
-            head = f"{metric} ({rows[0]['x_name']} ->)"
-            lines.append(f"{head:<34}" + "".join(f"{x:>16}" for x in pick))
-        cells = {r["x"]: f"{float(r['value']):.4f}±{float(r['stderr']):.4f}" for r in rows}
-        lines.append(f"{_label(point, sweep['given']):<34}" + "".join(f"{cells.get(x, ''):>16}" for x in pick))
-    return "\n".join(lines)
+    blocks = []
+    for metric in metrics or show_metrics(sweep["measure"], None):
+        lines = []
+        for point in sweep["points"]:
+            if not store.done(point["id"]):
+                continue
+            rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
+            if not lines:
+                xs = [r["x"] for r in rows]
+                pick = xs if len(xs) <= 8 else [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 8).round()]
+                head = f"{metric} ({rows[0]['x_name']} ->)"
+                lines.append(f"{head:<34}" + "".join(f"{x:>16}" for x in pick))
+            cells = {r["x"]: f"{float(r['value']):.4f}±{float(r['stderr']):.4f}" for r in rows}
+            lines.append(f"{_label(point, sweep['given']):<34}" + "".join(f"{cells.get(x, ''):>16}" for x in pick))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def main(argv=None) -> int:
@@ -349,6 +375,10 @@ def main(argv=None) -> int:
                                  for p in sweep["points"]],
                         "columns": sweep["columns"], "versions": versions(), "git_commit": git_commit(),
                         "device": device_info(sweep["device"]), "start": now(), "end": None}
+        for path, parts in sweep["ignored"].items():
+            print(f"mixing.sweep: {Path(path).name}: not used by the {sweep['measure']} task: {'; '.join(parts)}",
+                  file=sys.stderr)
+        manifest["generators_ignored"] = sweep["ignored"]
         if args.workers is not None and (args.executor != "dask" or args.scheduler):
             raise ParameterError("--workers: only used with --executor dask and no --scheduler")
         if args.workers is not None and args.workers < 1:
@@ -411,7 +441,7 @@ def _run(sweep, store, manifest, executor, ids, out) -> int:
     nrows = store.assemble(ids, sweep["columns"])
     manifest["end"] = now()
     store.write_manifest(manifest)
-    print(summary(sweep, store))
+    print(summary(sweep, store, sweep["show"]))
     print(f"\n{nrows} rows -> {out / 'results.csv'} (manifest: {out / 'manifest.json'})")
     return 0
 

@@ -55,3 +55,29 @@ def test_bad_input_one_line_exit_2(argv, word, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and word in err
+
+
+def test_learned_with_the_readers_files(tmp_path, capsys):
+    from mixing import learn
+
+    model = learn.init("so2", 16, 16, seed=3)
+    learn.train(model, 64, 5, 16, 0.05, 3, progress=False)
+    path = tmp_path / "mine.npz"
+    learn.save(model, path)
+    committed = cli.DEFAULT_OUT / "learned.png"
+    before = committed.read_bytes()
+    out = tmp_path / "own"
+    assert cli.main(["learned", "--generators", str(path), "--out", str(out)]) == 0
+    assert committed.read_bytes() == before                   # the committed figure is untouched
+    assert (out / "learned-own.png").read_bytes()[:4] == b"\x89PNG"
+    with open(out / "learned-own.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mine = [r for r in rows if r["kind"] == "own"]
+    assert {r["panel"] for r in mine} >= {"near_weight", "retention"} and "mine.npz" in mine[0]["series"]
+    assert any(r["series"] == "RoPE" for r in rows)           # beside the baselines
+    capsys.readouterr()
+    assert cli.main(["window", "--generators", str(path), "--out", str(out)]) == 2
+    assert cli.main(["learned", "--generators", str(path), "--out", str(cli.DEFAULT_OUT)]) == 2
+    assert cli.main(["learned", "--generators", str(tmp_path / "none.npz"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("figures: error:") for line in err)

@@ -135,3 +135,41 @@ def test_resume_after_sigkill_gives_identical_results(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (out / "results.csv").read_text() == (ref / "results.csv").read_text()
     assert not list(out.rglob("*.tmp"))
+
+
+def test_show_chooses_the_summary_metrics(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["--mechanism", "so2", "--d", "8", "--lengths", "8,32", "--trials", "4",
+                 "--show", "retention,far_mass", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "retention (L ->)" in text and "far_mass (L ->)" in text and "near_weight (L ->)" not in text
+    assert main(["--mechanism", "so2", "--d", "8", "--lengths", "8", "--trials", "2", "--out", str(tmp_path / "d")]) == 0
+    assert "near_weight (L ->)" in capsys.readouterr().out          # the default: the measure's own metric
+    rc = main(["--mechanism", "so2", "--d", "8", "--lengths", "8", "--trials", "2", "--show", "coherence",
+               "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--show" in err and "near_weight" in err
+
+
+def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
+    import numpy as np
+
+    from mixing import generators
+
+    path = tmp_path / "g.npz"
+    angles = np.random.default_rng(0).normal(size=(5, 4))
+    generators.save(str(path), "table", "so2", {"angles": angles}, kappa=np.full(5, 0.9),
+                    block_weights=np.full(4, 0.8), B=8.0)
+    out = tmp_path / "o"
+    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "8", "--trials", "2",
+                 "--out", str(out)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "not used" in line]
+    assert len(err) == 1 and "kappa" in err[0] and "block_weights" in err[0]
+    man = json.loads((out / "manifest.json").read_text())
+    assert set(man["generators_ignored"]) == {str(path)}
+    # a file with the generators alone: nothing to report
+    plain = tmp_path / "p.npz"
+    generators.save(str(plain), "table", "so2", {"angles": angles})
+    assert main(["--mechanism", "so2", "--param", f"generators={plain}", "--lengths", "8", "--trials", "2",
+                 "--out", str(tmp_path / "p")]) == 0
+    assert "not used" not in capsys.readouterr().err
