@@ -282,6 +282,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     ap.add_argument("--log-every", type=int, default=100, metavar="K", help="print the loss every K steps (0: never)")
     args = ap.parse_args(argv)
+    from . import smoke
+
+    if smoke.active():
+        args.steps = min(args.steps, 5)
+        smoke.note("mixing.learn", f"{args.steps} steps")
     t0 = time.perf_counter()
     try:
         model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed)

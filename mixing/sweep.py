@@ -214,11 +214,21 @@ def resolve(args) -> dict:
     for key, vals in (cfg.get("param") or {}).items():
         params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
     params.update(_param_items(args.param))
+    from . import smoke
+
+    if smoke.active():
+        trials = min(trials, 4)
     if measure == "retrieval":
         xs = parse_lengths(get("lengths"))
+        if smoke.active():
+            xs = [x for x in xs if x <= 256] or xs[:1]
+            smoke.note("mixing.sweep", f"{trials} trials, lengths {xs[0]}..{xs[-1]}")
         extra = {p.name: p for p in TASK_PARAMS}
     else:
         xs = _int("lags", get("lags"))
+        if smoke.active():
+            xs = min(xs, 16)
+            smoke.note("mixing.sweep", f"{trials} trials, {xs} lags")
         extra = {p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {}
     # every parameter must belong to some selected mechanism or to the measure
     for key in params:

@@ -9,8 +9,9 @@
   windows.
 - Far mass (per layer and head): the attention mass on sources at lag > W, averaged over
   the queries in the second half of each window, ``far_mass``; beside it ``B`` (the largest
-  |content score| seen, in logits), and the B5 lower bound on far mass for
-  scores within [-B, B] at the last query, ``far_mass_b5`` (``|F| e^-B / ((W+1) e^B + |F| e^-B)``).
+  |content score| seen, in logits), and the B5 lower bound on far mass for scores within
+  [-B, B], ``|F_i| e^-B / ((W+1) e^B + |F_i| e^-B)`` with ``|F_i| = i - W`` far sources,
+  averaged over the same queries, ``far_mass_b5``.
 - Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
   held-out text against the lag, averaged over starting positions (written at about 48
   geometrically spaced lags), and the mixing window
@@ -80,13 +81,14 @@ def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window:
         if L == longest:
             for a, b in buckets(L, context):
                 add("bpb_pos", bits[:, a:b].mean(1), x=b - 1)
-        n_far = max(L - 1 - W, 0)
+        n_far = np.maximum(np.arange(L // 2, L) - W, 0)       # far sources of each recorded query
         for layer in range(far.shape[1]):
             for head in range(far.shape[2]):
                 add("far_mass", far[:, layer, head], layer, head)
                 B = Bmax[:, layer, head]
                 add("B", B, layer, head)
-                b5 = n_far * np.exp(-B) / ((W + 1) * np.exp(B) + n_far * np.exp(-B))
+                e2 = np.exp(-2 * B)[:, None]                        # per window
+                b5 = (n_far * e2 / ((W + 1) + n_far * e2)).mean(1)   # the bound, averaged like far_mass
                 add("far_mass_b5", b5, layer, head)
     return rows
 
