@@ -4,7 +4,8 @@ The data come from ``python -m mixing.lm run`` (``mixing.lm.run``): bits per byt
 positions beyond the training context against the evaluation length, the per-position loss
 at the longest length, the attention mass beyond the window per head (mean over layers and
 heads, with the B5 lower bound for scores bounded by the measured B), and each head's
-measured mixing window W(0.1) of its accumulated transports. The full study trains 30
+measured mixing window W(0.1) of its accumulated transports (beside the prediction for
+bytes drawn independently from the text's byte frequencies, for the SO(2) tables). The full study trains 30
 models (``STUDY``); ``--quick`` runs the tiny smoke-test study.
 """
 
@@ -80,10 +81,11 @@ def figure_rows(results) -> list[dict]:
                 rows.append(row("beyond", lab, "level-1x", L, _f(r["value"]), _f(r["stderr"])))
             elif r["metric"] == "bpb_pos":
                 rows.append(row("position", lab, "measured", _f(r["x"]), _f(r["value"]), _f(r["stderr"])))
-            elif r["metric"] == "window":
+            elif r["metric"] in ("window", "window_iid"):
                 v = _f(r["value"])
-                rows.append(row("window", lab, "measured" if math.isfinite(v) else "censored-above",
-                                _f(r["layer"]) * 100 + _f(r["head"]), v if math.isfinite(v) else -1.0))
+                kind = ("measured" if r["metric"] == "window" else "theory") if math.isfinite(v) else \
+                    ("censored-above" if r["metric"] == "window" else "theory-censored")
+                rows.append(row("window", lab, kind, _f(r["layer"]) * 100 + _f(r["head"]), v if math.isfinite(v) else -1.0))
         # far mass and the B5 bound: mean over layers and heads, s.e. over seeds
         lengths = sorted({_f(r["eval_length"]) for r in mine if r["metric"] == "far_mass"})
         for L in lengths:
@@ -124,21 +126,25 @@ def draw(rows):
             ax.axvline(ctx, color="black", lw=0.8, ls=":")
         ax.set_xscale("log", base=2)
     a.set_xlabel("evaluation length L (bytes)")
-    a.set_ylabel("bits per byte on positions beyond the training context")
-    a.set_title("loss beyond the training context (mean ± 2 s.e. over seeds)")
+    a.set_ylabel("bits/byte beyond the training context")
+    a.set_title("loss beyond the context (± 2 s.e. over seeds)")
     b.set_xlabel("position in the window (bytes; bucket end)")
     b.set_ylabel("bits per byte")
-    b.set_title("loss by position at the longest length")
+    b.set_title("loss by position, longest length")
     c.set_xscale("log", base=2)
     c.set_yscale("log")
     c.set_xlabel("evaluation length L (bytes)")
     c.set_ylabel("attention mass at lag > W (mean over heads)")
-    c.set_title("far mass (W = half the training context)")
-    b5 = [r for r in rows if r["panel"] == "far" and r["kind"] == "theory" and r["y"] > 0]
-    if b5:
-        mx = max(r["y"] for r in b5)
-        c.text(0.02, 0.02, f"B5 lower bound (scores within the measured B): at most {mx:.1e}",
-               transform=c.transAxes, fontsize=7)
+    c.set_title("far mass, W = half the context")
+    for lab in labels:
+        if lab.startswith(("alibi", "so2-learned-forget", "path-forget")):
+            continue                     # B5 is for rotation-only mechanisms (no bias)
+        x, y, _ = select(rows, "far", lab, "theory")
+        keep = y > 0
+        if keep.any():
+            c.plot(x[keep], y[keep], ":", color=COLORS.get(lab), lw=1.0)
+    c.text(0.02, 0.02, "dotted: B5 lower bound for scores within the measured B\n(rotation-only; absent where below 1e-300)",
+           transform=c.transAxes, fontsize=6.5)
     # windows: one point per head, per mechanism
     wl = [lab for lab in labels if any(r["panel"] == "window" and r["series"] == lab for r in rows)]
     top = max([r["y"] for r in rows if r["panel"] == "window"] + [1.0]) * 2
@@ -147,12 +153,15 @@ def draw(rows):
         cens = [r for r in rows if r["panel"] == "window" and r["series"] == lab and r["kind"] == "censored-above"]
         jit = np.linspace(-0.25, 0.25, max(len(ys), 1))[:len(ys)]
         d.plot(i + jit, ys, "o", color=COLORS.get(lab), ms=3)
+        th = [r["y"] for r in rows if r["panel"] == "window" and r["series"] == lab and r["kind"] == "theory"]
+        if th:
+            d.plot(i + np.linspace(-0.25, 0.25, len(th)) + 0.06, th, "x", color="black", ms=3.5, mew=0.8)
         if cens:
             d.plot([i] * len(cens), [top] * len(cens), "^", color=COLORS.get(lab), ms=5)
     d.set_xticks(range(len(wl)), wl, rotation=35, ha="right", fontsize=7)
     d.set_yscale("log")
     d.set_ylabel("mixing window W(0.1) per head (lags)")
-    d.set_title("measured windows (triangles: beyond the lags measured)")
+    d.set_title("windows per head (x: i.i.d.-token prediction;\ntriangles: beyond the lags measured)", fontsize=9)
     a.legend(fontsize=6.5)
     fig.tight_layout()
     return fig

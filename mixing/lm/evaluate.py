@@ -13,10 +13,10 @@
   [-B, B], ``|F_i| e^-B / ((W+1) e^B + |F_i| e^-B)`` with ``|F_i| = i - W`` far sources,
   averaged over the same queries, ``far_mass_b5``.
 - Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
-  held-out text against the lag, averaged over starting positions (written at about 48
-  geometrically spaced lags), and the mixing window
-  ``W(0.1)``: the first lag from which |coherence| stays at or below 0.1 up to the largest lag
-  measured (NaN when it never does).
+  held-out text against the lag, averaged over independent held-out windows (written at
+  about 48 geometrically spaced lags), and the mixing window ``W(0.1)``: one past the last
+  lag where |coherence| is above 0.1 by more than 2 standard errors (NaN when that is the
+  largest lag measured).
 """
 
 from __future__ import annotations
@@ -98,50 +98,70 @@ def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window:
 
 
 @torch.no_grad()
-def generators(model: LM, tokens: torch.Tensor, layer: int):
-    """The generators of one layer along a token sequence [1, T]: ``("so2", phi [H, T, d/2])``,
-    ``("householder", (w [H, T, d], beta [H, T]))``, ``("rope", theta)`` or ``(None, None)``."""
+def generators(model: LM, tokens: torch.Tensor, layer: int, chunk: int = 8):
+    """The generators of one layer along token windows [N, T]: ``("so2", phi [N, H, T, d/2])``,
+    ``("householder", (w [N, H, T, d], beta [N, H, T]))``, ``("rope", theta)`` or ``(None, None)``."""
     att = model.attentions()[layer]
     m = model.cfg.mechanism
     if m in SO2:
-        return "so2", att.angles[tokens[0]].permute(1, 0, 2)
+        return "so2", att.angles[tokens].permute(0, 2, 1, 3)
     if m in HOUSEHOLDER:
-        x = model.embed(tokens)
-        for blk in model.blocks[:layer]:
-            x = blk(x, tokens)
-        w, beta = att.householder(model.blocks[layer].ln1(x))
-        return "householder", (w[0], beta[0])
+        ws, bs = [], []
+        for part in tokens.split(chunk):
+            x = model.embed(part)
+            for blk in model.blocks[:layer]:
+                x = blk(x, part)
+            w, beta = att.householder(model.blocks[layer].ln1(x))
+            ws.append(w)
+            bs.append(beta)
+        return "householder", (torch.cat(ws), torch.cat(bs))
     if m == "rope":
         return "rope", att.theta
     return None, None
 
 
 @torch.no_grad()
-def coherence(model: LM, corpus, max_lag: int, starts: int = 32) -> list[dict]:
-    """Rows of ``coherence`` (x = lag) and ``window`` (W(0.1)) per layer and head."""
+def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
+    """Rows of ``coherence`` (x = lag; mean and s.e. over ``windows`` held-out windows, each
+    measured from its first position) and ``window`` (W(0.1)) per layer and head; for SO(2)
+    tables also the i.i.d.-token prediction ``coherence_iid`` / ``window_iid``: bytes drawn
+    independently from the test split's byte frequencies p_v, ``c(n) = mean_m Re(psi_m^n)`` with
+    ``psi_m = sum_v p_v e^{i phi_{v,m}}`` (section 3 of the theory, for a per-token table)."""
     m = model.cfg.mechanism
     if m not in SO2 + HOUSEHOLDER + ("rope",):
         return []
-    length = max_lag + starts
-    tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, length, 1)[:, :length])
+    tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, max_lag, windows))     # [N, max_lag + 1]
     lags = np.arange(1, max_lag + 1)
+    p = np.bincount(corpus.test, minlength=256) / corpus.test.size
     rows = []
     for layer in range(model.cfg.layers):
         kind, g = generators(model, tokens, layer)
         for head in range(model.cfg.heads):
+            pred = None
             if kind == "rope":
-                per = np.cos(np.outer(lags, g.double().numpy())).mean(1)[None, :].repeat(starts, 0)
+                per = np.cos(np.outer(lags, g.double().numpy())).mean(1)[None, :]
             elif kind == "so2":
-                Phi = tr.accumulate(g[head].double(), dim=0).numpy()            # [T, d/2]
-                per = np.stack([np.cos(Phi[j + lags] - Phi[j]).mean(1) for j in range(starts)])
+                Phi = tr.accumulate(g[:, head].double(), dim=1).numpy()          # [N, T, d/2]
+                per = np.cos(Phi[:, 1:, :] - Phi[:, :1, :]).mean(-1)             # [N, max_lag]
+                table = model.attentions()[layer].angles[:, head].detach().double().numpy()   # [256, d/2]
+                psi = (p[:, None] * np.exp(1j * table)).sum(0)
+                pred = np.real(psi[None, :] ** lags[:, None]).mean(1)
             else:
-                w, beta = g[0][head].double(), g[1][head].double()
-                per = _householder_traces(w, beta, starts, max_lag)
+                per = _householder_traces(g[0][:, head].double(), g[1][:, head].double(), max_lag)
+            mean = per.mean(0)
+            se = per.std(0, ddof=1) / np.sqrt(per.shape[0]) if per.shape[0] > 1 else np.zeros_like(mean)
+            base = {"eval_length": "", "layer": layer, "head": head}
             for n in recorded_lags(max_lag):
-                mean, se = _mean_se(per[:, n - 1])
-                rows.append({"eval_length": "", "metric": "coherence", "layer": layer, "head": head, "x": int(n), "value": mean, "stderr": se})
-            rows.append({"eval_length": "", "metric": "window", "layer": layer, "head": head, "x": "",
-                         "value": mixing_window(per.mean(0), 0.1), "stderr": float("nan")})
+                rows.append({**base, "metric": "coherence", "x": int(n), "value": float(mean[n - 1]),
+                             "stderr": float(se[n - 1])})
+                if pred is not None:
+                    rows.append({**base, "metric": "coherence_iid", "x": int(n), "value": float(pred[n - 1]),
+                                 "stderr": 0.0})
+            rows.append({**base, "metric": "window", "x": "", "value": mixing_window(mean, 0.1, se),
+                         "stderr": float("nan")})
+            if pred is not None:
+                rows.append({**base, "metric": "window_iid", "x": "", "value": mixing_window(pred, 0.1),
+                             "stderr": float("nan")})
     return rows
 
 
@@ -150,22 +170,26 @@ def recorded_lags(max_lag: int, count: int = 48) -> list[int]:
     return sorted({int(round(x)) for x in np.geomspace(1, max_lag, count)})
 
 
-def _householder_traces(w: torch.Tensor, beta: torch.Tensor, starts: int, max_lag: int) -> np.ndarray:
-    """``tr(H_{j+n} ... H_{j+1}) / d`` for starts j < ``starts`` and lags n = 1..max_lag."""
-    d = w.shape[-1]
-    P = torch.eye(d, dtype=torch.float64).repeat(starts, 1, 1)      # one path per start
-    out = np.empty((starts, max_lag))
-    j = torch.arange(starts)
+def _householder_traces(w: torch.Tensor, beta: torch.Tensor, max_lag: int) -> np.ndarray:
+    """``tr(H_n ... H_1) / d`` for every window (w [N, T, d], beta [N, T]) and lags n = 1..max_lag."""
+    N, _, d = w.shape
+    P = torch.eye(d, dtype=torch.float64).repeat(N, 1, 1)
+    out = np.empty((N, max_lag))
     for n in range(1, max_lag + 1):
-        wt, bt = w[j + n], beta[j + n]                                 # the generator added at lag n
-        P = P - bt[:, None, None] * wt[:, :, None] * (wt[:, None, :] @ P)   # H_{j+n} P
+        wt, bt = w[:, n], beta[:, n]
+        P = P - bt[:, None, None] * wt[:, :, None] * (wt[:, None, :] @ P)   # H_n P
         out[:, n - 1] = (torch.diagonal(P, dim1=-2, dim2=-1).sum(-1) / d).numpy()
     return out
 
 
-def mixing_window(c: np.ndarray, eps: float) -> float:
-    """First lag n with |c(k)| <= eps for every measured k >= n (NaN if the last lag is above eps)."""
-    above = np.nonzero(np.abs(np.asarray(c)) > eps)[0]
+def mixing_window(c: np.ndarray, eps: float, se: np.ndarray | None = None) -> float:
+    """W(eps) from a coherence curve at lags 1..N: one past the last lag where |c| exceeds eps
+    (by more than 2 standard errors when ``se`` is given, so estimation noise in the tail does
+    not count); 1 if none does; NaN if the last lag does (the window lies beyond the lags
+    measured)."""
+    c = np.abs(np.asarray(c, dtype=np.float64))
+    margin = 0.0 if se is None else 2 * np.asarray(se, dtype=np.float64)
+    above = np.nonzero(c - margin > eps)[0]
     if above.size == 0:
         return 1.0
     if above[-1] == len(c) - 1:

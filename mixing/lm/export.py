@@ -36,6 +36,10 @@ def export(model: LM, corpus, layer: int, head: int, path: str | Path, length: i
     data_mod.check_length(corpus, "test", length, what="--length")
     tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, length, 1)[:, :length])
     kind, g = head_generators(model, tokens, layer)
+    if kind == "so2":
+        g = g[0]
+    elif kind == "householder":
+        g = (g[0][0], g[1][0])
     meta = dict(mechanism=cfg.mechanism, source="mixing.lm", layer=layer, head=head, d=cfg.d_head,
                 train_length=train_length, seed=cfg.seed)
     if kind == "so2":

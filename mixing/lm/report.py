@@ -5,18 +5,20 @@ rows). The degradation of a model at length L is ``excess(L) = bpb_beyond(L) - b
 the bits per byte on positions beyond the training context minus the model's own
 training-length level. Rules (the same for every run; each verdict prints its numbers):
 
+Each verdict is given at 16x the training context and at the longest length evaluated.
+
 - E1 (random accumulated rotations beat RoPE): ``so2-random`` at the scale with the lowest
   *validation* bits per byte at the training context (chosen there, never at evaluation
-  lengths) against ``rope``: bpb beyond the context at the longest length; reproduced when
-  RoPE's is higher by more than 2 combined standard errors, contradicted when lower by
-  more than that, else inconclusive.
+  lengths) against ``rope``: bpb beyond the context; reproduced when RoPE's is higher by
+  more than 2 combined standard errors, contradicted when lower by more than that, else
+  inconclusive. The other scales are listed too ("E1 (other scale)"), never as the headline.
 - E2 (learned token-dependent rotations stay near their training-length level):
-  ``so2-learned``: reproduced when excess(longest) + 2 s.e. < 5% of its 1x level.
-- E3 (rotating values helps): ``so2-learned-v`` against ``so2-learned`` at the longest length,
-  as in E1.
-- E4 (rotation-only degrades, ALiBi stays flat): reproduced when the rotation-only learned
-  mechanisms (``so2-learned``, ``path``) have excess(longest) - 2 s.e. > 0 while ALiBi's
-  excess + 2 s.e. < 5% of its level.
+  ``so2-learned``: reproduced when excess + 2 s.e. < 5% of its 1x level.
+- E3 (rotating values helps): ``so2-learned-v`` against ``so2-learned``, as in E1.
+- E4 (rotation-only degrades, ALiBi stays flat): for each rotation-only mechanism
+  (``so2-learned``, ``so2-learned-v``, ``path``) whether excess - 2 s.e. > 0, and whether ALiBi's
+  excess + 2 s.e. < 5% of its level; reproduced when all degrade and ALiBi is flat, partly
+  when some do.
 """
 
 from __future__ import annotations
@@ -97,36 +99,51 @@ def best_random(t):
 
 
 def verdicts(rows) -> list[tuple[str, str, str]]:
+    """(claim, verdict, evidence) rows, at 16x the training context and at the longest length."""
     t = Table(rows)
     if not t.rows:
         return []
-    L = max(t.lengths)
+    lengths = [L for L in (16 * t.context, max(t.lengths)) if L in t.lengths]
+    lengths = list(dict.fromkeys(lengths))
     out = []
-    rnd = best_random(t)
-    if rnd:
-        v, text = _compare(t, rnd, "rope", L)
+    chosen = best_random(t)
+    if chosen:
         vals = ", ".join(f"{lab} {t.get(lab, 'val_bpb')[0]:.3f}" for lab in t.labels() if lab.startswith("so2-random"))
-        out.append(("E1", v, f"{text}; scale chosen by validation bits/byte at the training context ({vals})"))
-    for lab in ("so2-learned",):
-        ex, se, lvl = t.excess(lab, L)
-        if math.isfinite(ex):
+        for lab in [chosen] + [x for x in t.labels() if x.startswith("so2-random") and x != chosen]:
+            for L in lengths:
+                v, text = _compare(t, lab, "rope", L)
+                tag = "E1" if lab == chosen else "E1 (other scale)"
+                extra = (f"; {lab} has the lowest validation bits/byte at the training context ({vals}), "
+                         "so it is the headline scale") if lab == chosen and L == lengths[0] else ""
+                out.append((tag, v, text + extra))
+    if "so2-learned" in t.labels():
+        for L in lengths:
+            ex, se, lvl = t.excess("so2-learned", L)
+            if not math.isfinite(ex):
+                continue
             v = ("inconclusive" if not math.isfinite(se) else
                  "reproduced" if ex + 2 * se < TOL * lvl else "not reproduced")
-            out.append(("E2", v, f"{lab}: excess {ex:+.3f} ± {se:.3f} bits/byte at {L // t.context}x over its "
-                                 f"1x level {lvl:.3f} (threshold {TOL:.0%} = {TOL * lvl:.3f})"))
-    if "so2-learned-v" in t.labels():
-        v, text = _compare(t, "so2-learned-v", "so2-learned", L)
-        out.append(("E3", v, text))
-    rot = [lab for lab in ("so2-learned", "path") if lab in t.labels()]
+            out.append(("E2", v, f"so2-learned: excess {ex:+.3f} ± {se:.3f} bits/byte at {L // t.context}x over "
+                                 f"its 1x level {lvl:.3f} (threshold {TOL:.0%} = {TOL * lvl:.3f})"))
+    if "so2-learned-v" in t.labels() and "so2-learned" in t.labels():
+        for L in lengths:
+            v, text = _compare(t, "so2-learned-v", "so2-learned", L)
+            out.append(("E3", v, text))
+    rot = [lab for lab in ("so2-learned", "so2-learned-v", "path") if lab in t.labels()]
     if rot and "alibi" in t.labels():
-        exs = {lab: t.excess(lab, L) for lab in rot + ["alibi"]}
-        degrade = all(e - 2 * s > 0 for e, s, _ in (exs[lab] for lab in rot))
-        a_e, a_s, a_l = exs["alibi"]
-        flat = a_e + 2 * a_s < TOL * a_l
-        v = ("inconclusive" if not all(math.isfinite(s) for _, s, _ in exs.values()) else
-             "reproduced" if degrade and flat else "not reproduced")
-        text = "; ".join(f"{lab} excess {e:+.3f} ± {s:.3f}" for lab, (e, s, _) in exs.items())
-        out.append(("E4", v, f"{text} bits/byte at {L // t.context}x"))
+        for L in lengths:
+            exs = {lab: t.excess(lab, L) for lab in rot + ["alibi"]}
+            if not all(math.isfinite(s) for _, s, _ in exs.values()):
+                out.append(("E4", "inconclusive", "one seed: no standard errors"))
+                continue
+            degrade = [lab for lab in rot if exs[lab][0] - 2 * exs[lab][1] > 0]
+            a_e, a_s, a_l = exs["alibi"]
+            flat = a_e + 2 * a_s < TOL * a_l
+            v = ("reproduced" if flat and len(degrade) == len(rot) else
+                 "partly" if flat and degrade else "not reproduced")
+            text = "; ".join(f"{lab} excess {e:+.3f} ± {s:.3f}" for lab, (e, s, _) in exs.items())
+            out.append(("E4", v, f"at {L // t.context}x: {text} bits/byte (degrading: {', '.join(degrade) or 'none'}; "
+                                 f"ALiBi {'flat' if flat else 'not flat'})"))
     return out
 
 
@@ -136,7 +153,7 @@ def bpb_table(rows) -> str:
         return "(no aggregated rows)"
     mults = [k for k in (1, 4, 16) if t.context * k in t.lengths]
     head = ["mechanism", "val bpb (1x)"] + [f"bpb {k}x" if k == 1 else f"beyond ctx {k}x" for k in mults] \
-        + ["far mass 16x", "W(0.1) median [range]"]
+        + ["far mass 16x", "W(0.1) median [range]", "W(0.1) i.i.d. tokens"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lab in t.labels():
         cells = [lab, _pm(*t.get(lab, "val_bpb"))]
@@ -153,6 +170,8 @@ def bpb_table(rows) -> str:
                          else f"> lags ({len(fin)}/{len(win)} finite)")
         else:
             cells.append("-")
+        iid = sorted(w for w in t.per_head(lab, "window_iid") if math.isfinite(w))
+        cells.append(f"{iid[len(iid) // 2]:.0f} [{iid[0]:.0f}, {iid[-1]:.0f}]" if iid else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -133,6 +133,8 @@ def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print) -
             if evp.exists():             # finished earlier: its rows are all that is needed
                 mrows = read_csv(evp)
                 rows += mrows
+                if (folder / "timing.json").exists():
+                    manifest["models"][f"{lab}/seed{seed}"] = json.loads((folder / "timing.json").read_text())
                 continue
             ck = train(cfg, study.train, corpus, folder,
                        progress=_bar(f"{lab} seed {seed}", progress) if progress else None)
