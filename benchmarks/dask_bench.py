@@ -27,7 +27,7 @@ def grid(points: int) -> list[str]:
     """2 mechanisms x 4 parameter values x points/8 head dimensions (32, 64, 96, ...)."""
     dims = ",".join(str(32 * (k + 1)) for k in range(max(1, points // 8)))
     return ["--mechanism", "householder", "--param", "beta=0.5,1,1.5,2", "--mechanism", "so2",
-            "--param", "sigma=0.1,0.2,0.3,0.5", "--d", dims, "--lengths", "2^4:2^12", "--trials", "64"]
+            "--param", "sigma=0.1,0.2,0.3,0.5", "--d", dims, "--lengths", "2^4:2^15", "--trials", "128"]
 
 
 def sweep(args, out, extra=()):

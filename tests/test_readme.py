@@ -1,4 +1,4 @@
-"""Every command of the README's Quick start and Examples runs (shrunk by MIXING_SMOKE=1).
+"""Every command of the README's Quick start, Examples and Learned generators runs (shrunk by MIXING_SMOKE=1).
 
 The bash blocks of those sections are run as written, in a fresh folder, with two edits:
 the install prefix ``pip install -e ".[dev]" &&`` is dropped (the suite runs installed) and
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("Quick start", "Examples")
+SECTIONS = ("Quick start", "Examples", "Learned generators")
 INSTALL = re.compile(r'^pip install -e "\.\[[a-z,]+\]" && ')
 
 

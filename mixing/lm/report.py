@@ -160,8 +160,8 @@ def bpb_table(rows) -> str:
         for k in mults:
             L = t.context * k
             cells.append(_pm(*t.get(lab, "bpb_all" if k == 1 else "bpb_beyond", L)))
-        far = t.per_head(lab, "far_mass", max(t.lengths))
-        cells.append(f"{sum(far) / len(far):.3f}" if far else "-")
+        far = t.per_head(lab, "far_mass", 16 * t.context if 16 * t.context in t.lengths else max(t.lengths))
+        cells.append(f"{sum(far) / len(far):.3g}" if far else "-")
         win = sorted(w for w in t.per_head(lab, "window"))
         fin = [w for w in win if math.isfinite(w)]
         if win:
@@ -176,7 +176,43 @@ def bpb_table(rows) -> str:
     return "\n".join(lines)
 
 
+BIASED = ("alibi", "so2-learned-forget", "path-forget")
+
+
+def b5_check(rows) -> list[tuple[str, str, str]]:
+    """B5 on every (seed, length, layer, head): far mass >= the bound for scores within the measured B.
+
+    It must hold for rotation-only mechanisms; ALiBi and the gated ones add a bias outside B,
+    so the bound does not apply to them (and a violation there is the far-mass control at work)."""
+    per = {}
+    for r in rows:
+        if str(r["seed"]) == "all" or r["metric"] not in ("far_mass", "far_mass_b5"):
+            continue
+        key = (label(r), r["seed"], r["eval_length"], r["layer"], r["head"])
+        per.setdefault(key, {})[r["metric"]] = _f(r["value"])
+    slack: dict = {}
+    for key, v in per.items():
+        if len(v) == 2:
+            lab = key[0]
+            slack.setdefault(lab, []).append(v["far_mass"] - v["far_mass_b5"])
+    if not slack:
+        return []
+    rot = {lab: min(v) for lab, v in slack.items() if not lab.startswith(BIASED)}
+    bias = {lab: min(v) for lab, v in slack.items() if lab.startswith(BIASED)}
+    n = sum(len(v) for lab, v in slack.items() if lab in rot)
+    ok = all(m >= 0 for m in rot.values())
+    worst = min(rot, key=rot.get) if rot else None
+    out = [("B5", "holds" if ok else "violated",
+            f"rotation-only heads: far mass minus the bound >= {rot[worst]:.3g} over {n} (seed, length, layer, "
+            f"head) cases (smallest: {worst})" if worst else "no rotation-only mechanism")]
+    if bias:
+        text = ", ".join(f"{lab} {m:+.3g}" for lab, m in bias.items())
+        out.append(("B5 (biased)", "does not apply",
+                    f"smallest slack with a bias outside B: {text} (negative: far mass below the rotation-only floor)"))
+    return out
+
+
 def verdict_table(rows) -> str:
     lines = [bpb_table(rows), "", "| claim | verdict | evidence |", "|---|---|---|"]
-    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows)]
+    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows) + b5_check(rows)]
     return "\n".join(lines)

@@ -12,7 +12,7 @@ the diagonal) and the content score is ``q_i^T P_{i<-j} k_j``.
   whole sequence come from the UT form (``path_logits``): with ``M = I + StrictUpper(diag(beta)
   W W^T)``,
   ``q_i^T P_{i<-j} k_j = q_i.k_j - sum_{j < t <= u <= i} (k_j.w_t) (M^-1)_{tu} beta_u (w_u.q_i)``,
-  exact, O(T^2 d + T^3); or from a scan that transports every cached key by each new
+  exact, O(T^2 d + T^3) (the triangular solve in float64); or from a scan that transports every cached key by each new
   token's ``H_t`` (``path_logits_scan``), O(T^2 d), used without gradients at long lengths.
 
 ``reference_logits`` builds every ``G_t`` and every path as explicit matrices (float64); the
@@ -48,23 +48,21 @@ def so2_logits(q, k, Phi):
 def path_logits(q, k, w, beta):
     """``q_i^T H_i ... H_{j+1} k_j`` for j <= i by the UT form (entries j > i are meaningless).
 
-    q, k, w: [..., T, d] (w unit rows), beta: [..., T]. The triangular solve runs in float64.
+    q, k, w: [..., T, d] (w unit rows), beta: [..., T]. The triangular system is built and
+    solved in float64 (its inverse can have large entries), everything else in q's dtype.
     """
     T = q.shape[-2]
-    dt = q.dtype
     qk = q @ k.transpose(-1, -2)
-    qw = (q @ w.transpose(-1, -2)).double()          # [i, u] = q_i . w_u
-    kw = (k @ w.transpose(-1, -2)).double()          # [j, t] = k_j . w_t
+    qw = q @ w.transpose(-1, -2)                      # [i, u] = q_i . w_u
+    kw = k @ w.transpose(-1, -2)                      # [j, t] = k_j . w_t
     ww = (w @ w.transpose(-1, -2)).double()
-    b = beta.double()
     ones = torch.ones(T, T, dtype=torch.bool, device=q.device)
     upper = torch.triu(ones, diagonal=1)              # u > t
-    M = torch.eye(T, dtype=torch.float64, device=q.device) + (b[..., :, None] * ww) * upper
-    R = (kw * upper).transpose(-1, -2)                # [t, j] = k_j . w_t for t > j
-    Y = torch.linalg.solve_triangular(M.transpose(-1, -2), R, upper=False, unitriangular=True)
+    M = torch.eye(T, dtype=torch.float64, device=q.device) + (beta.double()[..., :, None] * ww) * upper
+    R = (kw * upper).transpose(-1, -2).double()       # [t, j] = k_j . w_t for t > j
+    Y = torch.linalg.solve_triangular(M.transpose(-1, -2), R, upper=False, unitriangular=True).to(q.dtype)
     lower = torch.tril(ones)                          # u <= i
-    corr = ((qw * lower) * b[..., None, :]) @ Y
-    return qk - corr.to(dt)
+    return qk - ((qw * lower) * beta[..., None, :]) @ Y
 
 
 @torch.no_grad()
