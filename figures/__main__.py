@@ -67,11 +67,8 @@ def main(argv=None) -> int:
                   "--generators FILE.npz)", file=sys.stderr)
             return 2
         return own_learned(args)
-    out = Path(args.out or DEFAULT_OUT)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
+    out = _make_out(args.out or DEFAULT_OUT)
+    if out is None:
         return 2
     from mixing import executors
     from mixing.errors import ParameterError
@@ -93,6 +90,17 @@ def main(argv=None) -> int:
     return 0
 
 
+def _make_out(path):
+    """The output folder, created; None (after one line on stderr) if it cannot be."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
+        return None
+    return out
+
+
 def own_learned(args) -> int:
     """The figure learned with the reader's files added: baselines from the committed data when it
     matches (else computed), the files evaluated now; written to --out (default runs/figures)."""
@@ -101,14 +109,11 @@ def own_learned(args) -> int:
     from . import common
     from . import learned
 
-    out = Path(args.out or OWN_OUT)
-    if out.resolve() == DEFAULT_OUT.resolve():
-        print(f"figures: error: --out: {out} holds the committed figures; choose another folder", file=sys.stderr)
+    if Path(args.out or OWN_OUT).resolve() == DEFAULT_OUT.resolve():
+        print(f"figures: error: --out: {args.out} holds the committed figures; choose another folder", file=sys.stderr)
         return 2
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"figures: error: --out: cannot create {out}: {exc.strerror}", file=sys.stderr)
+    out = _make_out(args.out or OWN_OUT)
+    if out is None:
         return 2
     try:
         own = learned.own_rows(args.generators, args.quick)

@@ -31,16 +31,21 @@ def compute(quick, out: Path | None = None):
         learn.train(model, s["train_length"], s["steps"], s["batch"], s["lr"], s["seed"], progress=False)
         if out is not None and mech in ("so2", "householder"):
             learn.save(model, out / f"learned-{mech}.npz")
-        for step, loss in enumerate(model.meta["loss_log"]):
-            if step % 10 == 0:
-                rows.append(row("loss", label, "measured", step, loss))
-        for L in lengths:
-            ev = learn.evaluate(model, L, s["nseq"])
-            se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
-            rows.append(row("near_weight", label, "measured", L, ev[:, 0].mean(), se[0]))
-            rows.append(row("retention", label, "measured", L, ev[:, 1].mean(), se[1]))
-            if label in TRANSPORTED:
-                rows.append(row("retention", label + " + value transport", "measured", L, ev[:, 2].mean(), se[2]))
+        rows += model_rows(model, label, "measured", lengths, s["nseq"], transported=label in TRANSPORTED)
+    return rows
+
+
+def model_rows(model, label, kind, lengths, nseq, transported=False) -> list[dict]:
+    """Loss log (every 10th step), near weight and retention (± s.e. over sequences) of one model."""
+    rows = [row("loss", label, kind, step, loss) for step, loss in enumerate(model.meta.get("loss_log", []))
+            if step % 10 == 0]
+    for L in lengths:
+        ev = learn.evaluate(model, L, nseq)
+        se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
+        rows.append(row("near_weight", label, kind, L, ev[:, 0].mean(), se[0]))
+        rows.append(row("retention", label, kind, L, ev[:, 1].mean(), se[1]))
+        if transported:
+            rows.append(row("retention", label + " + value transport", kind, L, ev[:, 2].mean(), se[2]))
     return rows
 
 
@@ -53,14 +58,7 @@ def own_rows(paths, quick) -> list[dict]:
     for path in paths:
         model = learn.load(path)
         label = f"{Path(path).name} ({model.mechanism}, d={model.d}, V={model.V})"
-        for step, loss in enumerate(model.meta.get("loss_log", [])):
-            if step % 10 == 0:
-                rows.append(row("loss", label, "own", step, loss))
-        for L in lengths:
-            ev = learn.evaluate(model, L, s["nseq"])
-            se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
-            rows.append(row("near_weight", label, "own", L, ev[:, 0].mean(), se[0]))
-            rows.append(row("retention", label, "own", L, ev[:, 1].mean(), se[1]))
+        rows += model_rows(model, label, "own", lengths, s["nseq"])
     return rows
 
 

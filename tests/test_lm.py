@@ -299,3 +299,17 @@ def test_bad_input(tmp_path, capsys, corpus):
 def test_missing_torch_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)
     _one_line_exit_2(["run", "--quick", "--out", "x"], capsys, 'pip install -e ".[lm]"')
+
+
+def test_readme_tables_are_the_committed_studys_report():
+    """The README's transformer tables are `mixing.lm report` of the committed results, not typed in."""
+    from pathlib import Path
+
+    from mixing.lm.report import verdict_table
+    from mixing.lm.run import read_csv
+
+    root = Path(__file__).resolve().parents[1]
+    results = root / "figures" / "output" / "lm-run" / "results.csv"
+    table = verdict_table(read_csv(results))
+    assert "| E1 |" in table and "| B5 |" in table
+    assert table in (root / "README.md").read_text()

@@ -4,7 +4,8 @@ The specification the fast path (:class:`mixing.lm.model.Attention`) is tested a
 generator ``G_t`` is built as a d x d matrix (identity, ``blockdiag R(phi_t)`` or
 ``I - beta_t w_t w_t^T``), each path ``P_{i<-j} = G_i ... G_{j+1}`` by multiplying them, each
 bias by summing over the path (ALiBi's ``-m (i - j)``, the forget gate's ``sum_{t=j+1..i} log f_t``),
-the softmax over ``j <= i`` one row at a time, and value transport as ``sum_j a_ij P_{i<-j} v_j``.
+the softmax over ``j <= i`` one row at a time (scores more than ``NEGLIGIBLE`` below the row's
+maximum weighted 0, as in the model), and value transport as ``sum_j a_ij P_{i<-j} v_j``.
 Float64 throughout; O(T^2 d^3), for tests on short sequences only.
 """
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import transport as tr
-from .model import FORGET, HOUSEHOLDER, SO2, Attention
+from .model import FORGET, HOUSEHOLDER, NEGLIGIBLE, SO2, Attention
 
 
 def generator_matrices(att: Attention, x, tokens):
@@ -53,6 +54,7 @@ def attention(att: Attention, x, tokens):
                 s[..., j] -= att.slopes.double()[None, :] * (i - j)
             if m in FORGET:
                 s[..., j] += logf[..., j + 1:i + 1].sum(-1)
+        s = s.masked_fill(s < s.amax(-1, keepdim=True) - NEGLIGIBLE, float("-inf"))   # as the model does
         a = torch.softmax(s, dim=-1)
         for j in range(i + 1):
             vj = v[..., j, :]
