@@ -26,6 +26,9 @@ COLORS = {"nope": "0.45", "rope": "#1f77b4", "alibi": "#d62728", "so2-random:abs
           "so2-learned-forget": "#9467bd", "path": "#2ca02c", "path-forget": "#17becf"}
 
 
+BIASED = ("alibi", "so2-learned-forget", "path-forget")
+
+
 def spec(quick):
     return {"quick": True} if quick else dict(STUDY)
 
@@ -89,7 +92,7 @@ def figure_rows(results) -> list[dict]:
         # far mass and the B5 bound: mean over layers and heads, s.e. over seeds
         lengths = sorted({_f(r["eval_length"]) for r in mine if r["metric"] == "far_mass"})
         for L in lengths:
-            for metric, kind in (("far_mass", "measured"), ("far_mass_b5", "theory")):
+            for metric, kind in (("far_mass", "measured"), ("far_mass_b5", "theory"), ("far_mass_ub", "upper")):
                 seeds = {}
                 for r in per_seed:
                     if _lab(r) == lab and r["metric"] == metric and _f(r["eval_length"]) == L:
@@ -137,13 +140,17 @@ def draw(rows):
     c.set_ylabel("attention mass at lag > W (mean over heads)")
     c.set_title("far mass, W = half the context")
     for lab in labels:
-        if lab.startswith(("alibi", "so2-learned-forget", "path-forget")):
-            continue                     # B5 is for rotation-only mechanisms (no bias)
-        x, y, _ = select(rows, "far", lab, "theory")
+        if lab.startswith(BIASED):       # B6 form: an upper bound under the head's own bias
+            x, y, _ = select(rows, "far", lab, "upper")
+            if x.size:
+                c.plot(x, y, "--", color=COLORS.get(lab), lw=1.0)
+            continue
+        x, y, _ = select(rows, "far", lab, "theory")     # B5 is for rotation-only mechanisms (no bias)
         keep = y > 0
         if keep.any():
             c.plot(x[keep], y[keep], ":", color=COLORS.get(lab), lw=1.0)
-    c.text(0.02, 0.02, "dotted: B5 lower bound for scores within the measured B\n(rotation-only; absent where below 1e-300)",
+    c.text(0.02, 0.02, "dotted: B5 lower bound (rotation-only heads); dashed: B6-form upper bound\n"
+           "(heads with a bias); both for scores within the measured B",
            transform=c.transAxes, fontsize=6.5)
     # windows: one point per head, per mechanism
     wl = [lab for lab in labels if any(r["panel"] == "window" and r["series"] == lab for r in rows)]

@@ -11,7 +11,9 @@
   the queries in the second half of each window, ``far_mass``; beside it ``B`` (the largest
   |content score| seen, in logits), and the B5 lower bound on far mass for scores within
   [-B, B], ``|F_i| e^-B / ((W+1) e^B + |F_i| e^-B)`` with ``|F_i| = i - W`` far sources,
-  averaged over the same queries, ``far_mass_b5``.
+  averaged over the same queries, ``far_mass_b5``; and the upper bound of B6's form for
+  scores within [-B, B] under the head's own bias (ALiBi's slopes or the forget gate's
+  values along the text; trivial, near 1, without a bias), ``far_mass_ub``.
 - Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
   held-out text against the lag, averaged over independent held-out windows (written at
   about 48 geometrically spaced lags), and the mixing window ``W(0.1)``: one past the last
@@ -58,17 +60,19 @@ def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window:
         win = torch.from_numpy(data_mod.eval_windows(corpus.test, L, windows)).to(device)
         for att in model.attentions():
             att.probe = {"window": W}
-        bits, far, Bmax = [], [], []
+        bits, far, Bmax, upper = [], [], [], []
         for w in win.split(1):
             bits.append(loss_bits(model, w).cpu().numpy()[0])
             far.append(torch.stack([a.probe_out["far_mass"][:, L // 2:].mean(-1) for a in model.attentions()]).cpu().numpy())
+            upper.append(torch.stack([a.probe_out["far_mass_ub"][:, L // 2:].mean(-1)
+                                      for a in model.attentions()]).cpu().numpy())
             Bmax.append(torch.stack([a.probe_out["B"] for a in model.attentions()]).cpu().numpy())
             if progress is not None:
                 progress()
         for att in model.attentions():
             att.probe, att.probe_out = None, None
         bits = np.stack(bits)                       # [windows, L]
-        far, Bmax = np.stack(far), np.stack(Bmax)   # [windows, layers, heads]
+        far, Bmax, upper = np.stack(far), np.stack(Bmax), np.stack(upper)   # [windows, layers, heads]
 
         def add(metric, values, layer="", head="", x=""):
             m, s = _mean_se(values)
@@ -90,6 +94,7 @@ def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window:
                 e2 = np.exp(-2 * B)[:, None]                        # per window
                 b5 = (n_far * e2 / ((W + 1) + n_far * e2)).mean(1)   # the bound, averaged like far_mass
                 add("far_mass_b5", b5, layer, head)
+                add("far_mass_ub", upper[:, layer, head], layer, head)
     return rows
 
 

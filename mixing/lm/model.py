@@ -225,19 +225,27 @@ class Attention(nn.Module):
         else:
             o = a @ v
         if self.probe is not None:
-            self.probe_out = _attention_stats(a, content, causal, self.probe["window"])
+            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"])
         return self.proj(o.transpose(1, 2).reshape(B, T, C))
 
 
-def _attention_stats(a, content, causal, window):
-    """Per head (mean over batch): far mass ``sum_{i - j > W} a_ij`` at each query position,
-    and the largest |content score| over the causal pairs (the B of the bound B5)."""
+def _attention_stats(a, content, bias, causal, window):
+    """Per head (mean over batch): far mass ``sum_{i - j > W} a_ij`` at each query position, the
+    largest |content score| over the causal pairs (the B of the bounds B5 and B6), and at each
+    query the B6-form upper bound on far mass for content scores within [-B, B] under the
+    head's own bias ``b_ij`` (ALiBi's or the forget gate's; 0 without one):
+    ``sum_far e^{B + b} / (sum_near e^{-B + b} + sum_far e^{B + b})``."""
     T = a.shape[-1]
     i = torch.arange(T, device=a.device)
     far = (i[:, None] - i[None, :]) > window
     far_mass = (a * far).sum(-1).mean(0)                          # [H, T]
-    B = content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2)).amax(0)   # [H]
-    return {"far_mass": far_mass.detach(), "B": B.detach()}
+    B = content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2))    # [batch, H]
+    b = torch.zeros_like(content) if bias is None else bias.expand_as(content)
+    Bx = B[..., None, None]
+    log_far = (Bx + b).masked_fill(~(far & causal), float("-inf")).logsumexp(-1)
+    log_near = (-Bx + b).masked_fill(~(causal & ~far), float("-inf")).logsumexp(-1)
+    upper = torch.sigmoid(log_far - log_near).mean(0)             # [H, T]
+    return {"far_mass": far_mass.detach(), "B": B.amax(0).detach(), "far_mass_ub": upper.detach()}
 
 
 class Block(nn.Module):

@@ -212,7 +212,34 @@ def b5_check(rows) -> list[tuple[str, str, str]]:
     return out
 
 
+def b6_check(rows) -> list[tuple[str, str, str]]:
+    """B6 (far-mass control): far mass <= the bound for scores within [-B, B] under the head's own
+    bias, on every (seed, length, layer, head) of the biased mechanisms, and how the bound (mean
+    over heads and seeds) moves from the shortest to the longest length."""
+    per, lengths = {}, set()
+    for r in rows:
+        if str(r["seed"]) == "all" or r["metric"] not in ("far_mass", "far_mass_ub") or not label(r).startswith(BIASED):
+            continue
+        key = (label(r), r["seed"], r["eval_length"], r["layer"], r["head"])
+        per.setdefault(key, {})[r["metric"]] = _f(r["value"])
+        lengths.add(int(_f(r["eval_length"])))
+    if not per:
+        return []
+    slack = [v["far_mass_ub"] - v["far_mass"] for v in per.values() if len(v) == 2]
+    lo, hi = min(lengths), max(lengths)
+    trend = []
+    for lab in dict.fromkeys(k[0] for k in per):
+        ub = {L: [v["far_mass_ub"] for k, v in per.items() if k[0] == lab and int(_f(k[2])) == L and len(v) == 2]
+              for L in (lo, hi)}
+        if ub[lo] and ub[hi]:
+            trend.append(f"{lab} {sum(ub[lo]) / len(ub[lo]):.3g} -> {sum(ub[hi]) / len(ub[hi]):.3g}")
+    ok = min(slack) >= -1e-6
+    return [("B6", "holds" if ok else "violated",
+             f"biased heads: bound minus far mass >= {min(slack):.3g} over {len(slack)} cases; the bound (mean over "
+             f"heads) from L = {lo} to {hi}: {'; '.join(trend)}")]
+
+
 def verdict_table(rows) -> str:
     lines = [bpb_table(rows), "", "| claim | verdict | evidence |", "|---|---|---|"]
-    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows) + b5_check(rows)]
+    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows) + b5_check(rows) + b6_check(rows)]
     return "\n".join(lines)
