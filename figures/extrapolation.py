@@ -55,7 +55,7 @@ def draw(rows):
         ax.set_ylabel(ylabel)
     axes[0].set_yscale("log")
     axes[0].legend(loc="lower left", ncol=2)
-    axes[0].set_title("improves over RoPE, then degrades; ALiBi stays flat")
+    axes[0].set_title("rotation-only mechanisms degrade (RoPE least); ALiBi and a forget gate stay flat")
     axes[1].set_title("far mass grows without far-mass control")
     fig.suptitle("Retrieval task, d = 64, B = 8, p = 0.01 (dotted: mixing windows W(0.1) of SO(2) sigma=0.5 and "
                  "Householder; bands ±2 s.e.)", fontsize=8)

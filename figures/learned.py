@@ -10,24 +10,29 @@ from mixing import learn
 
 from .common import COLOR, SEED, band, row, select
 
-RUNS = (("so2", "learned SO(2)"), ("householder", "learned Householder"), ("so2-random", "random SO(2)"),
-        ("rope", "RoPE"), ("alibi", "ALiBi"), ("nope", "NoPE"))
-COLORS = {"learned SO(2)": COLOR["so2"], "learned Householder": COLOR["householder"], "random SO(2)": "#8c564b",
+#: (mechanism, label, init options); the random SO(2) table at two spreads, one RoPE-matched
+RUNS = (("so2", "learned SO(2)", {}), ("householder", "learned Householder", {}),
+        ("so2-random", "random SO(2), abs 0.5", {"sigma": "abs=0.5"}),
+        ("so2-random", "random SO(2), rel 0.5", {"sigma": "rel=0.5"}),
+        ("rope", "RoPE", {}), ("alibi", "ALiBi", {}), ("nope", "NoPE", {}))
+COLORS = {"learned SO(2)": COLOR["so2"], "learned Householder": COLOR["householder"],
+          "random SO(2), abs 0.5": "#8c564b", "random SO(2), rel 0.5": "#e377c2",
           "RoPE": COLOR["rope"], "ALiBi": COLOR["alibi"], "NoPE": COLOR["nope"]}
 TRANSPORTED = ("learned SO(2)", "learned Householder")
 
 
 def spec(quick):
     return dict(train_length=128, d=32, V=64, B=8.0, cap=32, steps=200 if quick else 1500, batch=64, lr=0.05,
-                nseq=64 if quick else 512, kmax=13, seed=SEED)
+                nseq=64 if quick else 512, kmax=13, seed=SEED,
+                random_tables=[o["sigma"] for m, _, o in RUNS if m == "so2-random"])
 
 
 def compute(quick, out: Path | None = None):
     s = spec(quick)
     lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
     rows = []
-    for mech, label in RUNS:
-        model = learn.init(mech, s["d"], s["V"], s["B"], s["cap"], seed=s["seed"])
+    for mech, label, opts in RUNS:
+        model = learn.init(mech, s["d"], s["V"], s["B"], s["cap"], seed=s["seed"], **opts)
         learn.train(model, s["train_length"], s["steps"], s["batch"], s["lr"], s["seed"], progress=False)
         if out is not None and mech in ("so2", "householder"):
             learn.save(model, out / f"learned-{mech}.npz")
@@ -71,7 +76,7 @@ def draw(rows):
     Ltr = spec(True)["train_length"]
     fig, axes = plt.subplots(1, 3, figsize=(13.0, 3.9))
     a, b, c = axes
-    for _, label in RUNS:
+    for _, label, _ in RUNS:
         x, y, se = select(rows, "near_weight", label, "measured")
         band(a, x, y, se, COLORS[label], label=label, marker=".")
         x, y, se = select(rows, "retention", label, "measured")

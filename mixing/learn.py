@@ -104,10 +104,29 @@ class Model:
         return self._content[1]
 
 
+def parse_sigma(text) -> tuple[str, float]:
+    """``"abs=0.5"`` | ``"rel=0.5"`` | ``"0.5"`` (absolute) -> (kind, value), validated."""
+    t = str(text).strip()
+    kind, _, value = t.partition("=") if "=" in t else ("abs", "", t)
+    try:
+        v = float(value)
+    except ValueError:
+        v = float("nan")
+    if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
+        raise ParameterError(f"sigma: expected abs=S or rel=S with S >= 0 (or a number: absolute), got {text!r}")
+    return kind, v
+
+
 def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32, tokens: str = "uniform",
-         seed: int = 0, sigma: float = 0.5, base: float = 10000.0) -> Model:
-    """Initial parameters: kappa ~ 0.88, g ~ 0.88, the random SO(2) table (gaussian sigma around
-    the RoPE frequencies), random unit directions with beta = 1, ALiBi slope softplus(-1)."""
+         seed: int = 0, sigma: float | str = 0.5, base: float = 10000.0) -> Model:
+    """Initial parameters: kappa ~ 0.88, g ~ 0.88, the random SO(2) table around the RoPE
+    frequencies theta_m, random unit directions with beta = 1, ALiBi slope softplus(-1).
+
+    ``sigma`` is the table's spread: ``abs=S`` (or a number S) draws theta_m + S z, the same
+    absolute spread in every block (each block decoheres within about 2 ln(10)/S^2 steps);
+    ``rel=S`` draws theta_m (1 + S z), RoPE-matched (low-frequency blocks stay nearly
+    deterministic); z ~ N(0, 1) from the seed."""
+    kind, sig = parse_sigma(sigma)
     if mechanism not in MECHANISMS:
         raise ParameterError(f"mechanism: unknown {mechanism!r} (choose from {', '.join(MECHANISMS)})")
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2 or d % 2:
@@ -127,13 +146,19 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
     tkey = np.uint64(rng.aux_key(np.uint64(rng.trial_key(seed + 1, 0))))
     if mechanism in ("so2", "so2-random"):
         centers = base ** (-2.0 * np.arange(h) / d)
-        p["phi"] = _so2_table(laws.GAUSSIAN, sigma, centers, tkey, V)
+        if kind == "abs":
+            p["phi"] = _so2_table(laws.GAUSSIAN, sig, centers, tkey, V)
+        else:
+            p["phi"] = centers * (1.0 + sig * _so2_table(laws.GAUSSIAN, 1.0, np.zeros(h), tkey, V))
     elif mechanism == "householder":
         p["U"] = _hh_table(tkey, V, d)
         p["th"] = np.zeros(V)
     elif mechanism == "alibi":
         p["mu"] = np.array([-1.0])
-    return Model(mechanism, int(d), int(V), float(B), int(cap), tokens, seed, base, p)
+    model = Model(mechanism, int(d), int(V), float(B), int(cap), tokens, seed, base, p)
+    if mechanism in ("so2", "so2-random"):
+        model.meta["sigma"] = f"{kind}={sig:g}"
+    return model
 
 
 def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
@@ -258,7 +283,7 @@ def load(path) -> Model:
         model.params["U"], model.params["th"] = data["raw_U"], data["raw_th"]
     elif mech == "alibi":
         model.params["mu"] = data["raw_mu"]
-    for k in ("train_length", "steps", "batch", "lr", "seed", "final_loss", "loss_log"):
+    for k in ("train_length", "steps", "batch", "lr", "seed", "final_loss", "loss_log", "sigma"):
         if k in data:
             model.meta[k] = data[k] if k == "loss_log" else data[k].item()
     return model
@@ -278,6 +303,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=int, default=32, help="largest target lag (default 32)")
     ap.add_argument("--steps", type=int, default=600, help="Adam steps (default 600)")
     ap.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
+    ap.add_argument("--sigma", default="abs=0.5", metavar="abs=S|rel=S",
+                    help="spread of the random SO(2) table (so2, so2-random) around the RoPE frequencies: "
+                         "abs=S adds S*N(0,1) radians, rel=S multiplies by 1 + S*N(0,1) (default abs=0.5)")
     ap.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     ap.add_argument("--log-every", type=int, default=100, metavar="K", help="print the loss every K steps (0: never)")
@@ -289,7 +317,7 @@ def main(argv=None) -> int:
         smoke.note("mixing.learn", f"{args.steps} steps")
     t0 = time.perf_counter()
     try:
-        model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed)
+        model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed, args.sigma)
         first = loss_and_grad(model, args.train_length, args.seed, 0, args.batch)[0]
         train(model, args.train_length, args.steps, args.batch, args.lr, args.seed, log_every=args.log_every)
         save(model, args.out)

@@ -218,3 +218,25 @@ def test_same_numbers_whatever_the_thread_count():
     for k in a[1]:
         np.testing.assert_array_equal(a[1][k], b[1][k])
     np.testing.assert_array_equal(e1, e2)
+
+
+def test_random_table_spread_absolute_or_relative():
+    from mixing import learn
+    from mixing.errors import ParameterError
+
+    absolute = learn.init("so2-random", 16, 32, seed=4, sigma="abs=0.3")
+    relative = learn.init("so2-random", 16, 32, seed=4, sigma="rel=0.3")
+    theta = 10000.0 ** (-2.0 * np.arange(8) / 16)
+    da = absolute.params["phi"] - theta
+    dr = relative.params["phi"] / theta - 1
+    # the same normals z behind both: abs adds 0.3 z, rel multiplies by 1 + 0.3 z
+    assert np.allclose(da / 0.3, dr / 0.3, atol=1e-12)
+    assert abs(np.std(da / 0.3) - 1) < 0.2
+    # relative: the lowest-frequency block barely moves in radians; absolute: every block moves
+    assert np.abs(relative.params["phi"][:, -1] - theta[-1]).max() < 0.01
+    assert np.abs(da[:, -1]).max() > 0.3
+    assert np.array_equal(learn.init("so2-random", 16, 32, seed=4, sigma=0.3).params["phi"], absolute.params["phi"])
+    assert relative.meta["sigma"] == "rel=0.3"
+    for bad in ("rel=-1", "cos=1", "abs=nan", "x"):
+        with pytest.raises(ParameterError, match="sigma"):
+            learn.init("so2-random", 16, 32, sigma=bad)
