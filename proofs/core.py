@@ -10,7 +10,9 @@ A :class:`Check` compares one prediction with one measurement of the engine:
 - ``kind="le"``: the claim ``measured <= predicted`` (an upper bound) passes when it holds;
   its slack ``predicted - measured`` is reported. ``kind="ge"`` is the mirror image;
 - ``kind="in"``: an integer prediction (a window) must lie in the interval the measurement
-  allows at 4 standard errors.
+  allows at 4 standard errors;
+- ``kind="approx"``: an approximation (B8) with a stated accuracy ``tol``: passes when
+  ``|predicted - measured| <= tol |measured| + 4 stderr``; its relative error is reported.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Check:
     floor: float = 1e-12
     note: str = ""
     hi: float | None = None  # kind "in": measured is the interval [measured, hi]
+    tol: float = 0.0         # kind "approx": the stated relative accuracy
     passed: bool = field(init=False)
     score: float = field(init=False)   # z-score (eq) or slack (le/ge)
 
@@ -62,6 +65,9 @@ class Check:
             diff = abs(p - m)
             self.score = diff / se if se > 0 else (0.0 if diff <= self.floor else math.inf)
             self.passed = diff <= Z_MAX * se + self.floor
+        elif self.kind == "approx":
+            self.score = abs(p - m) / abs(m) if m else math.inf
+            self.passed = abs(p - m) <= self.tol * abs(m) + Z_MAX * se
         elif self.kind in ("le", "ge"):
             self.score = p - m if self.kind == "le" else m - p
             self.passed = self.score >= 0.0
@@ -77,12 +83,14 @@ class Check:
             stat = f"z = {self.score:.2f}" if math.isfinite(self.score) else "z = inf"
         elif self.kind == "in":
             stat = "inside" if self.passed else "outside"
+        elif self.kind == "approx":
+            stat = f"rel. err. {self.score:.1%} (tol {self.tol:.0%})"
         else:
             stat = f"slack = {self.score:.3g}"
         meas = f"{self.measured:.6g} ± {self.stderr:.2g}" if self.stderr > 0 else f"{self.measured:.6g}"
         if self.kind == "in":
             meas = f"[{self.measured:g}, {self.hi:g}] (4 s.e.)"
-        rel = {"eq": "=", "le": ">=", "ge": "<=", "in": "="}[self.kind]
+        rel = {"eq": "=", "le": ">=", "ge": "<=", "in": "=", "approx": "~"}[self.kind]
         return [self.claim, self.params, f"{rel} {self.predicted:.6g}", meas, stat, self.verdict]
 
 

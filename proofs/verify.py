@@ -292,6 +292,44 @@ def subspace_table(d, k, V, seed):
     return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
+# ---------------------------------------------------------------------------------------
+# B8: lookalike far mass (where E1 can hold in this model)
+
+#: stated accuracy of the B8 estimate: the plug-in of the query's block energies (RoPE, SO(2)),
+#: plus a Gaussian approximation of the lookalike score for Householder products
+B8_TOL = {"rope": 0.20, "so2": 0.20, "householder": 0.25}
+
+
+def check_lookalike(sz, seed):
+    from . import lookalike
+
+    out = []
+    cases = (("rope", {}, dict(p=0.2), (256, 4096)),
+             ("so2", {"sigma": 0.3}, dict(p=0.2), (256, 4096)),
+             ("so2", {"sigma": 0.1}, dict(p=0.1, kappa=0.5), (2048,)),
+             ("householder", {"beta": 2.0}, dict(p=0.2), (256, 4096)))
+    measured = {}
+    for name, kw, task_kw, Ls in cases:
+        mech = M.make(name, 64, law="gaussian", center="rope", **kw) if name == "so2" else M.make(name, 64, **kw)
+        task = Task(B=8.0, **task_kw)
+        rows = ms.per_trial_retrieval(mech, task, list(Ls), seed, sz.retrieval)[:, :, 0]
+        pred = lookalike.near_weight(name, 64, 8.0, task.p, task.kappa, task.delta, Ls, **kw)
+        for k, L in enumerate(Ls):
+            m, se = float(rows[:, k].mean()), float(rows[:, k].std(ddof=1) / math.sqrt(rows.shape[0]))
+            measured[(name, tuple(kw.items()), task.p, L)] = (rows[:, k], float(pred[k]))
+            out.append(Check("B8 a*(L) with lookalikes (LLN, plug-in r_m = 2/d)",
+                             f"{name} d=64 B=8 {_pt(**kw, **task_kw)} L={L}", "approx", float(pred[k]), m, se,
+                             tol=B8_TOL[name]))
+    # the SO(2)/RoPE ratio at the regime of the largest predicted advantage
+    a, pa = measured[("so2", (("sigma", 0.3),), 0.2, 256)]
+    b, pb = measured[("rope", (), 0.2, 256)]
+    ratio = a.mean() / b.mean()
+    se = ratio * math.sqrt((a.std(ddof=1) / a.mean()) ** 2 / a.size + (b.std(ddof=1) / b.mean()) ** 2 / b.size)
+    out.append(Check("B8 ratio a*(SO(2)) / a*(RoPE)", "d=64 B=8 sigma=0.3 p=0.2 L=256", "approx", pa / pb, ratio, se,
+                     tol=B8_TOL["so2"]))
+    return out
+
+
 def check_counterexamples(sz, seed):
     out = []
     for d, k, V, beta, n in ((8, 4, 16, 2.0, 200), (16, 8, 32, 1.0, 150), (6, 1, 4, 1.0, 50)):
@@ -323,7 +361,7 @@ def check_counterexamples(sz, seed):
 
 ALL = (check_so2_coherence, check_householder_coherence, check_window, check_second_moment,
        check_score_mgf, check_retention_estimate, check_lower_bound, check_far_mass, check_values,
-       check_counterexamples)
+       check_lookalike, check_counterexamples)
 
 
 def run(quick=True, seed=20260626, progress=None):

@@ -132,7 +132,7 @@ def test_quick_run_passes_and_writes_report(tmp_path, capsys):
     report = tmp_path / "report.md"
     assert cli.main(["--quick", "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    for claim in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "CE1", "CE2", "CE3"):
+    for claim in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "CE1", "CE2", "CE3"):
         assert claim in out
     text = report.read_text()
     assert "$$" in text and "| claim |" in text and "FAIL" not in text
@@ -144,7 +144,8 @@ def test_eval_every_formula(name, capsys):
             "so2-mgf-subgaussian": ["B=3", "r=0.5,0.2"]}
     sample = {"d": "16", "beta": "1.5", "n": "7", "c": "0.3", "B": "4", "F": "100", "eta": "0.2", "L": "1000",
               "M": "1.6", "m": "0.2", "W": "8", "s_star": "3", "N": "50", "rho": "0.9", "mu2": "1", "xi2": "0.5",
-              "A": "0.7", "eps": "0.05"}
+              "A": "0.7", "eps": "0.05", "z": "0.5", "mu": "0.3", "v": "2", "p": "0.2", "kappa": "0.8", "delta": "1",
+              "sigma": "0.3"}
     argv = args.get(name) or [f"{p}={sample[p]}" for p in formulas()[name].params]
     assert cli.main(["eval", name, *argv]) == 0
     value = float(capsys.readouterr().out.strip())
@@ -168,3 +169,32 @@ def test_eval_bad_input(argv, word, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and word in err, err
+
+
+def test_b8_block_factor_and_limits():
+    """G(z, mu, v) = E e^{z cos(mu + N)} against direct quadrature over the Gaussian, and B8
+    without lookalikes (p = 0) against B4's estimate for aligned targets."""
+    from scipy import integrate
+
+    from proofs import lookalike
+    from proofs.retention import formulas as rf
+
+    for z, mu, v in ((0.25, 0.3, 0.0), (1.5, 1.0, 0.7), (4.0, -2.0, 3.0)):
+        if v == 0:
+            direct = math.exp(z * math.cos(mu))
+        else:
+            direct = integrate.quad(lambda t: math.exp(z * math.cos(mu + t) - t * t / (2 * v)) / math.sqrt(2 * math.pi * v),
+                                    -12 * math.sqrt(v), 12 * math.sqrt(v), limit=200)[0]
+        assert lookalike.block_factor(z, mu, v)[0] == pytest.approx(direct, rel=1e-10)
+    est = {f.name: f for f in rf()}["near-weight-estimate"]
+    for L in (16, 500):
+        b8 = lookalike.near_weight("rope", 32, 4.0, 0.0, 1.0, 1, [L])[0]
+        assert b8 == pytest.approx(est(B=4.0, d=32, L=L), rel=1e-10)
+
+
+def test_approx_check_passes_only_within_its_accuracy():
+    from proofs.core import Check
+
+    assert Check("x", "", "approx", 1.1, 1.0, 0.001, tol=0.2).passed
+    assert not Check("x", "", "approx", 1.5, 1.0, 0.001, tol=0.2).passed
+    assert Check("x", "", "approx", 1.5, 1.0, 0.1, tol=0.2).passed          # within 4 s.e. of the tolerance
