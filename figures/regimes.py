@@ -1,0 +1,140 @@
+"""regimes (B8, E1): where accumulated transports beat RoPE in the stylized model.
+
+Ratio of near weights, accumulated SO(2) (RoPE-centred Gaussian angles of absolute spread
+sigma) and i.i.d. Householder reflections (beta = 2) over RoPE, against the lookalike rate p
+and sigma, at several context lengths; measured by the engine (mean ratio, error bars
++-2 s.e. by the delta method, the mechanisms' trials independent) with the B8 estimate of
+``proofs.lookalike`` drawn as dashed lines; and the regime of the largest measured ratio
+against L.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mixing import mechanisms as M
+from mixing import measures as ms
+from mixing.task import Task
+
+from .common import COLOR, SEED, row, select
+
+D, B = 64, 8.0
+
+
+def spec(quick):
+    return dict(d=D, B=B, delta=1, ps=[0.01, 0.05, 0.2] if quick else [0.01, 0.05, 0.1, 0.2, 0.4],
+                sigmas=[0.1, 0.3, 0.8] if quick else [0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+                lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
+                curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED)
+
+
+def _mean_se(rows):
+    return rows.mean(0), rows.std(0, ddof=1) / math.sqrt(rows.shape[0])
+
+
+def _ratio(a, b):
+    (ma, sa), (mb, sb) = _mean_se(a), _mean_se(b)
+    r = ma / mb
+    return r, r * np.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
+
+
+def compute(quick):
+    from proofs import lookalike
+
+    s = spec(quick)
+    rows = []
+    Ls = s["lengths"]
+
+    def near(mech, p, lengths):
+        return ms.per_trial_retrieval(mech, Task(B=B, p=p), lengths, s["seed"], s["trials"])[:, :, 0]
+
+    for p in s["ps"]:
+        rope = near(M.make("rope", D), p, Ls)
+        hh = near(M.make("householder", D, beta=2.0), p, Ls)
+        pred_rope = lookalike.near_weight("rope", D, B, p, 1.0, 1, Ls)
+        r, se = _ratio(hh, rope)
+        pred = lookalike.near_weight("householder", D, B, p, 1.0, 1, Ls, beta=2.0) / pred_rope
+        for k, L in enumerate(Ls):
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k]))
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k]))
+        for sigma in s["sigmas"]:
+            so2 = near(M.make("so2", D, law="gaussian", sigma=sigma, center="rope"), p, Ls)
+            r, se = _ratio(so2, rope)
+            pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=sigma) / pred_rope
+            for k, L in enumerate(Ls):
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "measured", sigma, r[k], se[k]))
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory", sigma, pred[k]))
+    # the regime of the largest measured ratio at the shortest length, against L
+    so2_rows = [r_ for r_ in rows if r_["panel"] == f"so2 L={Ls[0]}" and r_["kind"] == "measured"]
+    best = max(so2_rows, key=lambda r_: r_["y"])
+    p_best, sigma_best = float(best["series"][2:]), best["x"]
+    curve = s["curve"]
+    so2 = near(M.make("so2", D, law="gaussian", sigma=sigma_best, center="rope"), p_best, curve)
+    rope = near(M.make("rope", D), p_best, curve)
+    r, se = _ratio(so2, rope)
+    pred = (lookalike.near_weight("so2", D, B, p_best, 1.0, 1, curve, sigma=sigma_best)
+            / lookalike.near_weight("rope", D, B, p_best, 1.0, 1, curve))
+    label = f"SO(2) sigma={sigma_best:g} / RoPE, p={p_best:g}"
+    for k, L in enumerate(curve):
+        rows.append(row("best", label, "measured", L, r[k], se[k]))
+        rows.append(row("best", label, "theory", L, pred[k]))
+    return rows
+
+
+def draw(rows):
+    import matplotlib.pyplot as plt
+
+    panels = sorted({r["panel"] for r in rows if r["panel"].startswith("so2 L=")}, key=lambda t: int(t.split("=")[1]))
+    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(4.0 * (len(panels) + 2), 3.8))
+    series = sorted({r["series"] for r in rows if r["panel"].startswith("so2")}, key=lambda t: float(t[2:]))
+    cmap = plt.get_cmap("viridis")
+    for ax, panel in zip(axes, panels):
+        for i, name in enumerate(series):
+            col = cmap(i / max(1, len(series) - 1))
+            x, y, se = select(rows, panel, name, "measured")
+            ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=col, label=name, capsize=2)
+            x, y, _ = select(rows, panel, name, "theory")
+            ax.plot(x, y, "--", color=col, lw=1.0)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ticks = sorted({r["x"] for r in rows if r["panel"] == panel})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("sigma (rad per step, RoPE-centred)")
+        ax.set_ylabel("near weight ratio SO(2) / RoPE")
+        ax.set_title(f"accumulated SO(2) vs RoPE, {panel.split()[1]}")
+    axes[0].legend(title="lookalike rate", fontsize=7)
+    ax = axes[len(panels)]
+    hh_panels = sorted({r["panel"] for r in rows if r["panel"].startswith("householder")}, key=lambda t: int(t.split("=")[1]))
+    for i, panel in enumerate(hh_panels):
+        col = cmap(i / max(1, len(hh_panels) - 1))
+        x, y, se = select(rows, panel, "Householder / RoPE", "measured")
+        ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=col, capsize=2, label=panel.split()[1])
+        x, y, _ = select(rows, panel, "Householder / RoPE", "theory")
+        ax.plot(x, y, "--", color=col, lw=1.0)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ticks = sorted({r["x"] for r in rows if r["panel"].startswith("householder")})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("lookalike rate p")
+    ax.set_ylabel("near weight ratio Householder / RoPE")
+    ax.set_title("i.i.d. Householder (beta = 2) vs RoPE")
+    ax.legend(fontsize=7)
+    ax = axes[-1]
+    name = next(r["series"] for r in rows if r["panel"] == "best")
+    x, y, se = select(rows, "best", name, "measured")
+    ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=COLOR["so2"], capsize=2, label="engine")
+    x, y, _ = select(rows, "best", name, "theory")
+    ax.plot(x, y, "--", color="black", lw=1.0, label="B8")
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("context length L")
+    ax.set_ylabel("near weight ratio")
+    ax.set_title(f"largest measured ratio: {name}", fontsize=8.5)
+    ax.legend(fontsize=7)
+    fig.suptitle("dashed: B8 estimate (d = 64, B = 8, delta = 1); points: engine, +-2 s.e.", fontsize=9, y=1.02)
+    fig.tight_layout()
+    return fig
