@@ -3,7 +3,7 @@
 Layout of a sweep directory ``OUT``:
 
 - ``OUT/points/<id>.csv``: the rows of one finished grid point, written atomically
-  (temporary file + rename), so a point is either complete or absent;
+  (temporary file + rename), its SHA-256 recorded in the manifest (``checksums``);
 - ``OUT/results.csv``: every finished point's rows in grid order, rewritten atomically
   after each point; tidy long format (see ``COLUMNS``);
 - ``OUT/manifest.json``: argv, resolved grid, seed, versions, git commit, device, start and
@@ -69,12 +69,85 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def unique_dir(parent: Path, stem: str) -> Path:
+    """Create ``parent/stem-<pid>-<n>`` exclusively (never a folder another run made) and return it."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = parent / f"{stem}-{os.getpid()}-{n}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"no free folder name under {parent}")
+
+
+def sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 class Store:
-    """A sweep directory: finished points, the assembled table and the manifest."""
+    """A sweep directory: finished points, the assembled table and the manifest.
+
+    A running sweep holds an advisory lock on ``OUT/.lock`` (``lock``); only the holder
+    cleans temporary files. Each finished point's SHA-256 is recorded in the manifest
+    (``checksums``), and a resumed sweep trusts only points whose file still matches.
+    """
 
     def __init__(self, out: Path):
         self.out = Path(out)
         self.points = self.out / "points"
+        self._lock = None
+        self.checksums: dict = {}
+
+    def lock(self) -> None:
+        """Take the folder's lock, or raise OSError naming the process that holds it."""
+        import fcntl
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        fh = open(self.out / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise OSError(f"{self.out} is in use by another sweep ({holder})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._lock = fh
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def verified(self, pid: str) -> bool:
+        """The point's file exists and matches the checksum recorded when it was written."""
+        want = self.checksums.get(pid)
+        return want is not None and sha256_file(self.points / f"{pid}.csv") == want
+
+    def check_points(self, pids) -> list[tuple[str, str]]:
+        """Remove every point file that does not prove itself; return (pid, why) for each."""
+        bad = []
+        for pid in pids:
+            path = self.points / f"{pid}.csv"
+            if not path.exists():
+                continue
+            if self.verified(pid):
+                continue
+            why = ("no checksum was recorded for it" if pid not in self.checksums else
+                   "it is empty" if path.stat().st_size == 0 else "it is truncated or altered (checksum mismatch)")
+            path.unlink()
+            self.checksums.pop(pid, None)
+            bad.append((pid, why))
+        return bad
 
     def exists(self) -> bool:
         return (self.out / "manifest.json").exists() or self.points.exists()
@@ -94,10 +167,12 @@ class Store:
         atomic_write(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
     def done(self, pid: str) -> bool:
-        return (self.points / f"{pid}.csv").exists()
+        return self.verified(pid)
 
     def write_point(self, pid: str, rows: list[dict], columns: list[str]) -> None:
-        atomic_write(self.points / f"{pid}.csv", rows_to_csv(rows, columns))
+        text = rows_to_csv(rows, columns)
+        atomic_write(self.points / f"{pid}.csv", text)
+        self.checksums[pid] = hashlib.sha256(text.encode()).hexdigest()
 
     def assemble(self, pids: list[str], columns: list[str]) -> int:
         """Rewrite results.csv from the finished points, in grid order; return its row count."""

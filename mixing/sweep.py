@@ -24,7 +24,7 @@ from . import executors
 from . import mechanisms as mech_mod
 from . import measures
 from .errors import ParameterError
-from .results import COLUMNS, Store, device_info, git_commit, now, point_id, versions
+from .results import COLUMNS, Store, device_info, git_commit, now, point_id, unique_dir, versions
 from .task import MOMENT_PARAMS, TASK_PARAMS, Task
 
 MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="set a parameter, or sweep it over a list (repeatable)")
     ap.add_argument("--trials", metavar="N", help="Monte Carlo trials per grid point (default 256)")
     ap.add_argument("--seed", metavar="S", help="random seed (default 0); same seed, same numbers")
-    ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>)")
+    ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>-<pid>-<n>, created new)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the interrupted sweep in --out (same command line)")
     ap.add_argument("--device", help="cpu (default), cuda or reference (the plain NumPy reference)")
@@ -364,10 +364,21 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         sweep = resolve(args)
-        out = Path(sweep["out"] or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+        if sweep["out"]:
+            out = Path(sweep["out"])
+        else:
+            try:
+                out = unique_dir(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
+            except OSError as exc:
+                raise ParameterError(f"--out: cannot create a folder under runs/: {exc}") from None
         store = Store(out)
         ids = [p["id"] for p in sweep["points"]]
-        if store.exists():
+        existed = store.exists()
+        try:
+            store.lock()
+        except OSError as exc:
+            raise ParameterError(f"--out: {exc}") from None
+        if existed:
             if not args.resume:
                 raise ParameterError(f"--out: {out} already holds a sweep; add --resume to continue it, "
                                      "or choose another directory")
@@ -378,6 +389,11 @@ def main(argv=None) -> int:
             manifest = old
             manifest.setdefault("resumed", []).append(now())
             store.clean_partial()
+            store.checksums = dict(manifest.get("checksums", {}))
+            labels = {p["id"]: _label(p, sweep["given"]) for p in sweep["points"]}
+            for pid, why in store.check_points(ids):
+                print(f"mixing.sweep: point {labels[pid]}: {why}; recomputing it", file=sys.stderr)
+            manifest["checksums"] = store.checksums
         else:
             manifest = {"argv": ["python -m mixing.sweep", *argv], "measure": sweep["measure"],
                         "seed": sweep["seed"], "trials": sweep["trials"],
@@ -398,11 +414,14 @@ def main(argv=None) -> int:
         store.write_manifest(manifest)
     except ParameterError as exc:
         print(f"mixing.sweep: error: {exc}", file=sys.stderr)
+        if "store" in locals():
+            store.unlock()
         return 2
     try:
         return _run(sweep, store, manifest, executor, ids, out)
     finally:
         executor.close()
+        store.unlock()
 
 
 def _run(sweep, store, manifest, executor, ids, out) -> int:
@@ -437,6 +456,7 @@ def _run(sweep, store, manifest, executor, ids, out) -> int:
             idx = sorted(arrays[pid])
             per_trial = executors.join([blocks[j] for j in idx], [arrays[pid][j] for j in idx])
             store.write_point(pid, point_rows(byid[pid], per_trial), sweep["columns"])
+            manifest["checksums"] = store.checksums
             del arrays[pid]
             status[pid]["status"] = "done"
             bar.set_postfix_str(_label(byid[pid], sweep["given"]), refresh=False)

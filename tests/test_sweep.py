@@ -173,3 +173,47 @@ def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
     assert main(["--mechanism", "so2", "--param", f"generators={plain}", "--lengths", "8", "--trials", "2",
                  "--out", str(tmp_path / "p")]) == 0
     assert "not used" not in capsys.readouterr().err
+
+
+def test_a_folder_in_use_is_refused_and_default_folders_never_collide(tmp_path, capsys, monkeypatch):
+    from mixing.results import Store, unique_dir
+
+    out = tmp_path / "busy"
+    holder = Store(out)
+    holder.lock()                                       # another sweep holds the folder
+    try:
+        rc = main(["--mechanism", "nope", "--lengths", "8", "--trials", "2", "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1 and "in use by another sweep (pid" in err
+        assert not (out / "manifest.json").exists()
+    finally:
+        holder.unlock()
+    assert main(["--mechanism", "nope", "--lengths", "8", "--trials", "2", "--out", str(out)]) == 0
+    # two default folders made in the same second are distinct, each created exclusively
+    a, b = unique_dir(tmp_path / "runs", "20260101-000000"), unique_dir(tmp_path / "runs", "20260101-000000")
+    assert a != b and a.is_dir() and b.is_dir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["--mechanism", "nope", "--lengths", "8", "--trials", "2"]) == 0
+    assert main(["--mechanism", "nope", "--lengths", "8", "--trials", "2"]) == 0
+    made = [p for p in (tmp_path / "runs").iterdir() if (p / "results.csv").exists()]
+    assert len(made) == 2
+
+
+def test_resume_recomputes_points_that_do_not_prove_themselves(tmp_path, capsys):
+    out = tmp_path / "c"
+    argv = ["--mechanism", "so2", "--mechanism", "householder", "--param", "beta=1,2", "--d", "8",
+            "--lengths", "8,32", "--trials", "6", "--out", str(out)]
+    assert main(argv) == 0
+    full = (out / "results.csv").read_bytes()
+    files = sorted((out / "points").iterdir())
+    assert len(files) == 3
+    files[0].write_text(files[0].read_text()[:-40])                       # truncated
+    files[1].write_text(files[1].read_text().replace("0.", "0.9", 1))     # a value altered
+    files[2].write_text("")                                              # emptied
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "recomputing" in line]
+    assert len(err) == 3 and any("empty" in e for e in err) and sum("checksum mismatch" in e for e in err) == 2
+    assert (out / "results.csv").read_bytes() == full
+    man = json.loads((out / "manifest.json").read_text())
+    assert len(man["checksums"]) == 3
