@@ -27,10 +27,19 @@ from pathlib import Path
 COLUMNS = ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, with the permissions
+    any file the user makes gets (``0o666 & ~umask``, not mkstemp's 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)

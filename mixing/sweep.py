@@ -337,25 +337,38 @@ def show_metrics(measure: str, text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def summary(sweep: dict, store: Store, metrics=None) -> str:
-    """A short text table per metric (default: near weight, or the walk's measure) by grid point and x."""
+def _num(v: float) -> str:
+    """Fixed point for ordinary sizes, scientific notation for small or large ones."""
+    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.3e}"
+
+
+def summary(sweep: dict, store: Store, metrics=None, width: int = 6) -> str:
+    """A text table per metric (default: near weight, or the walk's measure) by grid point and x.
+
+    Every recorded context length is shown, ``width`` to a row of tables; walks show about
+    ``2 width`` of their lags (results.csv has them all)."""
     from .results import read_csv
 
     blocks = []
     for metric in metrics or show_metrics(sweep["measure"], None):
-        lines = []
+        table = []
         for point in sweep["points"]:
-            if not store.done(point["id"]):
-                continue
-            rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
-            if not lines:
-                xs = [r["x"] for r in rows]
-                pick = xs if len(xs) <= 8 else [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 8).round()]
-                head = f"{metric} ({rows[0]['x_name']} ->)"
-                lines.append(f"{head:<34}" + "".join(f"{x:>16}" for x in pick))
-            cells = {r["x"]: f"{float(r['value']):.4f}±{float(r['stderr']):.4f}" for r in rows}
-            lines.append(f"{_label(point, sweep['given']):<34}" + "".join(f"{cells.get(x, ''):>16}" for x in pick))
-        blocks.append("\n".join(lines))
+            if store.done(point["id"]):
+                rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
+                table.append((_label(point, sweep["given"]),
+                              {r["x"]: f"{_num(float(r['value']))}±{_num(float(r['stderr']))}" for r in rows},
+                              [r["x"] for r in rows], rows[0]["x_name"] if rows else "x"))
+        if not table:
+            continue
+        xs, x_name = table[0][2], table[0][3]
+        if x_name != "L" and len(xs) > 2 * width:
+            xs = [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 2 * width).round()]
+        for c0 in range(0, len(xs), width):
+            pick = xs[c0:c0 + width]
+            head = f"{metric} ({x_name} ->)"
+            lines = [f"{head:<34}" + "".join(f"{x:>22}" for x in pick)]
+            lines += [f"{label:<34}" + "".join(f"{cells.get(x, ''):>22}" for x in pick) for label, cells, _, _ in table]
+            blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
