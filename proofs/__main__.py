@@ -9,6 +9,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -34,6 +35,55 @@ def _number(text):
         return int(text)
     except ValueError:
         return float(text)
+
+
+#: the domain of every formula parameter: (integer?, lower, lower open?, upper, upper open?, meaning)
+DOMAIN = {
+    "d": (True, 1, False, None, False, "a dimension (integer >= 1)"),
+    "n": (True, 0, False, None, False, "a lag (integer >= 0)"),
+    "L": (True, 1, False, None, False, "a context length (integer >= 1)"),
+    "F": (False, 0, False, None, False, "a count of far sources (>= 0)"),
+    "W": (True, 0, False, None, False, "a window (integer >= 0)"),
+    "N": (True, 1, False, None, False, "a count (integer >= 1)"),
+    "delta": (True, 1, False, None, False, "a target lag (integer >= 1)"),
+    "beta": (False, 0, True, 2, False, "in (0, 2]"),
+    "c": (False, -1, False, 1, False, "a cosine in [-1, 1]"),
+    "p": (False, 0, False, 1, False, "a probability in [0, 1]"),
+    "eta": (False, 0, True, 1, True, "in (0, 1)"),
+    "eps": (False, 0, True, 1, True, "in (0, 1)"),
+    "rho": (False, 0, True, 1, True, "a rate in (0, 1)"),
+    "B": (False, 0, True, None, False, "a logit scale > 0"),
+    "kappa": (False, 0, True, None, False, "a key scale > 0"),
+    "M": (False, 0, True, None, False, "a moment generating function value > 0"),
+    "m": (False, 0, True, None, False, "a slope > 0"),
+    "z": (False, 0, False, None, False, ">= 0"),
+    "v": (False, 0, False, None, False, "a variance >= 0"),
+    "sigma": (False, 0, False, None, False, ">= 0"),
+    "a": (False, 0, True, None, False, "a half-width > 0"),
+    "concentration": (False, 0, True, None, False, "> 0"),
+    "gamma": (False, 0, False, None, False, ">= 0"),
+    "mu2": (False, 0, False, None, False, ">= 0"),
+    "xi2": (False, 0, False, None, False, ">= 0"),
+    "A": (False, 0, False, 1, False, "a mass in [0, 1]"),
+}
+
+
+def _check_domain(name, value):
+    """One-line ValueError unless ``value`` lies in the domain of parameter ``name``."""
+    if isinstance(value, list):
+        for v in value:
+            _check_domain(name, v)
+        return
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value}")
+    rule = DOMAIN.get(name)
+    if rule is None:
+        return
+    integer, lo, lo_open, hi, hi_open, meaning = rule
+    bad = (integer and float(value) != int(value)) or (lo is not None and (value <= lo if lo_open else value < lo)) \
+        or (hi is not None and (value >= hi if hi_open else value > hi))
+    if bad:
+        raise ValueError(f"{name}: must be {meaning}, got {value}")
 
 
 def _eval(argv) -> int:
@@ -81,7 +131,16 @@ def _eval(argv) -> int:
                 call[p] = [float(x) for x in v.split(",")] if p == "r" else _number(v)
         if kw:
             raise ValueError(f"{', '.join(kw)}: not a parameter of {f.name} ({', '.join(f.params)})")
+        for key, val in call.items():
+            if key == "law":
+                continue
+            if key == "par" and val is not None:
+                _check_domain(laws.LAWS[call["law"]][1], val)
+            elif val is not None:
+                _check_domain(key, val)
         value = f(**call)
+        if not math.isfinite(float(value)):
+            raise ValueError(f"the value is not finite ({value}) at these parameters")
     except KeyError as exc:
         print(f"proofs eval: error: {exc.args[0]}: missing", file=sys.stderr)
         return 2

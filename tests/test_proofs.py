@@ -198,3 +198,20 @@ def test_approx_check_passes_only_within_its_accuracy():
     assert Check("x", "", "approx", 1.1, 1.0, 0.001, tol=0.2).passed
     assert not Check("x", "", "approx", 1.5, 1.0, 0.001, tol=0.2).passed
     assert Check("x", "", "approx", 1.5, 1.0, 0.1, tol=0.2).passed          # within 4 s.e. of the tolerance
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["so2-coherence", "law=gaussian", "sigma=0.5", "n=-5"], "n: must be a lag"),
+    (["so2-coherence", "law=gaussian", "sigma=-1", "n=3"], "sigma: must be >= 0"),
+    (["householder-second-moment", "d=nan", "beta=2", "n=3", "c=0.5"], "d: must be finite"),
+    (["householder-second-moment", "d=0", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
+    (["householder-second-moment", "d=8.5", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
+    (["householder-second-moment", "d=8", "beta=3", "n=3", "c=0.5"], "beta: must be in (0, 2]"),
+    (["householder-second-moment", "d=8", "beta=2", "n=3", "c=1.5"], "c: must be a cosine"),
+    (["far-set-horizon", "B=3", "eta=1"], "eta: must be in (0, 1)"),
+    (["b8-near-weight-rope", "d=64", "B=8", "p=1.5", "kappa=1", "delta=1", "L=100"], "p: must be a probability"),
+])
+def test_eval_rejects_values_outside_the_domain(argv, needle, capsys):
+    assert cli.main(["eval", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
