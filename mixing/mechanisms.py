@@ -1,4 +1,4 @@
-"""Mechanisms: one small, validated, frozen description each (THEORY.md section 2).
+"""Mechanisms: one small, validated, frozen description each (docs/theory.md, section 2).
 
 A :class:`Mechanism` is a name, a head dimension ``d`` and resolved parameters. It turns
 into a :class:`KernelSpec` (plain arrays every kernel understands) with :meth:`spec`.

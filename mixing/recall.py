@@ -1,4 +1,4 @@
-"""Associative recall of the most recent occurrence (THEORY.md section 6): the task the
+"""Associative recall of the most recent occurrence (docs/theory.md, section 2): the task the
 generators are trained on, with its loss, analytic gradients and long-length evaluation.
 
 A sequence holds L tokens x_1..x_L drawn i.i.d. from V types (uniform or Zipf) and a query

@@ -1,4 +1,4 @@
-"""The stylized retrieval task of THEORY.md section 4, and the measure parameters."""
+"""The stylized retrieval task of docs/theory.md, section 3, and the measure parameters."""
 
 from __future__ import annotations
 

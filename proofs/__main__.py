@@ -16,7 +16,7 @@ import time
 from mixing import laws
 
 EPILOG = """\
-The table has one row per check: the claim (B1..B7 of THEORY.md section 5, CE1..CE3 the
+The table has one row per check: the claim (B1..B8 of docs/theory.md, section 4, CE1..CE3 the
 counterexamples), its parameters, the prediction of the derived formula ("=" an equality,
 ">=" an upper bound on the measurement), the engine's measurement +- its standard error, the
 z-score |predicted - measured| / s.e. (equalities; pass at <= 4) or the slack of the

@@ -1,4 +1,4 @@
-"""Every claim of THEORY.md section 5, and three counterexamples, checked against the engine.
+"""Every claim of docs/theory.md, section 4, and three counterexamples, checked against the engine.
 
 Each ``check_*`` function runs the engine (``mixing.measures`` and its kernels, or its RNG
 for the score distributions) at three or more parameter points chosen to stress the claim

@@ -1,4 +1,4 @@
-"""Monte Carlo estimates against the closed forms of THEORY.md section 3.
+"""Monte Carlo estimates against the closed forms of docs/theory.md, section 4.
 
 An equality passes when |estimate - prediction| <= 4 standard errors.
 """

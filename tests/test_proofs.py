@@ -1,4 +1,4 @@
-"""The derivations of proofs/: frozen values, cross-checks against THEORY.md's closed forms,
+"""The derivations of proofs/: frozen values, cross-checks against the closed forms of docs/theory.md,
 the command line, and the verifier itself (a wrong prediction must fail)."""
 
 import math
@@ -41,7 +41,7 @@ def test_frozen_values(name, kw, value):
     assert formulas()[name](**kw) == pytest.approx(value, rel=1e-12, abs=0)
 
 
-# ---- the derived results against THEORY.md's formulas, computed independently here
+# ---- the derived results against the formulas of docs/theory.md, computed independently here
 
 
 def test_characteristic_functions_match_theory():
