@@ -4,8 +4,10 @@ Usage: python -m figures [NAME ...] [--quick] [--out DIR] [--force]
 
 Each figure is written as NAME.png and NAME.pdf, with the data behind it as NAME.csv
 (tidy: panel, series, kind, x, y, stderr; kind is measured, theory or a censoring mark) and
-NAME.json (the parameters it was computed with). A figure whose NAME.json matches is
-redrawn from NAME.csv without simulating again (--force recomputes).
+NAME.json (the parameters it was computed with), to runs/figures/ unless --out says
+otherwise. A figure whose NAME.json matches, in --out or in the committed figures/output/,
+is redrawn from that data without simulating again (--force recomputes); the committed
+figures are written only when --out names their folder.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 
 from . import NAMES
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "output"
+#: the committed figures and their data (written only when asked for with --out)
+COMMITTED = Path(__file__).resolve().parent / "output"
+DEFAULT_OUT = COMMITTED
+#: where figures go by default: outside the package, never over the committed images
 OWN_OUT = Path("runs") / "figures"
 
 
@@ -34,6 +39,10 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
     mod = module(name)
     man = common.manifest(name, {"quick": quick, **mod.spec(quick)})
     rows = None if force else common.load_cached(out, name, man)
+    if rows is None and not force and out.resolve() != COMMITTED.resolve():
+        rows = common.load_cached(COMMITTED, name, man)     # the committed data, drawn anew here
+        if rows is not None:
+            common.save_data(out, name, man, rows)
     reused = rows is not None
     if rows is None:
         rows = mod.compute(quick, out) if name in ("learned", "lm") else mod.compute(quick)
@@ -47,7 +56,8 @@ def main(argv=None) -> int:
                                  epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
-    ap.add_argument("--out", help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument("--out", help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
+                                  "written only when --out names it)")
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
     ap.add_argument("--generators", nargs="+", metavar="FILE.npz",
                     help="with the figure learned: draw these mixing.learn files beside the baselines (written "
@@ -67,7 +77,7 @@ def main(argv=None) -> int:
                   "--generators FILE.npz)", file=sys.stderr)
             return 2
         return own_learned(args)
-    out = _make_out(args.out or DEFAULT_OUT)
+    out = _make_out(args.out or OWN_OUT)
     if out is None:
         return 2
     from mixing import executors

@@ -81,3 +81,14 @@ def test_learned_with_the_readers_files(tmp_path, capsys):
     assert cli.main(["learned", "--generators", str(tmp_path / "none.npz"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("figures: error:") for line in err)
+
+
+def test_default_output_is_outside_the_package_and_reuses_the_committed_data(tmp_path, monkeypatch, capsys):
+    committed = cli.COMMITTED / "window.png"
+    before = committed.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["window"]) == 0
+    assert "redrawn from saved data" in capsys.readouterr().out          # no simulation: the committed data
+    assert (tmp_path / "runs" / "figures" / "window.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "runs" / "figures" / "window.csv").read_bytes() == (cli.COMMITTED / "window.csv").read_bytes()
+    assert committed.read_bytes() == before
