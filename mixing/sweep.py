@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --executor dask: a running Dask scheduler, e.g. tcp://host:8786")
     ap.add_argument("--workers", metavar="N", type=int,
                     help="with --executor dask and no --scheduler: worker processes (default: one per core)")
+    ap.add_argument("--force-size", action="store_true",
+                    help="run a sweep whose estimated work (over 1e13 steps) or memory (over 8 GiB) is refused otherwise")
     ap.add_argument("--show", metavar="METRIC[,METRIC]",
                     help="metrics the terminal summary prints (retrieval: near_weight, far_mass, retention, "
                          "far_residual; default near_weight; results.csv always has every metric)")
@@ -105,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
+#: in the kernels is no longer safe
+MAX_COUNT = 2 ** 40
+#: above these estimates a sweep is refused unless --force-size is given
+MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
+MAX_BYTES = 8 * 2 ** 30     # 8 GiB
+
+
 def _int(name, text):
     try:
         f = float(str(text).strip())
@@ -112,7 +122,23 @@ def _int(name, text):
         raise ParameterError(f"{name}: expected a positive integer, got {text!r}") from None
     if not math.isfinite(f) or not f.is_integer() or f < 1:
         raise ParameterError(f"{name}: expected a positive integer, got {text!r}")
+    if f > MAX_COUNT:
+        raise ParameterError(f"{name}: {text} exceeds the largest supported value 2^40")
     return int(f)
+
+
+def size_estimate(points) -> tuple[float, float]:
+    """(random-number steps, peak bytes) a sweep would need: trials x longest length x (d for
+    Householder steps) summed over points; the per-trial result rows plus the d x d matrices
+    (E P_delta, and Householder value transport's path) of the largest point."""
+    steps, peak = 0.0, 0.0
+    for p in points:
+        longest = max(p["x"]) if isinstance(p["x"], list) else p["x"]
+        per_step = p["d"] if p["mechanism"] == "householder" else max(1, p["d"] // 2)
+        steps += float(p["trials"]) * longest * per_step
+        rows = float(p["trials"]) * (len(p["x"]) if isinstance(p["x"], list) else p["x"]) * 4 * 8
+        peak = max(peak, rows + 3 * 8.0 * p["d"] ** 2)
+    return steps, peak
 
 
 def _int_list(name, value):
@@ -262,6 +288,11 @@ def resolve(args) -> dict:
                     point["id"] = pid
                     points.append(point)
     columns = COLUMNS + ["d"] + [k for k in params]
+    steps, peak = size_estimate(points)
+    if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):
+        raise ParameterError(f"--trials/--lengths/--d: this sweep needs about {steps:.2g} steps (about "
+                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
+                             "add --force-size to run it anyway")
     show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
     from .generators import ignored_parts
 

@@ -217,3 +217,24 @@ def test_resume_recomputes_points_that_do_not_prove_themselves(tmp_path, capsys)
     assert (out / "results.csv").read_bytes() == full
     man = json.loads((out / "manifest.json").read_text())
     assert len(man["checksums"]) == 3
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--lengths", "1e19"], "exceeds the largest supported value"),
+    (["--lengths", "1e15"], "exceeds the largest supported value"),
+    (["--lengths", "2^30:2^40"], "add --force-size"),
+    (["--d", "100000", "--lengths", "8"], "GiB at its peak"),
+    (["--trials", "1e13", "--lengths", "8"], "exceeds the largest supported value"),
+])
+def test_absurd_sizes_are_refused_with_the_estimate(tmp_path, capsys, argv, needle):
+    rc = main(["--mechanism", "householder", *argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_force_size_lets_a_large_sweep_through_validation():
+    from mixing.sweep import build_parser, resolve
+
+    args = build_parser().parse_args(["--mechanism", "householder", "--lengths", "2^30:2^40", "--force-size"])
+    assert len(resolve(args)["points"]) == 1
