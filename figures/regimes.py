@@ -1,8 +1,9 @@
 """regimes (B8, E1): where accumulated transports beat RoPE in the stylized model.
 
 Ratio of near weights, accumulated SO(2) (RoPE-centred Gaussian angles of absolute spread
-sigma) and i.i.d. Householder reflections (beta = 2) over RoPE, against the lookalike rate p
-and sigma, at several context lengths; measured by the engine (mean ratio, error bars
+sigma, or of a spread relative to each block's frequency, law ``gaussian_rel``) and i.i.d.
+Householder reflections (beta = 2) over RoPE, against the lookalike rate p and the spread,
+at several context lengths; measured by the engine (mean ratio, error bars
 +-2 s.e. by the delta method, the mechanisms' trials independent) with the B8 estimate of
 ``proofs.lookalike`` drawn as dashed lines; and the regime of the largest measured ratio
 against L.
@@ -26,6 +27,7 @@ D, B = 64, 8.0
 def spec(quick):
     return dict(d=D, B=B, delta=1, ps=[0.01, 0.05, 0.2] if quick else [0.01, 0.05, 0.1, 0.2, 0.4],
                 sigmas=[0.1, 0.3, 0.8] if quick else [0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+                rel_sigmas=[0.3, 3.0] if quick else [0.1, 0.3, 1.0, 3.0],
                 lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
                 curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED)
 
@@ -59,6 +61,14 @@ def compute(quick):
         for k, L in enumerate(Ls):
             rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k]))
             rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k]))
+        for rel in s["rel_sigmas"]:
+            so2 = near(M.make("so2", D, law="gaussian_rel", rel_sigma=rel), p, Ls)
+            r, se = _ratio(so2, rope)
+            pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=rel, relative=True) / pred_rope
+            for k, L in enumerate(Ls):
+                if k in (0, len(Ls) - 1):
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "measured", rel, r[k], se[k]))
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory", rel, pred[k]))
         for sigma in s["sigmas"]:
             so2 = near(M.make("so2", D, law="gaussian", sigma=sigma, center="rope"), p, Ls)
             r, se = _ratio(so2, rope)
@@ -87,8 +97,9 @@ def draw(rows):
     import matplotlib.pyplot as plt
 
     panels = sorted({r["panel"] for r in rows if r["panel"].startswith("so2 L=")}, key=lambda t: int(t.split("=")[1]))
-    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(4.0 * (len(panels) + 2), 3.8))
-    series = sorted({r["series"] for r in rows if r["panel"].startswith("so2")}, key=lambda t: float(t[2:]))
+    panels += sorted({r["panel"] for r in rows if r["panel"].startswith("rel L=")}, key=lambda t: int(t.split("=")[1]))
+    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(3.8 * (len(panels) + 2), 3.8))
+    series = sorted({r["series"] for r in rows if r["panel"].startswith(("so2", "rel"))}, key=lambda t: float(t[2:]))
     cmap = plt.get_cmap("viridis")
     for ax, panel in zip(axes, panels):
         for i, name in enumerate(series):
@@ -102,9 +113,11 @@ def draw(rows):
         ticks = sorted({r["x"] for r in rows if r["panel"] == panel})
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
-        ax.set_xlabel("sigma (rad per step, RoPE-centred)")
+        relative = panel.startswith("rel")
+        ax.set_xlabel("relative spread s (block m: theta_m (1 + s z))" if relative
+                      else "sigma (rad per step, RoPE-centred)")
         ax.set_ylabel("near weight ratio SO(2) / RoPE")
-        ax.set_title(f"accumulated SO(2) vs RoPE, {panel.split()[1]}")
+        ax.set_title(f"{'relative' if relative else 'absolute'} spread vs RoPE, {panel.split()[1]}")
     axes[0].legend(title="lookalike rate", fontsize=7)
     ax = axes[len(panels)]
     hh_panels = sorted({r["panel"] for r in rows if r["panel"].startswith("householder")}, key=lambda t: int(t.split("=")[1]))

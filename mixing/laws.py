@@ -12,6 +12,10 @@ real factor ``char``:
 | vonmises | concentration kappa | I_1(kappa) / I_0(kappa) |
 | wrapped_cauchy | gamma | exp(-gamma) |
 | two_point | - | 0 (phi - theta in {0, pi}) |
+| gaussian_rel | rel_sigma | exp(-(rel_sigma theta_m)^2 / 2): a spread proportional to the block's centre |
+
+``gaussian_rel`` is RoPE-matched: block m draws ``theta_m (1 + rel_sigma z)``, so low-frequency
+blocks stay nearly deterministic (its factor depends on the block, see ``char_block``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from scipy import special
 from . import rng
 from ._jit import njit
 
-CONSTANT, GAUSSIAN, UNIFORM, VONMISES, WRAPPED_CAUCHY, TWO_POINT = range(6)
+CONSTANT, GAUSSIAN, UNIFORM, VONMISES, WRAPPED_CAUCHY, TWO_POINT, GAUSSIAN_REL = range(7)
 
 #: law name -> (code, name of its parameter or None, default value)
 LAWS = {
@@ -34,6 +38,7 @@ LAWS = {
     "vonmises": (VONMISES, "concentration", 4.0),
     "wrapped_cauchy": (WRAPPED_CAUCHY, "gamma", 0.1),
     "two_point": (TWO_POINT, None, None),
+    "gaussian_rel": (GAUSSIAN_REL, "rel_sigma", 0.5),
 }
 
 
@@ -52,6 +57,13 @@ def char(law: int, par: float) -> float:
     if law == TWO_POINT:
         return 0.0
     raise ValueError(f"unknown law code {law}")
+
+
+def char_block(law: int, par: float, centre: float) -> float:
+    """E cos(phi - centre) of one block (the relative law's factor depends on the centre)."""
+    if law == GAUSSIAN_REL:
+        return math.exp(-0.5 * (par * centre) ** 2)
+    return char(law, par)
 
 
 #: above this concentration the von Mises law is drawn from its wrapped-normal limit N(0, 1/kappa)
@@ -87,10 +99,12 @@ def _vonmises(key, kappa):
     return -res if rng.uniform(key, t) < 0.5 else res
 
 
-def _angle(law, par, key, m):
+def _angle(law, par, key, m, centre):
     """Centred angle of block m drawn from ``key`` (add the block's centre to it)."""
     if law == GAUSSIAN:
         return par * rng.normal(key, m)
+    if law == GAUSSIAN_REL:
+        return par * centre * rng.normal(key, m)
     if law == UNIFORM:
         return par * (2.0 * rng.uniform(key, m) - 1.0)
     if law == WRAPPED_CAUCHY:
@@ -117,7 +131,7 @@ def twins(wrap, rng_twins, name: str):
     g["vonmises"] = wrap(types.FunctionType(_vonmises.__code__, g, "vonmises"))
     mod.vonmises = g["vonmises"]
     mod.angle = wrap(types.FunctionType(_angle.__code__, g, "angle"))
-    for const in ("CONSTANT", "GAUSSIAN", "UNIFORM", "VONMISES", "WRAPPED_CAUCHY", "TWO_POINT"):
+    for const in ("CONSTANT", "GAUSSIAN", "UNIFORM", "VONMISES", "WRAPPED_CAUCHY", "TWO_POINT", "GAUSSIAN_REL"):
         setattr(mod, const, g[const])
     return mod
 
@@ -129,9 +143,9 @@ class _Plain:
         self._mod = twins(lambda fn: fn, rng.plain, "mixing.laws.plain")
         self.vonmises = self._mod.vonmises
 
-    def angle(self, law, par, key, m):
+    def angle(self, law, par, key, m, centre):
         with np.errstate(over="ignore"):
-            return self._mod.angle(law, par, key, m)
+            return self._mod.angle(law, par, key, m, centre)
 
 
 plain = _Plain()

@@ -122,6 +122,8 @@ PARAMS = {
         Param("a", "float", 1.0, "uniform law: half-width (rad)", check=_positive),
         Param("concentration", "float", 4.0, "vonmises law: concentration kappa", check=_positive),
         Param("gamma", "float", 0.1, "wrapped_cauchy law: scale gamma", check=_nonneg),
+        Param("rel_sigma", "float", 0.5, "gaussian_rel law: spread relative to each block's centre "
+              "(block m draws theta_m (1 + rel_sigma z); needs center=rope)", check=_nonneg),
         Param("center", "choice", "rope", "angle centres: rope (theta_m) or zero", choices=("rope", "zero")),
         _BASE,
     ] + _TABLE,
@@ -267,7 +269,7 @@ class Mechanism:
             if src in (TABLE, SEQ):
                 z = pi @ np.exp(1j * table)                    # (h,)
             else:
-                z = laws.char(law, lawpar) * np.exp(1j * centers)
+                z = np.array([laws.char_block(law, lawpar, c) for c in centers]) * np.exp(1j * centers)
             eg = np.zeros((d, d))
             for m in range(h):
                 eg[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[z[m].real, -z[m].imag], [z[m].imag, z[m].real]]
@@ -312,7 +314,7 @@ def _so2_table(law, par, centers, tkey, V):
     for v in range(V):
         key = rng.pos_key(tkey, v, rng.STREAM_TABLE)
         for m in range(h):
-            out[v, m] = centers[m] + laws.angle(law, par, key, m)
+            out[v, m] = centers[m] + laws.angle(law, par, key, m, centers[m])
     return out
 
 
@@ -356,6 +358,9 @@ def make(name: str, d: int, **params) -> Mechanism:
         for lawname, (_, pname, _) in laws.LAWS.items():
             if pname and pname != keep:
                 resolved.pop(pname)
+        if resolved["law"] == "gaussian_rel" and resolved["center"] == "zero":
+            raise ParameterError("center: the gaussian_rel law scales each block's spread by its centre; "
+                                 "it needs center=rope")
         if resolved["center"] == "zero":
             resolved.pop("base")
     if resolved.get("generators"):

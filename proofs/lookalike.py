@@ -17,7 +17,8 @@ By the law of large numbers the other sources' total is replaced by its mean:
   is ``(n - delta) theta_m + N_m`` with ``N_m ~ N(0, n sigma^2)``, independent across blocks, so
   ``Lambda_n = prod_m G(B r_m, (n - delta) theta_m, n sigma^2)`` with the block factor
   ``G(z, mu, v) = E e^{z cos(mu + N)}``, derived below as a series from the Gaussian
-  characteristic function; ``s* = B E cos N(delta) = B e^{-delta sigma^2 / 2}``.
+  characteristic function; ``s* = B E cos N(delta) = B e^{-delta sigma^2 / 2}``. With the relative
+  law (``gaussian_rel``) block m's spread is ``sigma theta_m`` and ``s* = B sum_m r_m e^{-delta (sigma theta_m)^2/2}``.
 - Householder, w uniform on the sphere, fixed beta: ``k* = q`` (``E P = rho^n I``), ``c_n = q^T P_n q``
   has mean ``rho^n`` (B1) and second moment ``a_n + b_n`` (B2 at c = 1); here
   ``Lambda_n ~ exp(B mean + B^2 var / 2)``, a Gaussian approximation (no exact form is derived);
@@ -120,8 +121,9 @@ def _theta(d, base=10000.0):
     return base ** (-2.0 * np.arange(d // 2) / d)
 
 
-def lookalike_terms(mechanism, d, B, delta, L, sigma=0.0, beta=2.0):
-    """(s*, Lambda_n for n = 1..L) of one mechanism (RoPE-centred angles for so2)."""
+def lookalike_terms(mechanism, d, B, delta, L, sigma=0.0, beta=2.0, relative=False):
+    """(s*, Lambda_n for n = 1..L) of one mechanism (RoPE-centred angles for so2; with
+    ``relative`` block m's spread is ``sigma theta_m``, the law gaussian_rel)."""
     n = np.arange(1, int(L) + 1)
     r = 2.0 / d
     if mechanism == "rope":
@@ -129,9 +131,12 @@ def lookalike_terms(mechanism, d, B, delta, L, sigma=0.0, beta=2.0):
         return float(B), np.exp(B * c)
     if mechanism == "so2":
         log_lam = np.zeros(n.size)
+        s_star = 0.0
         for th in _theta(d):
-            log_lam += np.log(block_factor(B * r, (n - delta) * th, n * sigma ** 2))
-        return float(B * math.exp(-delta * sigma ** 2 / 2)), np.exp(log_lam)
+            sd = sigma * th if relative else sigma
+            log_lam += np.log(block_factor(B * r, (n - delta) * th, n * sd ** 2))
+            s_star += B * r * math.exp(-delta * sd ** 2 / 2)
+        return float(s_star), np.exp(log_lam)
     if mechanism == "householder":
         from . import coherence as co
 
@@ -155,13 +160,13 @@ def second_moment(d, beta, n):
     return _second_moment_fn()(d=d, beta=beta, n=n, c=1.0)
 
 
-def near_weight(mechanism, d, B, p, kappa, delta, lengths, sigma=0.0, beta=2.0):
+def near_weight(mechanism, d, B, p, kappa, delta, lengths, sigma=0.0, beta=2.0, relative=False):
     """The B8 estimate of the near weight at each context length."""
     from .score_gap import formulas as sg
 
     mgf = {f.name: f for f in sg()}["sphere-mgf"](d=d, B=B * kappa)
     lengths = np.atleast_1d(np.asarray(lengths, dtype=int))
-    s_star, lam = lookalike_terms(mechanism, d, B, delta, lengths.max(), sigma, beta)
+    s_star, lam = lookalike_terms(mechanism, d, B, delta, lengths.max(), sigma, beta, relative)
     terms = p * lam + (1 - p) * mgf
     terms[delta - 1] = 0.0
     cum = np.cumsum(terms)

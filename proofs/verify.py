@@ -139,7 +139,7 @@ def _so2_exp(seed, r, B, out):
         key = rng.pos_key(rng.trial_key(seed, i), 1, rng.STREAM_GEN)
         s = 0.0
         for m in range(r.shape[0]):
-            s += r[m] * math.cos(laws.angle(laws.UNIFORM, math.pi, key, m))
+            s += r[m] * math.cos(laws.angle(laws.UNIFORM, math.pi, key, m, 0.0))
         out[i] = math.exp(B * s)
 
 

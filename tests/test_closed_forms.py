@@ -70,3 +70,18 @@ def test_table_coherence_is_trace_of_mean_generator_power(name, params):
     eg = mech.spec(7).mean_generator
     pred = np.array([np.trace(np.linalg.matrix_power(eg, n)) / 6 for n in LAGS])
     _check(ms.coherence(mech, 34, 4000, seed=7), "coherence", pred)
+
+
+def test_relative_gaussian_law_coherence():
+    """gaussian_rel: block m's angle theta_m (1 + s z), so E tr(P_n)/d = mean_m e^{-n (s theta_m)^2 / 2} cos(n theta_m)."""
+    import numpy as np
+
+    from mixing import mechanisms as M
+    from mixing import measures as ms
+
+    s, d = 0.5, 16
+    est = ms.coherence(M.make("so2", d, law="gaussian_rel", rel_sigma=s), 30, 2000, seed=2)
+    theta = 10000.0 ** (-2 * np.arange(d // 2) / d)
+    n = np.arange(1, 31)
+    pred = (np.exp(-np.outer(n, (s * theta) ** 2) / 2) * np.cos(np.outer(n, theta))).mean(1)
+    assert np.all(np.abs(est.mean["coherence"] - pred) <= 4 * est.stderr["coherence"] + 1e-12)

@@ -37,6 +37,7 @@ WALKS = [
 
 RETRIEVALS = [
     ("so2", 6, {"law": "uniform", "rotate_values": 1}),
+    ("so2", 4, {"law": "gaussian_rel", "rel_sigma": 0.7}),
     ("so2", 4, {"law": "wrapped_cauchy", "vocab": 5, "forget": 0.2}),
     ("rope", 6, {"base": 50.0, "rotate_values": 1}),
     ("householder", 5, {"beta": 1.3, "rotate_values": 1}),       # carries P, explicit noise

@@ -16,6 +16,7 @@ CASES = [
     ("so2", 10, {"law": "gaussian", "vocab": 7}),
     ("so2", 6, {"law": "uniform", "rotate_values": 1}),
     ("so2", 4, {"law": "two_point"}),
+    ("so2", 6, {"law": "gaussian_rel", "rel_sigma": 0.7, "rotate_values": 1}),
     ("so2", 4, {"law": "wrapped_cauchy", "forget": 0.2, "center": "zero"}),
     ("rope", 6, {"base": 50.0, "rotate_values": 1}),
     ("nope", 5, {}),

@@ -115,7 +115,7 @@ def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
     elif src == IID:
         key = rng.pos_key(tk, n, rng.STREAM_GEN)
         for m in range(h):
-            phi[m] += centers[m] + laws.angle(law, lawpar, key, m)
+            phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
     else:
         tok = table_token(src, tk, n, cdf, table.shape[0])
         for m in range(h):

@@ -236,7 +236,7 @@ def _make(D: int, so2: bool):
             if src == CONST:
                 phi[r] = n * centers[m]
             elif src == IID:
-                phi[r] += centers[m] + LAW.angle(law, lawpar, gkey, m)
+                phi[r] += centers[m] + LAW.angle(law, lawpar, gkey, m, centers[m])
             else:
                 phi[r] += table[tok, m]
 

@@ -45,7 +45,7 @@ def generator(spec: KernelSpec, d: int, tk, n: int) -> np.ndarray:
         if spec.src == CONST:
             angles = spec.centers[:h]
         elif spec.src == IID:
-            angles = [spec.centers[m] + laws.plain.angle(spec.law, spec.lawpar, gkey, m) for m in range(h)]
+            angles = [spec.centers[m] + laws.plain.angle(spec.law, spec.lawpar, gkey, m, spec.centers[m]) for m in range(h)]
         else:
             angles = spec.table[_row(spec, gkey, n)]
         G = np.zeros((d, d))
