@@ -36,6 +36,11 @@ ADDRESS = re.compile(r"^(tcp|tls|ws|wss|inproc|ucx)://[^\s/:]+(:\d{1,5})?$|^[A-Z
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def longest(x) -> int:
+    """The largest length of a list of lengths, or the lag count of a walk."""
+    return int(max(x)) if isinstance(x, (list, tuple, np.ndarray)) else int(x)
+
+
 @dataclass(frozen=True)
 class Block:
     kind: str            # "walk" or "retrieval"
@@ -50,8 +55,7 @@ class Block:
 
     @property
     def steps(self) -> int:
-        longest = max(self.x) if isinstance(self.x, (list, tuple, np.ndarray)) else self.x
-        return int(self.count * longest)
+        return self.count * longest(self.x)
 
 
 def run_block(block: Block, progress=None) -> np.ndarray:
@@ -67,8 +71,7 @@ def run_block(block: Block, progress=None) -> np.ndarray:
 
 def split(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, pieces=1) -> list[Block]:
     """The blocks of one run: about BLOCK_STEPS each, and at least ``pieces`` (to spread one point)."""
-    longest = max(x) if isinstance(x, (list, tuple, np.ndarray)) else x
-    n = max(1, min(trials, max(pieces, math.ceil(trials * longest / BLOCK_STEPS))))
+    n = max(1, min(trials, max(pieces, math.ceil(trials * longest(x) / BLOCK_STEPS))))
     edges = np.linspace(0, trials, n + 1).round().astype(int)
     return [Block(kind, mech, x, seed, int(a), int(b - a), device, task, c)
             for a, b in zip(edges[:-1], edges[1:]) if b > a]
@@ -118,7 +121,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ParameterError(f"--executor: {MISSING_DASK}") from None
-        self.address, self.cluster = address, None
+        self.cluster = None
         if address is not None:
             if not ADDRESS.match(address):
                 raise ParameterError(f"--scheduler: {address!r} is not a scheduler address (like tcp://host:8786)")

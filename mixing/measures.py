@@ -187,10 +187,10 @@ def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, **kw) -> n
     blocks = executors.split(kind, mech, x, seed, trials, device, task, c, pieces=2 * ex.workers)
     arrays = [None] * len(blocks)
     progress = kw.get("progress")
-    for i, rows in ex.run(blocks, None if progress is None else (lambda steps: None)):
+    for i, rows in ex.run(blocks):
         arrays[i] = rows
         if progress is not None:
-            progress(blocks[i].count)
+            progress(blocks[i].count)          # trials, as the local path reports them
     return executors.join(blocks, arrays)
 
 

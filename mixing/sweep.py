@@ -133,9 +133,8 @@ def size_estimate(points) -> tuple[float, float]:
     (E P_delta, and Householder value transport's path) of the largest point."""
     steps, peak = 0.0, 0.0
     for p in points:
-        longest = max(p["x"]) if isinstance(p["x"], list) else p["x"]
         per_step = p["d"] if p["mechanism"] == "householder" else max(1, p["d"] // 2)
-        steps += float(p["trials"]) * longest * per_step
+        steps += float(p["trials"]) * executors.longest(p["x"]) * per_step
         rows = float(p["trials"]) * (len(p["x"]) if isinstance(p["x"], list) else p["x"]) * 4 * 8
         peak = max(peak, rows + 3 * 8.0 * p["d"] ** 2)
     return steps, peak
@@ -339,11 +338,6 @@ def run_point(point: dict, device: str, progress=None):
     ex = executors.LocalExecutor()
     arrays = [rows for _, rows in ex.run(blocks, progress)]
     return point_rows(point, executors.join(blocks, arrays))
-
-
-def _work(point) -> int:
-    x = point["x"]
-    return point["trials"] * (max(x) if isinstance(x, list) else x)
 
 
 def _label(point, given) -> str:

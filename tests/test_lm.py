@@ -10,7 +10,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mixing.errors import ParameterError  # noqa: E402
 from mixing.lm import data, export as export_mod, reference, transport as tr  # noqa: E402
 from mixing.lm.__main__ import main  # noqa: E402
 from mixing.lm.model import LM, MECHANISMS, Config  # noqa: E402

@@ -32,7 +32,7 @@ the same absolute spread, so every block decoheres within about ``2 ln 10 / s^2`
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from ..errors import ParameterError
 from . import data as data_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
-from .train import TrainConfig, train
+from .train import TrainConfig, load_model, train
 
 ALL = ("nope", "rope", "alibi", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
        "so2-learned-forget", "path", "path-forget")
@@ -139,28 +139,25 @@ def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print) -
             ck = train(cfg, study.train, corpus, folder,
                        progress=_bar(f"{lab} seed {seed}", progress) if progress else None)
             t_train = ck["wall"]
-            if True:
-                from .train import load_model
-                model = load_model(folder, study.train.device)
-                mrows = evaluate(model, corpus, study.lengths, study.train.context, study.windows,
-                                 device=study.train.device)
-                mrows += coherence(model, corpus, study.coherence_lags)
-                mrows.append({"eval_length": study.train.context, "metric": "val_bpb", "layer": "", "head": "",
-                              "x": "", "value": ck["val_bpb"], "stderr": ck["val_bpb_se"]})
-                shift = _angle_shift(model)
-                if shift is not None:
-                    mrows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
-                                  "value": shift, "stderr": float("nan")})
-                _write_csv(evp, [{**common, **r} for r in mrows])
-                mrows = read_csv(evp)           # the same types whether computed now or resumed
-            rows += mrows
+            model = load_model(folder, study.train.device)
+            mrows = evaluate(model, corpus, study.lengths, study.train.context, study.windows,
+                             device=study.train.device)
+            mrows += coherence(model, corpus, study.coherence_lags)
+            mrows.append({"eval_length": study.train.context, "metric": "val_bpb", "layer": "", "head": "",
+                          "x": "", "value": ck["val_bpb"], "stderr": ck["val_bpb_se"]})
+            shift = _angle_shift(model)
+            if shift is not None:
+                mrows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
+                              "value": shift, "stderr": float("nan")})
+            _write_csv(evp, [{**common, **r} for r in mrows])
+            rows += read_csv(evp)               # the same types whether computed now or resumed
             timing = {"train_wall_s": round(t_train, 1), "total_wall_s": round(time.perf_counter() - t0, 1),
                       "val_bpb": ck.get("val_bpb")}
             manifest["models"][f"{lab}/seed{seed}"] = timing
             _atomic_json(folder / "timing.json", timing)
             if progress:
                 progress(f"{lab} seed {seed}: val {ck['val_bpb']:.3f} bits/byte, trained in {t_train:.0f} s")
-    rows = [r for r in rows] + aggregate(rows)
+    rows = rows + aggregate(rows)
     _write_csv(out / "results.csv", rows)
     manifest["ended"] = time.time()
     _atomic_json(out / "manifest.json", manifest)

@@ -82,13 +82,10 @@ def path_logits_scan(q, k, w, beta):
 
 
 def householder_logits(q, k, w, beta):
-    if T_long(q) and not torch.is_grad_enabled():
+    """PaTH scores by the UT form, or by the scan above ``SCAN_ABOVE`` positions without gradients."""
+    if q.shape[-2] > SCAN_ABOVE and not torch.is_grad_enabled():
         return path_logits_scan(q, k, w, beta)
     return path_logits(q, k, w, beta)
-
-
-def T_long(q) -> bool:
-    return q.shape[-2] > SCAN_ABOVE
 
 
 # ---------------------------------------------------------------------------------------
