@@ -6,8 +6,8 @@ import numpy as np
 
 from mixing import mechanisms as M
 from mixing import measures as ms
-from mixing.bench_cuda import same_work, sweep
-from mixing.generators import save
+from cuda_bench import same_work, sweep
+from mixing.learned.generators import save
 from mixing.task import Task
 
 rng = np.random.default_rng(0)

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                                   "written only when --out names it)")
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
     ap.add_argument("--generators", nargs="+", metavar="FILE.npz",
-                    help="with the figure learned: draw these mixing.learn files beside the baselines (written "
+                    help="with the figure learned: draw these mixing.learned files beside the baselines (written "
                          f"to --out, default {OWN_OUT}, never over the committed figure)")
     ap.add_argument("--executor", choices=("local", "dask"), default="local",
                     help="where the simulations' trials run: local (default) or dask (an embedded LocalCluster, "

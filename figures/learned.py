@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 
-from mixing import learn
+from mixing.learned import train as learn
 
 from .common import COLOR, SEED, band, row, select
 
@@ -55,7 +55,7 @@ def model_rows(model, label, kind, lengths, nseq, transported=False) -> list[dic
 
 
 def own_rows(paths, quick) -> list[dict]:
-    """Rows for the reader's own ``mixing.learn`` files, evaluated like the baselines (each on its own
+    """Rows for the reader's own ``mixing.learned`` files, evaluated like the baselines (each on its own
     task: its d, V, B and lag cap)."""
     s = spec(quick)
     lengths = [2 ** k for k in range(5, s["kmax"] + 1)]

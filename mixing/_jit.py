@@ -1,11 +1,74 @@
-"""One project-wide ``njit``: caching is on unless ``MIXING_NUMBA_CACHE=0``."""
+"""One project-wide ``njit``, and on-disk caching that cannot go stale.
 
+Caching is on unless ``MIXING_NUMBA_CACHE=0``. numba keys a cached kernel on its own source
+file only, so a kernel in ``kernels/cpu.py`` would keep calling the old ``rng.normal`` after
+``rng.py`` changed. Here every compiled function of this project (files under ``mixing/``
+and ``proofs/``) is keyed on a digest of all the sources the kernels compile from
+(``mixing/*.py`` and ``mixing/kernels/``): any change there recompiles everything once.
+"""
+
+from __future__ import annotations
+
+import hashlib
 import os
 from functools import partial
+from pathlib import Path
 
 import numba
 
 CACHE = os.environ.get("MIXING_NUMBA_CACHE", "1") not in ("0", "false", "no", "")
+
+_PKG = Path(__file__).resolve().parent
+_ROOTS = (str(_PKG), str(_PKG.parent / "proofs"))
+
+
+def source_digest(pkg: Path = _PKG) -> str:
+    """SHA-256 of the sources the compiled kernels depend on (16 hex digits)."""
+    h = hashlib.sha256()
+    files = sorted(pkg.glob("*.py")) + sorted((pkg / "kernels").rglob("*.py"))
+    for path in files:
+        h.update(str(path.relative_to(pkg)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+DIGEST = source_digest()
+
+
+def _salted(base):
+    """A subclass of numba's cache locator ``base`` that serves only this project's files and
+    salts their source stamp with ``DIGEST``."""
+
+    class Salted(base):
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), DIGEST)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not str(Path(py_file).resolve()).startswith(_ROOTS):
+                return None
+            return super().from_function(py_func, py_file)
+
+    Salted.__name__ = Salted.__qualname__ = "Mixing" + base.__name__
+    return Salted
+
+
+def _install() -> bool:
+    """Put the salted locators first; False when this numba has no such hook."""
+    try:
+        from numba.core.caching import (CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator,
+                                        UserWideCacheLocator)
+    except ImportError:  # pragma: no cover - other numba layouts
+        return False
+    classes = CacheImpl._locator_classes
+    if not any(c.__name__.startswith("Mixing") for c in classes):
+        # NUMBA_CACHE_DIR first, as numba orders them
+        classes[:0] = [_salted(UserProvidedCacheLocator), _salted(InTreeCacheLocator),
+                       _salted(UserWideCacheLocator)]
+    return True
+
+
+SALTED = _install() if CACHE else False
 
 njit = partial(numba.njit, cache=CACHE, nogil=True)
 pnjit = partial(numba.njit, cache=CACHE, nogil=True, parallel=True)

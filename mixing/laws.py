@@ -21,24 +21,24 @@ blocks stay nearly deterministic (its factor depends on the block, see ``char_bl
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from scipy import special
 
-from . import rng
-from ._jit import njit
-
-CONSTANT, GAUSSIAN, UNIFORM, VONMISES, WRAPPED_CAUCHY, TWO_POINT, GAUSSIAN_REL = range(7)
+from . import rng, twins
+from .codes import CONSTANT, GAUSSIAN, GAUSSIAN_REL, TWO_POINT, UNIFORM, VONMISES, WRAPPED_CAUCHY, Law
+from .twins import scalar
 
 #: law name -> (code, name of its parameter or None, default value)
 LAWS = {
-    "constant": (CONSTANT, None, None),
-    "gaussian": (GAUSSIAN, "sigma", 0.5),
-    "uniform": (UNIFORM, "a", 1.0),
-    "vonmises": (VONMISES, "concentration", 4.0),
-    "wrapped_cauchy": (WRAPPED_CAUCHY, "gamma", 0.1),
-    "two_point": (TWO_POINT, None, None),
-    "gaussian_rel": (GAUSSIAN_REL, "rel_sigma", 0.5),
+    "constant": (Law.CONSTANT, None, None),
+    "gaussian": (Law.GAUSSIAN, "sigma", 0.5),
+    "uniform": (Law.UNIFORM, "a", 1.0),
+    "vonmises": (Law.VONMISES, "concentration", 4.0),
+    "wrapped_cauchy": (Law.WRAPPED_CAUCHY, "gamma", 0.1),
+    "two_point": (Law.TWO_POINT, None, None),
+    "gaussian_rel": (Law.GAUSSIAN_REL, "rel_sigma", 0.5),
 }
 
 
@@ -72,7 +72,8 @@ def char_block(law: int, par: float, centre: float) -> float:
 VONMISES_NORMAL_ABOVE = 1e6
 
 
-def _vonmises(key, kappa):
+@scalar
+def vonmises(key, kappa):
     """Von Mises(0, kappa) by Best & Fisher (1979), as NumPy's generator does it; the
     wrapped-normal limit above ``VONMISES_NORMAL_ABOVE``."""
     if kappa > VONMISES_NORMAL_ABOVE:
@@ -99,7 +100,8 @@ def _vonmises(key, kappa):
     return -res if rng.uniform(key, t) < 0.5 else res
 
 
-def _angle(law, par, key, m, centre):
+@scalar
+def angle(law, par, key, m, centre):
     """Centred angle of block m drawn from ``key`` (add the block's centre to it)."""
     if law == GAUSSIAN:
         return par * rng.normal(key, m)
@@ -116,31 +118,12 @@ def _angle(law, par, key, m, centre):
     return 0.0
 
 
-vonmises = njit(_vonmises)
-angle = njit(_angle)
-
-
-def twins(wrap, rng_twins, name: str):
-    """``angle`` and ``vonmises`` rebuilt from source through ``wrap``, calling ``rng_twins``
-    (see :func:`mixing.rng.twins`); returns a module."""
-    import types
-
-    mod = types.ModuleType(name)
-    g = dict(globals())
-    g["rng"] = rng_twins
-    g["vonmises"] = wrap(types.FunctionType(_vonmises.__code__, g, "vonmises"))
-    mod.vonmises = g["vonmises"]
-    mod.angle = wrap(types.FunctionType(_angle.__code__, g, "angle"))
-    for const in ("CONSTANT", "GAUSSIAN", "UNIFORM", "VONMISES", "WRAPPED_CAUCHY", "TWO_POINT", "GAUSSIAN_REL"):
-        setattr(mod, const, g[const])
-    return mod
-
-
 class _Plain:
     """Plain-Python twins (for the NumPy reference)."""
 
     def __init__(self):
-        self._mod = twins(lambda fn: fn, rng.plain, "mixing.laws.plain")
+        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.laws.plain",
+                                  deps={"rng": rng.plain})
         self.vonmises = self._mod.vonmises
 
     def angle(self, law, par, key, m, centre):

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParameterError
-from .kernels import reference
-from .mechanisms import SO2, Mechanism
+from .kernels.contract import METRICS
+from .mechanisms import Mechanism
 from .task import Task
 
-METRICS = ("near_weight", "far_mass", "retention", "far_residual")
 DEVICES = ("cpu", "reference", "cuda")
 
 
@@ -48,11 +47,15 @@ def check_device(device: str) -> None:
             raise ParameterError("device: cuda requested but no CUDA GPU is available on this machine")
 
 
-def _kernels(device: str):
-    """The module holding the compiled kernels of ``device`` (cpu or cuda)."""
+def backend(device: str):
+    """The backend module of ``device``: its ``walk`` and ``retrieval`` follow
+    ``mixing.kernels.contract``."""
     if device == "cuda":
         from .kernels import cuda
         return cuda
+    if device == "reference":
+        from .kernels import reference
+        return reference
     from .kernels import cpu
     return cpu
 
@@ -108,21 +111,10 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
     if not -1.0 <= c <= 1.0:
         raise ParameterError(f"c: must lie in [-1, 1], got {c}")
     spec = mech.spec(seed)
+    kern = backend(device)
     out = np.empty((trials, N, 2))
     for t0, T in _blocks(trials, chunk or _default_chunk(trials, N, device), first):
-        i0 = t0 - first
-        if device == "reference":
-            out[i0:i0 + T] = reference.walk(spec, mech.d, c, N, seed, t0, T)
-        else:
-            kern = _kernels(device)
-            block = np.empty((T, N, 2))
-            if spec.family == SO2:
-                kern.walk_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
-                             float(c), N, np.uint64(seed), t0, block)
-            else:
-                kern.walk_hh(spec.src, spec.betas, spec.table, spec.cdf, mech.d, float(c), N,
-                            np.uint64(seed), t0, block)
-            out[i0:i0 + T] = block
+        kern.walk(spec, c, N, seed, t0, out[t0 - first:t0 - first + T])
         if progress is not None:
             progress(T)
     return out
@@ -136,25 +128,10 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
     trials = check_count("trials", trials)
     check_device(device)
     spec = mech.spec(seed)
-    mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
-    K = lengths.shape[0]
-    out = np.empty((trials, K, 4))
+    kern = backend(device)
+    out = np.empty((trials, lengths.shape[0], 4))
     for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device), first):
-        i0 = t0 - first
-        if device == "reference":
-            out[i0:i0 + T] = reference.retrieval(spec, mech.d, task, lengths, seed, t0, T)
-        else:
-            kern = _kernels(device)
-            block = np.empty((T, K, 4))
-            args = (task.B, task.delta, task.p, task.kappa, task.mu, task.xi, task.window,
-                    lengths, np.uint64(seed), t0, block)
-            if spec.family == SO2:
-                kern.retrieval_so2(spec.src, spec.law, spec.lawpar, spec.centers, spec.table, spec.cdf,
-                                  spec.slope, spec.rotate_values, mdelta, *args)
-            else:
-                kern.retrieval_hh(spec.src, spec.betas, spec.table, spec.cdf, spec.slope,
-                                 spec.rotate_values, mdelta, mech.d, *args)
-            out[i0:i0 + T] = block
+        kern.retrieval(spec, task, lengths, seed, t0, out[t0 - first:t0 - first + T])
         if progress is not None:
             progress(T)
     return out

@@ -12,7 +12,7 @@ Two generator families cover every mechanism:
   position) or looked up in a per-token table; the identity (NoPE, ALiBi) is this family
   with no generator at all (``src = CONST``).
 
-Generators can also come from a file (``generators=FILE.npz``, see :mod:`mixing.generators`):
+Generators can also come from a file (``generators=FILE.npz``, see :mod:`mixing.learned.generators`):
 a learned or imported per-token table (``src = TABLE``, tokens drawn from ``tokens``), or a
 position-wise sequence exported from a model (``src = SEQ``: the generator at lag n is row
 (n - 1) mod L of the file). Householder tables carry one beta per row.
@@ -31,106 +31,46 @@ import numpy as np
 
 from . import laws, rng
 from ._jit import njit
+from .codes import CONST, HOUSEHOLDER, IID, SEQ, SO2, TABLE, Family, Law, Source  # noqa: F401 (re-exported)
 from .errors import ParameterError
-
-SO2, HOUSEHOLDER = 0, 1
-IID, TABLE, CONST, SEQ = 0, 1, 2, 3
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str                 # "float", "int", "choice"
-    default: object
-    doc: str
-    choices: tuple = ()
-    check: object = None      # callable(value) -> error text or None
-
-    def parse(self, text):
-        """Parse a command-line string (or a TOML value) into this parameter's type."""
-        if self.kind == "path":
-            return str(text)
-        if self.kind == "choice":
-            value = str(text)
-            if value not in self.choices:
-                raise ParameterError(
-                    f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
-            return value
-        try:
-            if self.kind == "int":
-                f = float(text)
-                if not f.is_integer():
-                    raise ValueError
-                value = int(f)
-            else:
-                value = float(text)
-        except (TypeError, ValueError):
-            raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ParameterError(f"{self.name}: must be finite, got {text!r}")
-        if self.check is not None:
-            msg = self.check(value)
-            if msg:
-                raise ParameterError(f"{self.name}: {msg}, got {text!r}")
-        return value
-
-
-def _positive(v):
-    return None if v > 0 else "must be > 0"
-
-
-def _nonneg(v):
-    return None if v >= 0 else "must be >= 0"
-
-
-def _beta(v):
-    return None if 0 < v <= 2 else "must lie in (0, 2]"
-
-
-def _base(v):
-    return None if v > 1 else "must be > 1"
-
-
-def _flag(v):
-    return None if v in (0, 1) else "must be 0 or 1"
-
+from .params import Param, check_base, check_beta, check_flag, check_nonneg, check_positive
 
 _COMMON = [
-    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=_nonneg),
+    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=check_nonneg),
     Param("forget_scale", "choice", "none",
           "scale of the gate bias: none (FoX) or inv_sqrt_d (fla's PaTH-FoX)",
           choices=("none", "inv_sqrt_d")),
     Param("rotate_values", "int", 0, "1: transport values along the path too (o = sum a_n P_n v_n)",
-          check=_flag),
+          check=check_flag),
 ]
 _TABLE = [
     Param("vocab", "int", 0, "0: generators i.i.d. per position; V > 0: frozen random per-token table of V entries",
-          check=_nonneg),
+          check=check_nonneg),
     Param("tokens", "choice", "uniform", "token law for a table: uniform or zipf (p_v ~ 1/(v+1))",
           choices=("uniform", "zipf")),
-    Param("generators", "path", "", "FILE.npz of learned or imported generators (mixing.learn, or angles / "
+    Param("generators", "path", "", "FILE.npz of learned or imported generators (mixing.learned, or angles / "
           "directions and betas exported from a model); overrides the angle law and vocab"),
 ]
-_BASE = Param("base", "float", 10000.0, "RoPE base: theta_m = base^(-2m/d)", check=_base)
+_BASE = Param("base", "float", 10000.0, "RoPE base: theta_m = base^(-2m/d)", check=check_base)
 
 PARAMS = {
     "nope": [],
     "rope": [_BASE],
     "so2": [
         Param("law", "choice", "gaussian", "angle law of each step", choices=tuple(laws.LAWS)),
-        Param("sigma", "float", 0.5, "gaussian law: standard deviation (rad)", check=_nonneg),
-        Param("a", "float", 1.0, "uniform law: half-width (rad)", check=_positive),
-        Param("concentration", "float", 4.0, "vonmises law: concentration kappa", check=_positive),
-        Param("gamma", "float", 0.1, "wrapped_cauchy law: scale gamma", check=_nonneg),
+        Param("sigma", "float", 0.5, "gaussian law: standard deviation (rad)", check=check_nonneg),
+        Param("a", "float", 1.0, "uniform law: half-width (rad)", check=check_positive),
+        Param("concentration", "float", 4.0, "vonmises law: concentration kappa", check=check_positive),
+        Param("gamma", "float", 0.1, "wrapped_cauchy law: scale gamma", check=check_nonneg),
         Param("rel_sigma", "float", 0.5, "gaussian_rel law: spread relative to each block's centre "
-              "(block m draws theta_m (1 + rel_sigma z); needs center=rope)", check=_nonneg),
+              "(block m draws theta_m (1 + rel_sigma z); needs center=rope)", check=check_nonneg),
         Param("center", "choice", "rope", "angle centres: rope (theta_m) or zero", choices=("rope", "zero")),
         _BASE,
     ] + _TABLE,
     "householder": [
-        Param("beta", "float", 2.0, "H = I - beta w w^T; beta in (0, 2], 2 = reflection", check=_beta),
+        Param("beta", "float", 2.0, "H = I - beta w w^T; beta in (0, 2], 2 = reflection", check=check_beta),
     ] + _TABLE,
-    "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=_nonneg)],
+    "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=check_nonneg)],
 }
 for _name in PARAMS:
     PARAMS[_name] = PARAMS[_name] + _COMMON
@@ -150,11 +90,14 @@ def param_table(name: str) -> dict:
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """What a kernel needs to know of a mechanism (plain arrays and numbers)."""
+    """What a kernel needs to know of a mechanism (plain arrays and numbers).
 
-    family: int
-    src: int
-    law: int
+    The backends unpack it in one place, ``mixing.kernels.contract``."""
+
+    d: int
+    family: Family
+    src: Source
+    law: Law
     lawpar: float
     centers: np.ndarray        # (d/2,) angle centres (SO2) or a dummy
     beta: float                # Householder: the smallest beta in use
@@ -165,12 +108,16 @@ class KernelSpec:
     rotate_values: bool
     mean_generator: np.ndarray = field(repr=False)   # E G, (d, d)
     exact_path: object = field(default=None, repr=False)  # SEQ: callable(n) -> P_n
+    _paths: dict = field(default_factory=dict, repr=False, compare=False)
 
     def mean_path(self, n: int) -> np.ndarray:
-        """E[P_n]: (E G)^n for i.i.d. generators, the exact product for a sequence."""
-        if self.exact_path is not None:
-            return self.exact_path(n)
-        return np.linalg.matrix_power(self.mean_generator, n)
+        """E[P_n]: (E G)^n for i.i.d. generators, the exact product for a sequence (cached)."""
+        if n not in self._paths:
+            if self.exact_path is not None:
+                self._paths[n] = self.exact_path(n)
+            else:
+                self._paths[n] = np.linalg.matrix_power(self.mean_generator, n)
+        return self._paths[n]
 
 
 @dataclass(frozen=True)
@@ -184,21 +131,21 @@ class Mechanism:
 
     # -- the generator family -------------------------------------------------------
     @property
-    def family(self) -> int:
-        return SO2 if self.name in ("rope", "so2") else HOUSEHOLDER
+    def family(self) -> Family:
+        return Family.SO2 if self.name in ("rope", "so2") else Family.HOUSEHOLDER
 
     @property
-    def src(self) -> int:
+    def src(self) -> Source:
         p = dict(self.params)
         if self.name in ("nope", "alibi", "rope"):
-            return CONST
+            return Source.CONST
         if p.get("generators"):
-            return SEQ if self.generators().kind == "sequence" else TABLE
+            return Source.SEQ if self.generators().kind == "sequence" else Source.TABLE
         if p.get("vocab", 0) > 0:
-            return TABLE
+            return Source.TABLE
         if self.name == "so2" and p.get("law") == "constant":
-            return CONST
-        return IID
+            return Source.CONST
+        return Source.IID
 
     @property
     def slope(self) -> float:
@@ -218,7 +165,7 @@ class Mechanism:
         path = dict(self.params).get("generators")
         if not path:
             return None
-        from .generators import load
+        from .learned.generators import load
         return load(path, self)
 
     def centers(self) -> np.ndarray:
@@ -232,7 +179,7 @@ class Mechanism:
         p = dict(self.params)
         d, h = self.d, self.d // 2
         centers = self.centers()
-        law, lawpar = laws.CONSTANT, 0.0
+        law, lawpar = Law.CONSTANT, 0.0
         if self.name == "so2" and "law" in p:
             law, pname, _ = laws.LAWS[p["law"]]
             lawpar = float(p[pname]) if pname else 0.0
@@ -253,7 +200,7 @@ class Mechanism:
             V = p["vocab"]
             tkey = rng.aux_key(np.uint64(rng.trial_key(seed, 0)))  # keys cross into numba as uint64
             if self.family == SO2:
-                table = _so2_table(law, lawpar, centers, np.uint64(tkey), V)
+                table = _so2_table(int(law), lawpar, centers, np.uint64(tkey), V)
             else:
                 table = _hh_table(np.uint64(tkey), V, d)
                 betas = np.full(V, beta)
@@ -280,7 +227,7 @@ class Mechanism:
         else:
             eg = np.eye(d) - (table.T * (pi * betas)) @ table
         exact = _sequence_path(self.family, table, betas) if src == SEQ else None
-        return KernelSpec(self.family, src, law, lawpar, np.ascontiguousarray(centers), beta,
+        return KernelSpec(d, self.family, src, law, lawpar, np.ascontiguousarray(centers), beta,
                           np.ascontiguousarray(table), cdf, np.ascontiguousarray(betas, dtype=np.float64),
                           self.slope, bool(p["rotate_values"]), eg, exact)
 

@@ -17,9 +17,11 @@ thread) without carrying generator state:
   uniform unit vector of R^d, the projection of a random key on a fixed direction) are
   exact rejection samplers built on these.
 
-The scalar functions exist twice with identical bits: as numba-compiled functions for the
-kernels (``normal``, ...) and as plain Python (``normal.py_func``), which the NumPy
-reference calls. ``normals_np`` draws a block of normals vectorised in NumPy.
+The scalar functions are :func:`mixing.twins.scalar` helpers: the module names are the
+numba-compiled twins the kernels call, ``rng.plain`` holds plain-Python twins with
+identical bits (the NumPy reference calls them), and ``mixing.kernels.cuda`` rebuilds
+device twins from the same source. ``normals_np`` draws a block of normals vectorised in
+NumPy.
 
 From Python, pass keys as ``np.uint64``: numba returns them as Python ints, and a Python int
 at or above 2**63 cannot be passed back to a compiled function.
@@ -28,10 +30,12 @@ at or above 2**63 cannot be passed back to a compiled function.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
-from ._jit import njit
+from . import twins
+from .twins import scalar
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -95,41 +99,46 @@ ZIG_R = 3.6541528853610088
 ZIG_INV_R = 1.0 / ZIG_R
 
 
-def _mix(z):
+@scalar
+def mix(z):
     z = np.uint64(z)
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-mix = njit(_mix)
 
-
-def _trial_key(seed, trial):
+@scalar
+def trial_key(seed, trial):
     return mix(mix(np.uint64(seed) * GOLDEN + _C_SEED) + (np.uint64(trial) + _ONE) * _C_TRIAL)
 
 
-def _pos_key(tkey, pos, stream):
+@scalar
+def pos_key(tkey, pos, stream):
     tkey = np.uint64(tkey)
     return mix(tkey ^ mix((np.uint64(pos) * NSTREAMS + np.uint64(stream) + _ONE) * GOLDEN))
 
 
-def _u64(key, j):
+@scalar
+def u64(key, j):
     key = np.uint64(key)
     return mix(key + (np.uint64(j) + _ONE) * GOLDEN)
 
 
-def _uniform(key, j):
+@scalar
+def uniform(key, j):
     """Uniform on [0, 1) from the top 53 bits of word j."""
     return float(u64(key, j) >> _S11) * _TWO_M53
 
 
-def _aux_key(key):
+@scalar
+def aux_key(key):
     """A second key derived from ``key`` (for draws that need their own counter)."""
     return mix(np.uint64(key) ^ _C_AUX)
 
 
-def _normal(key, j):
+@scalar
+def normal(key, j):
     """Standard normal number j of ``key``: exact 256-layer ziggurat."""
     r = u64(key, j)
     idx = int(r & _BYTE)
@@ -141,7 +150,8 @@ def _normal(key, j):
     return normal_slow(r)
 
 
-def _normal_slow(r):
+@scalar
+def normal_slow(r):
     """The rare ziggurat cases (wedges and tail), drawing from a sub-stream of word r."""
     sub = mix(r ^ _C_SUB)
     t = 0
@@ -168,7 +178,8 @@ def _normal_slow(r):
         t += 2
 
 
-def _gamma(key, alpha):
+@scalar
+def gamma(key, alpha):
     """Gamma(alpha, 1), alpha > 0: Marsaglia & Tsang (2000), exact."""
     boost = 1.0
     a = alpha
@@ -193,60 +204,24 @@ def _gamma(key, alpha):
             return dd * v * boost
 
 
-def _sphere_coord(key, d):
+@scalar
+def sphere_coord(key, d):
     """One coordinate of a uniform unit vector of R^d (d >= 2): z / sqrt(z^2 + chi2_{d-1})."""
     z = normal(key, 0)
     chi2 = 2.0 * gamma(aux_key(key), 0.5 * (d - 1))
     return z / math.sqrt(z * z + chi2)
 
 
-# The compiled twins.  Inside the plain-Python bodies above the names resolve to these
-# compiled functions when compiled by numba, and to the plain versions when called as
-# ``py_func`` (see ``_plain`` below).
-trial_key = njit(_trial_key)
-pos_key = njit(_pos_key)
-u64 = njit(_u64)
-uniform = njit(_uniform)
-aux_key = njit(_aux_key)
-normal_slow = njit(_normal_slow)
-normal = njit(_normal)
-gamma = njit(_gamma)
-sphere_coord = njit(_sphere_coord)
-
-
-NAMES = ("mix", "trial_key", "pos_key", "u64", "uniform", "aux_key", "normal_slow", "normal",
-         "gamma", "sphere_coord")
-
-
-def twins(wrap, name: str):
-    """The scalar functions rebuilt from their source, each passed through ``wrap``.
-
-    Returns a module whose functions call each other (``normal`` calls ``u64`` of the same
-    module), so ``twins(cuda.jit(device=True), ...)`` gives GPU device functions and an
-    identity ``wrap`` gives plain Python, with the same arithmetic as the compiled ones.
-    """
-    import types
-
-    mod = types.ModuleType(name)
-    g = dict(globals())
-    for fname in NAMES:
-        g[fname] = None
-    for fname in NAMES:
-        g[fname] = wrap(types.FunctionType(globals()["_" + fname].__code__, g, fname))
-        setattr(mod, fname, g[fname])
-    for const in ("STREAM_GEN", "STREAM_KEY", "STREAM_VAL", "STREAM_Q", "STREAM_K", "STREAM_CKPT",
-                  "STREAM_TABLE"):
-        setattr(mod, const, g[const])
-    return mod
-
-
 class _Plain:
     """The same functions as plain Python on NumPy scalars (wrap-around ignored)."""
 
     def __init__(self):
-        self._mod = twins(lambda fn: fn, "mixing.rng.plain")
-        for fname in NAMES:
+        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.rng.plain")
+        for fname in twins.registered(sys.modules[__name__]):
             setattr(self, fname, self._wrap(getattr(self._mod, fname)))
+        for name, value in vars(self._mod).items():
+            if name.isupper():
+                setattr(self, name, value)
 
     @staticmethod
     def _wrap(fn):

@@ -2,7 +2,7 @@
 
 For checking that commands run (the README-commands test), never for results: with the
 variable set, ``mixing.sweep`` keeps at most 4 trials, the context lengths up to 256 and
-16 lags, and ``mixing.learn`` at most 5 Adam steps; each says so in one line on stderr.
+16 lags, and ``mixing.learned`` at most 5 Adam steps; each says so in one line on stderr.
 """
 
 from __future__ import annotations

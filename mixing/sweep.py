@@ -10,12 +10,9 @@ interrupted sweep.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
-import re
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +21,10 @@ from . import executors
 from . import mechanisms as mech_mod
 from . import measures
 from .errors import ParameterError
-from .results import COLUMNS, Store, device_info, git_commit, now, point_id, unique_dir, versions
+from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve,  # noqa: F401
+                   show_metrics, size_estimate)
+from .results import Store, device_info, git_commit, now, unique_dir, versions
 from .task import MOMENT_PARAMS, TASK_PARAMS, Task
-
-MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
-DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
-DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0,
-                device="cpu")
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit status 2
@@ -58,12 +51,17 @@ def _help_epilog() -> str:
         "retrieval metrics: near_weight, far_mass, retention, far_residual (x = context length L);",
         "coherence and second_moment have x = lag n.",
         "",
-        "examples:",
-        "  python -m mixing.sweep                                   # the default comparison",
-        "  python -m mixing.sweep --mechanism so2 --param law=vonmises --param concentration=1,4,16 \\",
-        "      --measure coherence --lags 200 --trials 500",
+        "counts (--d, --lags, --trials, lengths) may be written 1000, 1e3 or 2^10; --lengths also",
+        "takes ranges of powers of two, alone or in a list: 2^4:2^14 or 2^10,2^12,5000.",
+        "",
+        "examples, one per measure:",
+        "  python -m mixing.sweep                                   # retrieval, the default comparison",
         "  python -m mixing.sweep --mechanism householder --param beta=1,2 --d 32,64 \\",
-        "      --lengths 2^6:2^20 --trials 64 --out runs/hh",
+        "      --lengths 2^6:2^20 --trials 64 --out runs/hh          # retrieval to L = 2^20",
+        "  python -m mixing.sweep --mechanism so2 --param law=vonmises --param concentration=1,4,16 \\",
+        "      --measure coherence --lags 200 --trials 500          # coherence tr(P_n)/d",
+        "  python -m mixing.sweep --mechanism householder --param beta=0.5,2 --param c=0,1 \\",
+        "      --measure second-moment --lags 2^8 --trials 500      # E(q^T P_n k)^2",
     ]
     return "\n".join(lines)
 
@@ -78,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--measure", help="coherence | second-moment | retrieval (default retrieval)")
     ap.add_argument("--d", metavar="LIST", help="head dimensions, comma-separated (default 64, or the dimension of the generators file)")
     ap.add_argument("--lags", metavar="N", help="coherence / second-moment: lags 1..N (default 256)")
-    ap.add_argument("--lengths", metavar="LIST|2^a:2^b",
-                    help="retrieval: context lengths, comma-separated, or all powers of two "
-                         "from 2^a to 2^b (default 2^4:2^14)")
+    ap.add_argument("--lengths", metavar="LIST",
+                    help="retrieval: context lengths, comma-separated; an item 2^a:2^b stands for "
+                         "every power of two from 2^a to 2^b (default 2^4:2^14)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=V1[,V2...]",
                     help="set a parameter, or sweep it over a list (repeatable)")
     ap.add_argument("--trials", metavar="N", help="Monte Carlo trials per grid point (default 256)")
@@ -105,200 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read options from a TOML file (keys as the long options, and a [param] "
                          "table); command-line options override it")
     return ap
-
-
-#: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
-#: in the kernels is no longer safe
-MAX_COUNT = 2 ** 40
-#: above these estimates a sweep is refused unless --force-size is given
-MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
-MAX_BYTES = 8 * 2 ** 30     # 8 GiB
-
-
-def _int(name, text):
-    try:
-        f = float(str(text).strip())
-    except ValueError:
-        raise ParameterError(f"{name}: expected a positive integer, got {text!r}") from None
-    if not math.isfinite(f) or not f.is_integer() or f < 1:
-        raise ParameterError(f"{name}: expected a positive integer, got {text!r}")
-    if f > MAX_COUNT:
-        raise ParameterError(f"{name}: {text} exceeds the largest supported value 2^40")
-    return int(f)
-
-
-def size_estimate(points) -> tuple[float, float]:
-    """(random-number steps, peak bytes) a sweep would need: trials x longest length x (d for
-    Householder steps) summed over points; the per-trial result rows plus the d x d matrices
-    (E P_delta, and Householder value transport's path) of the largest point."""
-    steps, peak = 0.0, 0.0
-    for p in points:
-        per_step = p["d"] if p["mechanism"] == "householder" else max(1, p["d"] // 2)
-        steps += float(p["trials"]) * executors.longest(p["x"]) * per_step
-        rows = float(p["trials"]) * (len(p["x"]) if isinstance(p["x"], list) else p["x"]) * 4 * 8
-        peak = max(peak, rows + 3 * 8.0 * p["d"] ** 2)
-    return steps, peak
-
-
-def _int_list(name, value):
-    items = value if isinstance(value, list) else str(value).split(",")
-    out = [_int(name, v) for v in items if str(v).strip() != ""]
-    if not out:
-        raise ParameterError(f"{name}: empty list")
-    return out
-
-
-def parse_lengths(value) -> list[int]:
-    """``16,32,1000`` or ``2^4:2^14`` (every power of two in between)."""
-    if isinstance(value, list):
-        return _int_list("lengths", value)
-    text = str(value).strip()
-    m = re.fullmatch(r"2\^(\d+):2\^(\d+)", text)
-    if m:
-        a, b = int(m.group(1)), int(m.group(2))
-        if a > b or b > 40:
-            raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b with a <= b <= 40)")
-        return [2 ** k for k in range(a, b + 1)]
-    if ":" in text or "^" in text:
-        raise ParameterError(f"lengths: expected a list or 2^a:2^b, got {text!r}")
-    return _int_list("lengths", text)
-
-
-def _param_items(texts) -> dict:
-    out = {}
-    for text in texts:
-        if "=" not in text:
-            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
-        key, _, vals = text.partition("=")
-        key = key.strip()
-        values = [v.strip() for v in vals.split(",")]
-        if not key or not values or any(v == "" for v in values):
-            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
-        out[key] = values
-    return out
-
-
-def load_config(path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except OSError as exc:
-        raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
-    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param", "show"}
-    for key in cfg:
-        if key not in known:
-            raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
-    return cfg
-
-
-def _file_dims(paths) -> list[int]:
-    """The head dimension of each generators file (used when --d is not given)."""
-    from . import generators as gen_mod
-
-    dims = set()
-    for path in paths:
-        data = gen_mod.read(path)
-        if "angles" in data:
-            dims.add(2 * int(np.shape(data["angles"])[-1]))
-        elif "directions" in data:
-            dims.add(int(np.shape(data["directions"])[-1]))
-    if len(dims) > 1:
-        raise ParameterError(f"--d: the generators files have different dimensions {sorted(dims)}; give --d")
-    return sorted(dims) or list(DEFAULTS["d"])
-
-
-def resolve(args) -> dict:
-    """Turn parsed options (and a config file) into a validated sweep description."""
-    cfg = load_config(args.config) if args.config else {}
-    get = lambda key: getattr(args, key) if getattr(args, key) is not None else cfg.get(key, DEFAULTS.get(key))  # noqa: E731
-    mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
-    if isinstance(mechanisms, str):
-        mechanisms = [mechanisms]
-    for name in mechanisms:
-        if name not in mech_mod.PARAMS:
-            raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(mech_mod.PARAMS)})")
-    mechanisms = list(dict.fromkeys(mechanisms))
-    measure = str(get("measure"))
-    if measure not in MEASURES:
-        raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
-    device = str(get("device"))
-    measures.check_device(device)
-    d_given = args.d is not None or "d" in cfg
-    ds = _int_list("d", get("d"))
-    trials = _int("trials", get("trials"))
-    seed_text = get("seed")
-    try:
-        seed = int(str(seed_text))
-        if seed < 0:
-            raise ValueError
-    except ValueError:
-        raise ParameterError(f"seed: expected a non-negative integer, got {seed_text!r}") from None
-    params = {}
-    for key, vals in (cfg.get("param") or {}).items():
-        params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
-    params.update(_param_items(args.param))
-    from . import smoke
-
-    if smoke.active():
-        trials = min(trials, 4)
-    if measure == "retrieval":
-        xs = parse_lengths(get("lengths"))
-        if smoke.active():
-            xs = [x for x in xs if x <= 256] or xs[:1]
-            smoke.note("mixing.sweep", f"{trials} trials, lengths {xs[0]}..{xs[-1]}")
-        extra = {p.name: p for p in TASK_PARAMS}
-    else:
-        xs = _int("lags", get("lags"))
-        if smoke.active():
-            xs = min(xs, 16)
-            smoke.note("mixing.sweep", f"{trials} trials, {xs} lags")
-        extra = {p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {}
-    # every parameter must belong to some selected mechanism or to the measure
-    for key in params:
-        if key not in extra and not any(key in mech_mod.param_table(m) for m in mechanisms):
-            known = sorted(set(extra).union(*(mech_mod.param_table(m) for m in mechanisms)))
-            raise ParameterError(f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} "
-                                 f"(known: {', '.join(known)})")
-    if not d_given and params.get("generators"):
-        ds = _file_dims(params["generators"])
-    # measure parameters are validated once
-    measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
-    points, seen = [], set()
-    for name in mechanisms:
-        table = mech_mod.param_table(name)
-        mkeys = [k for k in params if k in table]
-        for d in ds:
-            for mvals in itertools.product(*(params[k] for k in mkeys)):
-                mech = mech_mod.make(name, d, **dict(zip(mkeys, mvals)))
-                for evals in itertools.product(*(measure_params[k] for k in measure_params)):
-                    ext = dict(zip(measure_params, evals))
-                    if measure == "retrieval":
-                        task = Task(**ext)
-                        measures.check_lengths(xs, task)
-                    point = {"measure": MEASURES[measure], "mechanism": name, "d": d,
-                             "params": dict(mech.params), "measure_params": ext,
-                             "x": xs, "trials": trials, "seed": seed}
-                    pid = point_id(point)
-                    if pid in seen:
-                        continue
-                    seen.add(pid)
-                    point["id"] = pid
-                    points.append(point)
-    columns = COLUMNS + ["d"] + [k for k in params]
-    steps, peak = size_estimate(points)
-    if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):
-        raise ParameterError(f"--trials/--lengths/--d: this sweep needs about {steps:.2g} steps (about "
-                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
-                             "add --force-size to run it anyway")
-    show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
-    from .generators import ignored_parts
-
-    ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
-    return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
-                columns=columns, given=list(params), out=args.out or cfg.get("out"), show=show,
-                ignored={k: v for k, v in ignored.items() if v})
 
 
 def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
@@ -344,22 +148,6 @@ def _label(point, given) -> str:
     extras = [f"{k}={point['params'].get(k, point['measure_params'].get(k))}" for k in given
               if k in point["params"] or k in point["measure_params"]]
     return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
-
-
-SHOWABLE = {"retrieval": measures.METRICS, "coherence": ("coherence",), "second-moment": ("second_moment",)}
-
-
-def show_metrics(measure: str, text: str | None) -> list[str]:
-    """The metrics ``--show`` asks for (default: the one the measure is about)."""
-    allowed = SHOWABLE[measure]
-    if text is None:
-        return [allowed[0]]
-    names = [t.strip() for t in str(text).split(",") if t.strip()]
-    bad = [n for n in names if n not in allowed]
-    if not names or bad:
-        raise ParameterError(f"--show: {', '.join(bad) or repr(text)} is not a metric of {measure} "
-                             f"(choose from {', '.join(allowed)})")
-    return list(dict.fromkeys(names))
 
 
 def _num(v: float) -> str:

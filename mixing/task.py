@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParameterError
-from .mechanisms import Param
+from .params import Param
 
 
 def _unit_interval_open(v):

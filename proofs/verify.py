@@ -336,7 +336,7 @@ def check_counterexamples(sz, seed):
         mech = M.make("householder", d, vocab=V, beta=beta)
         spec = dataclasses.replace(mech.spec(seed), table=subspace_table(d, k, V, seed), betas=np.full(V, beta))
         rows = np.empty((sz.walk, n, 2))
-        cpu.walk_hh(spec.src, spec.betas, spec.table, spec.cdf, d, 1.0, n, np.uint64(seed), 0, rows)
+        cpu.walk(spec, 1.0, n, seed, 0, rows)
         mean, se = _mean_se(rows[:, -1, 0])
         rate, EG = F("householder-table-rate")(table=spec.table, beta=beta)
         pred = float(np.trace(np.linalg.matrix_power(EG, n))) / d

@@ -58,7 +58,7 @@ def test_bad_input_one_line_exit_2(argv, word, capsys):
 
 
 def test_learned_with_the_readers_files(tmp_path, capsys):
-    from mixing import learn
+    from mixing.learned import train as learn
 
     model = learn.init("so2", 16, 16, seed=3)
     learn.train(model, 64, 5, 16, 0.05, 3, progress=False)
@@ -92,3 +92,17 @@ def test_default_output_is_outside_the_package_and_reuses_the_committed_data(tmp
     assert (tmp_path / "runs" / "figures" / "window.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "runs" / "figures" / "window.csv").read_bytes() == (cli.COMMITTED / "window.csv").read_bytes()
     assert committed.read_bytes() == before
+
+
+def test_results_doc_is_what_the_committed_data_give(tmp_path):
+    """docs/results.md is generated from figures/output/ (no number typed by hand) and current."""
+    from figures import results
+
+    assert results.main(["--check"]) == 0, "run python -m figures.results"
+    text = results.render()
+    for name, _, _ in results.SECTIONS:
+        assert f"../figures/output/{name}.png" in text
+    # the check fails on a stale file
+    stale = tmp_path / "results.md"
+    stale.write_text(text.replace("±", "+-", 1))
+    assert results.main(["--check", "--out", str(stale)]) == 1

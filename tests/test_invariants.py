@@ -19,7 +19,7 @@ seeds = st.integers(0, 2**31 - 1)
 @given(d=st.integers(2, 9), seed=seeds, vocab=st.sampled_from([0, 3]))
 def test_householder_product_orthogonal_at_beta_2(d, seed, vocab):
     spec = M.make("householder", d, beta=2.0, vocab=vocab).spec(seed)
-    for P in reference.paths(spec, d, seed, 0, 12):
+    for P in reference.paths(spec, seed, 0, 12):
         np.testing.assert_allclose(P @ P.T, np.eye(d), atol=1e-12)
 
 
@@ -27,7 +27,7 @@ def test_householder_product_orthogonal_at_beta_2(d, seed, vocab):
 @given(d=st.integers(2, 9), seed=seeds, beta=st.floats(0.01, 1.99))
 def test_householder_product_non_expansive(d, seed, beta):
     spec = M.make("householder", d, beta=beta).spec(seed)
-    norms = [np.linalg.norm(P, 2) for P in reference.paths(spec, d, seed, 0, 12)]
+    norms = [np.linalg.norm(P, 2) for P in reference.paths(spec, seed, 0, 12)]
     assert max(norms) <= 1 + 1e-12
     assert min(norms) > 0
 
@@ -38,7 +38,7 @@ def test_householder_product_non_expansive(d, seed, beta):
 def test_score_minus_bias_bounded_by_B(name, h, seed, B, p, kappa):
     params = {"beta": 1.3} if name == "householder" else {}
     mech = M.make(name, 2 * h, forget=0.1, **params)
-    tr = reference.trial_scores(mech.spec(seed), 2 * h, Task(B=B, p=p, kappa=kappa), 40, seed, 0)
+    tr = reference.trial_scores(mech.spec(seed), Task(B=B, p=p, kappa=kappa), 40, seed, 0)
     assert np.all(np.abs(tr["scores"] - tr["bias"]) <= B * (1 + 1e-12))
 
 

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from mixing import learn
+from mixing.learned import train as learn
 from mixing import mechanisms as M
 from mixing import measures as ms
 from mixing.errors import ParameterError
-from mixing.generators import save as save_generators
+from mixing.learned.generators import save as save_generators
 from mixing.task import Task
 
 from conftest import ROOT
@@ -189,13 +189,13 @@ def test_learned_table_coherence_and_window_by_the_engine(tmp_path):
 
 def test_cli_trains_and_writes(tmp_path):
     out = tmp_path / "m.npz"
-    r = subprocess.run([sys.executable, "-m", "mixing.learn", "--mechanism", "so2", "--train-length", "16", "--d", "8",
+    r = subprocess.run([sys.executable, "-m", "mixing.learned", "--mechanism", "so2", "--train-length", "16", "--d", "8",
                         "--vocab", "8", "--steps", "5", "--batch", "8", "--log-every", "0", "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300,
                        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"})
     assert r.returncode == 0, r.stderr
     assert out.exists() and "near weight" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "mixing.learn", "--mechanism", "bogus", "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "mixing.learned", "--mechanism", "bogus", "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "mechanism" in r.stderr
 
@@ -221,7 +221,7 @@ def test_same_numbers_whatever_the_thread_count():
 
 
 def test_random_table_spread_absolute_or_relative():
-    from mixing import learn
+    from mixing.learned import train as learn
     from mixing.errors import ParameterError
 
     absolute = learn.init("so2-random", 16, 32, seed=4, sigma="abs=0.3")

@@ -300,8 +300,8 @@ def test_missing_torch_is_one_line(monkeypatch, capsys):
     _one_line_exit_2(["run", "--quick", "--out", "x"], capsys, 'pip install -e ".[lm]"')
 
 
-def test_readme_tables_are_the_committed_studys_report():
-    """The README's transformer tables are `mixing.lm report` of the committed results, not typed in."""
+def test_results_doc_tables_are_the_committed_studys_report():
+    """docs/results.md's transformer tables are `mixing.lm report` of the committed results, not typed in."""
     from pathlib import Path
 
     from mixing.lm.report import verdict_table
@@ -311,4 +311,4 @@ def test_readme_tables_are_the_committed_studys_report():
     results = root / "figures" / "output" / "lm-run" / "results.csv"
     table = verdict_table(read_csv(results))
     assert "| E1 |" in table and "| B5 |" in table
-    assert table in (root / "README.md").read_text()
+    assert table in (root / "docs" / "results.md").read_text()

@@ -1,4 +1,5 @@
-"""Every command of the README's Quick start, Examples and Learned generators runs (shrunk by MIXING_SMOKE=1).
+"""Every command of the README's Quick start and Examples, and of the guide's Learned generators, runs
+(shrunk by MIXING_SMOKE=1).
 
 The bash blocks of those sections are run as written, in a fresh folder, with two edits:
 the install prefix ``pip install -e ".[dev]" &&`` is dropped (the suite runs installed) and
@@ -14,21 +15,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("Quick start", "Examples", "Learned generators")
+SECTIONS = (("README.md", "Quick start"), ("README.md", "Examples"), ("docs/guide.md", "Learned generators"))
 INSTALL = re.compile(r'^pip install -e "\.\[[a-z,]+\]" && ')
 
 
 def section(text: str, title: str) -> str:
-    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert m, f"README has no section {title!r}"
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    assert m, f"no section {title!r}"
     return m.group(1)
 
 
 def blocks():
-    text = (ROOT / "README.md").read_text()
     out = []
-    for title in SECTIONS:
-        found = re.findall(r"```bash\n(.*?)```", section(text, title), flags=re.S)
+    for doc, title in SECTIONS:
+        found = re.findall(r"```bash\n(.*?)```", section((ROOT / doc).read_text(), title), flags=re.S)
         assert found, f"no bash block in {title!r}"
         for k, block in enumerate(found):
             lines = []

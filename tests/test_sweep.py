@@ -154,7 +154,7 @@ def test_show_chooses_the_summary_metrics(tmp_path, capsys):
 def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
     import numpy as np
 
-    from mixing import generators
+    from mixing.learned import generators
 
     path = tmp_path / "g.npz"
     angles = np.random.default_rng(0).normal(size=(5, 4))
@@ -238,3 +238,16 @@ def test_force_size_lets_a_large_sweep_through_validation():
 
     args = build_parser().parse_args(["--mechanism", "householder", "--lengths", "2^30:2^40", "--force-size"])
     assert len(resolve(args)["points"]) == 1
+
+
+def test_counts_accept_powers_of_two_and_mixed_length_lists():
+    from mixing.errors import ParameterError
+    from mixing.grid import _int, parse_lengths
+
+    assert parse_lengths("2^20") == [2 ** 20]
+    assert parse_lengths("2^10,2^12,5000") == [1024, 4096, 5000]
+    assert parse_lengths("2^4:2^6,100") == [16, 32, 64, 100]
+    assert _int("lags", "2^8") == 256 and _int("trials", "1e3") == 1000
+    for bad in ("2^41", "2^4:2^3", "1:5", "", "2^99999", "1e19", "abc", "2^"):
+        with pytest.raises(ParameterError, match="lengths"):
+            parse_lengths(bad)

@@ -1,1 +1,3 @@
-"""Kernels with one contract: ``reference`` (NumPy), ``cpu`` (numba)."""
+"""The backends, one contract (``contract.py``): ``reference`` (NumPy, from the
+definitions), ``cpu`` (numba), ``cuda`` (numba-cuda, a package); ``draws`` holds the
+per-step draws both compiled backends share."""

@@ -1,20 +1,12 @@
-"""numba CPU kernels: streaming, one RNG stream per trial, parallel over trials.
+"""numba CPU backend: streaming kernels, one RNG stream per trial, parallel over trials.
 
-Contract (shared with ``reference.py``): every kernel takes the kernel spec of a mechanism
-as plain arguments, a seed and a block of trials ``t0 .. t0+T-1``, and writes one row per
-trial into ``out``; reductions over trials happen afterwards in NumPy, so results do not
-depend on the number of threads or on how trials are split into blocks.
+Entry points ``walk`` and ``retrieval`` follow the contract of ``contract.py`` (shared with
+``reference.py`` and ``cuda``); the compiled kernels behind them are private.
 
-Walk kernels (``out[T, N, 2]``): for lags n = 1..N, column 0 is the coherence estimate
-(SO(2): ``tr(P_n)/d``, exact given the angles; Householder: ``qhat^T P_n qhat``), column 1
-is ``(qhat^T P_n khat)^2`` with ``qhat . khat = c``.
-
-Retrieval kernels (``out[T, K, 4]``): for every context length ``lengths[k]``: near weight
-a*, far mass A_F, retention <o, T*>/|T*|^2, far residual |sum_{n>W} a_n V_n|. One pass
-from lag 1 to ``lengths[-1]`` transports the query backwards one generator at a time
-(u_n = P_n^T qhat), keeps an online log-sum-exp softmax and records each length as it is
-reached. Per trial: O(L d) time, O(d) memory (O(d^2) for Householder value transport,
-which carries P_n itself).
+Retrieval makes one pass from lag 1 to ``lengths[-1]``: it transports the query backwards
+one generator at a time (u_n = P_n^T qhat), keeps an online log-sum-exp softmax and records
+each length as it is reached. Per trial: O(L d) time, O(d) memory (O(d^2) for Householder
+value transport, which carries P_n itself).
 
 Value noise xi_n ~ N(0, xi^2/d I) is independent of the scores, so for orthogonal
 transport its weighted sum over the lags between two recorded lengths is exactly
@@ -32,12 +24,24 @@ from numba import prange
 
 from .. import laws, rng
 from .._jit import njit, pnjit
-from ..mechanisms import CONST, IID, SEQ
+from ..codes import CONST, IID, OTHER, SO2, TARGET
+from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, ACC_QN as _QN, ACC_QF as _QF, ACC_SF as _SF,
+                       ACC_SN as _SN, ACC_Z as _Z, N_ACC, N_VECS, N_WEIGHTED, V_MEAN_N as _MEAN_N, V_MU as _MU, V_NOISE_F as _NOISE_F, V_NOISE_N as _NOISE_N,
+                       V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR, retrieval_args, walk_args)
+from .draws import key_kind, other_coord, reflect, table_row
+from .readout import metrics, readout
 
-# acc slots
-_MAX, _Z, _SN, _SF, _QN, _QF, _CST = range(7)
-# vecs rows
-_MEAN_N, _MEAN_F, _NOISE_N, _NOISE_F, _TSTAR, _MU, _VSTAR, _VMEAN = range(8)
+
+def walk(spec, c, N, seed, t0, out):
+    """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
+    kernel = _walk_so2 if spec.family == SO2 else _walk_hh
+    kernel(*walk_args(spec, c, N, seed, t0), out)
+
+
+def retrieval(spec, task, lengths, seed, t0, out):
+    """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
+    kernel = _retrieval_so2 if spec.family == SO2 else _retrieval_hh
+    kernel(*retrieval_args(spec, task, lengths, seed, t0), out)
 
 
 @njit
@@ -72,28 +76,6 @@ def partner(key, q, c, out):
 
 
 @njit
-def token(key, cdf):
-    """Token drawn from ``cdf``: the first index with cdf > u (u uniform)."""
-    u = rng.uniform(key, 0)
-    lo, hi = 0, cdf.shape[0] - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cdf[mid] > u:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@njit
-def table_token(src, tk, n, cdf, V):
-    """Table row of lag n: a token drawn from ``cdf`` (TABLE) or row (n-1) mod V (SEQ)."""
-    if src == SEQ:
-        return (n - 1) % V
-    return token(rng.pos_key(tk, n, rng.STREAM_GEN), cdf)
-
-
-@njit
 def block_coeffs(q, k):
     """Per block m: (R(-Phi_m) q_m) . k_m = a_m cos Phi_m + b_m sin Phi_m."""
     h = q.shape[0] // 2
@@ -117,7 +99,7 @@ def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
         for m in range(h):
             phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
     else:
-        tok = table_token(src, tk, n, cdf, table.shape[0])
+        tok = table_row(src, tk, n, cdf, table.shape[0])
         for m in range(h):
             phi[m] += table[tok, m]
 
@@ -134,34 +116,15 @@ def step_hh(src, betas, table, cdf, tk, n, u, w):
         unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
         beta = betas[0]
     else:
-        tok = table_token(src, tk, n, cdf, table.shape[0])
+        tok = table_row(src, tk, n, cdf, table.shape[0])
         for j in range(d):
             w[j] = table[tok, j]
         beta = betas[tok]
     alpha = 0.0
     for j in range(d):
         alpha += w[j] * u[j]
-    ba = beta * alpha
-    for j in range(d):
-        u[j] -= ba * w[j]
+    reflect(u, w, beta * alpha)
     return alpha, beta
-
-
-@njit
-def key_kind(tk, n, delta, p):
-    """0: target (lag delta), 1: lookalike (probability p), 2: other; and the lag's key."""
-    kk = rng.pos_key(tk, n, rng.STREAM_KEY)
-    if n == delta:
-        return 0, kk
-    if p > 0.0 and rng.uniform(kk, 0) < p:
-        return 1, kk
-    return 2, kk
-
-
-@njit
-def other_coord(kk, d):
-    """Projection of a uniform random key on the transported query's direction."""
-    return rng.sphere_coord(rng.aux_key(kk), d)
 
 
 @njit
@@ -169,11 +132,13 @@ def weigh(acc, vecs, s):
     """Fold score s into the running maximum (rescaling the sums); return exp(s - max)."""
     if s > acc[_MAX]:
         f = math.exp(acc[_MAX] - s)
-        for i in (_Z, _SN, _SF, _CST):
-            acc[i] *= f
+        acc[_Z] *= f
+        acc[_SN] *= f
+        acc[_SF] *= f
+        acc[_CST] *= f
         acc[_QN] *= f * f
         acc[_QF] *= f * f
-        for r in range(4):
+        for r in range(N_WEIGHTED):
             for j in range(vecs.shape[1]):
                 vecs[r, j] *= f
         acc[_MAX] = s
@@ -184,7 +149,7 @@ def weigh(acc, vecs, s):
 def add(acc, vecs, c, near, kind, transport, trick):
     """Add a source of weight c (value mean in ``vecs[_VMEAN]`` when transporting)."""
     acc[_Z] += c
-    if kind == 0:
+    if kind == TARGET:
         acc[_CST] = c
         return
     part = 0 if near else 1
@@ -209,29 +174,16 @@ def record(acc, vecs, tk, slot, xi, transport, far_target, row):
             for j in range(d):
                 vecs[_NOISE_N + part, j] += scale * rng.normal(key, j)
         acc[_QN + part] = 0.0
-    Z = acc[_Z]
-    cst = acc[_CST]
-    cf = cst if far_target else 0.0
+    cf = acc[_CST] if far_target else 0.0
     yt = 0.0
     yf2 = 0.0
     tt2 = 0.0
     for j in range(d):
-        if transport:
-            mN = vecs[_MEAN_N, j]
-            mF = vecs[_MEAN_F, j]
-        else:
-            mN = acc[_SN] * vecs[_MU, j]
-            mF = acc[_SF] * vecs[_MU, j]
-        t = vecs[_TSTAR, j]
-        yF = mF + vecs[_NOISE_F, j] + cf * t
-        y = cst * t + mN + mF + vecs[_NOISE_N, j] + vecs[_NOISE_F, j]
-        yt += y * t
-        yf2 += yF * yF
-        tt2 += t * t
-    row[0] = cst / Z
-    row[1] = (acc[_SF] + cf) / Z
-    row[2] = yt / (Z * tt2)
-    row[3] = math.sqrt(yf2) / Z
+        a, b, c = readout(acc, vecs, j, transport, cf)
+        yt += a
+        yf2 += b
+        tt2 += c
+    metrics(acc, cf, yt, yf2, tt2, row)
 
 
 @njit
@@ -241,8 +193,8 @@ def setup_retrieval(tk, mdelta, mu, transport):
     d = mdelta.shape[0]
     q = np.empty(d)
     kst = np.empty(d)
-    vecs = np.zeros((8, d))
-    acc = np.zeros(7)
+    vecs = np.zeros((N_VECS, d))
+    acc = np.zeros(N_ACC)
     acc[_MAX] = -np.inf
     unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
     s = 0.0
@@ -273,9 +225,8 @@ def setup_retrieval(tk, mdelta, mu, transport):
 
 
 @pnjit
-def walk_so2(src, law, lawpar, centers, table, cdf, c, N, seed, t0, out):
-    h = centers.shape[0]
-    d = 2 * h
+def _walk_so2(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, out):
+    h = d // 2
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q = np.empty(d)
@@ -298,7 +249,7 @@ def walk_so2(src, law, lawpar, centers, table, cdf, c, N, seed, t0, out):
 
 
 @pnjit
-def walk_hh(src, betas, table, cdf, d, c, N, seed, t0, out):
+def _walk_hh(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, out):
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q = np.empty(d)
@@ -323,10 +274,9 @@ def walk_hh(src, betas, table, cdf, d, c, N, seed, t0, out):
 
 
 @pnjit
-def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelta,
-                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
-    h = centers.shape[0]
-    d = 2 * h
+def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+                   B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
+    h = d // 2
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
     for tt in prange(out.shape[0]):
@@ -340,11 +290,11 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
         for n in range(1, Lmax + 1):
             step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi)
             kind, kk = key_kind(tk, n, delta, p)
-            if kind < 2 or transport:
+            if kind != OTHER or transport:
                 for m in range(h):
                     cs[m] = math.cos(phi[m])
                     sn[m] = math.sin(phi[m])
-            if kind < 2:
+            if kind != OTHER:
                 dot = 0.0
                 for m in range(h):
                     dot += a[m] * cs[m] + b[m] * sn[m]
@@ -353,8 +303,8 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
                 s = B * kappa * other_coord(kk, d)
             s -= slope * n
             if transport:
-                src_row = _VSTAR if kind == 0 else _MU
-                dst_row = _TSTAR if kind == 0 else _VMEAN
+                src_row = _VSTAR if kind == TARGET else _MU
+                dst_row = _TSTAR if kind == TARGET else _VMEAN
                 for m in range(h):
                     x0 = vecs[src_row, 2 * m]
                     x1 = vecs[src_row, 2 * m + 1]
@@ -368,8 +318,8 @@ def retrieval_so2(src, law, lawpar, centers, table, cdf, slope, transport, mdelt
 
 
 @pnjit
-def retrieval_hh(src, betas, table, cdf, slope, transport, mdelta, d,
-                 B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
+def _retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
     carry = transport and src != CONST           # carry P_n itself
@@ -407,7 +357,7 @@ def retrieval_hh(src, betas, table, cdf, slope, transport, mdelta, d,
                     for j in range(d):
                         P[i, j] -= pw[i] * w[j]
             kind, kk = key_kind(tk, n, delta, p)
-            if kind < 2:
+            if kind != OTHER:
                 dot = 0.0
                 for j in range(d):
                     dot += u[j] * kst[j]
@@ -416,20 +366,20 @@ def retrieval_hh(src, betas, table, cdf, slope, transport, mdelta, d,
                 s = B * kappa * math.sqrt(max(nu2, 0.0)) * other_coord(kk, d)
             s -= slope * n
             if transport:
-                src_row = _VSTAR if kind == 0 else _MU
-                dst_row = _TSTAR if kind == 0 else _VMEAN
+                src_row = _VSTAR if kind == TARGET else _MU
+                dst_row = _TSTAR if kind == TARGET else _VMEAN
                 if carry:
                     for i in range(d):
                         x = 0.0
                         for j in range(d):
                             x += P[i, j] * vecs[src_row, j]
                         vecs[dst_row, i] = x
-                elif kind == 0:
+                elif kind == TARGET:
                     for j in range(d):
                         vecs[_TSTAR, j] = vecs[_VSTAR, j]
             cw = weigh(acc, vecs, s)
             add(acc, vecs, cw, n <= window, kind, transport, not explicit)
-            if explicit and kind != 0 and sd > 0.0:
+            if explicit and kind != TARGET and sd > 0.0:
                 vkey = rng.pos_key(tk, n, rng.STREAM_VAL)
                 for j in range(d):
                     xin[j] = sd * rng.normal(vkey, j)

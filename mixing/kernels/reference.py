@@ -5,6 +5,8 @@ path transforms ``P_n = G_1 G_2 ... G_n`` (G_n the generator at lag n) by matrix
 all L scores of a trial at once, and the attention weights of each context length by a
 plain softmax. It draws the same random numbers as the compiled kernels (same keys, same
 indices, through ``rng.plain`` / ``rng.normals_np``), so the two agree to rounding.
+
+Entry points ``walk`` and ``retrieval`` follow ``contract.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import math
 import numpy as np
 
 from .. import laws, rng
-from ..mechanisms import CONST, IID, SEQ, SO2, KernelSpec
+from ..codes import CONST, IID, LOOKALIKE, OTHER, SEQ, SO2, TARGET
+from ..mechanisms import KernelSpec
 
 
 def _unit(key, d):
@@ -37,8 +40,9 @@ def _rot(phi):
     return np.array([[c, -s], [s, c]])
 
 
-def generator(spec: KernelSpec, d: int, tk, n: int) -> np.ndarray:
+def generator(spec: KernelSpec, tk, n: int) -> np.ndarray:
     """The generator G_n at lag n as a d x d matrix."""
+    d = spec.d
     gkey = rng.plain.pos_key(tk, n, rng.STREAM_GEN)
     if spec.family == SO2:
         h = d // 2
@@ -62,13 +66,14 @@ def generator(spec: KernelSpec, d: int, tk, n: int) -> np.ndarray:
     return np.eye(d) - beta * np.outer(w, w)
 
 
-def paths(spec: KernelSpec, d: int, seed: int, trial: int, N: int) -> np.ndarray:
+def paths(spec: KernelSpec, seed: int, trial: int, N: int) -> np.ndarray:
     """P_1 .. P_N of one trial, shape (N, d, d)."""
+    d = spec.d
     tk = rng.plain.trial_key(seed, trial)
     P = np.eye(d)
     out = np.empty((N, d, d))
     for n in range(1, N + 1):
-        P = P @ generator(spec, d, tk, n)
+        P = P @ generator(spec, tk, n)
         out[n - 1] = P
     return out
 
@@ -79,26 +84,26 @@ def _partner(key, q, c):
     return c * q + math.sqrt(1.0 - c * c) * z / np.linalg.norm(z)
 
 
-def walk(spec: KernelSpec, d: int, c: float, N: int, seed: int, t0: int, T: int) -> np.ndarray:
-    """Walk measures of trials t0..t0+T-1, shape (T, N, 2) (see ``cpu`` for the columns)."""
-    out = np.empty((T, N, 2))
-    for tt in range(T):
+def walk(spec: KernelSpec, c: float, N: int, seed: int, t0: int, out: np.ndarray) -> None:
+    """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
+    d = spec.d
+    for tt in range(out.shape[0]):
         tk = rng.plain.trial_key(seed, t0 + tt)
         q = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_Q), d)
         k = _partner(rng.plain.pos_key(tk, 0, rng.STREAM_K), q, c)
-        for n, P in enumerate(paths(spec, d, seed, t0 + tt, N)):
+        for n, P in enumerate(paths(spec, seed, t0 + tt, N)):
             out[tt, n, 0] = np.trace(P) / d if spec.family == SO2 else q @ P @ q
             out[tt, n, 1] = (q @ P @ k) ** 2
-    return out
 
 
-def trial_scores(spec: KernelSpec, d: int, task, L: int, seed: int, trial: int):
+def trial_scores(spec: KernelSpec, task, L: int, seed: int, trial: int):
     """Everything the retrieval metrics of one trial need, from the definitions.
 
     Returns a dict: scores s_n and biases b_n (n = 1..L), key kinds (0 target,
     1 lookalike, 2 other), value means V_n (P_n mu with value transport, else mu),
     the target value T*, and the explicit noise vectors (P_n xi_n) when used.
     """
+    d = spec.d
     tk = rng.plain.trial_key(seed, trial)
     q = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_Q), d)
     kst = spec.mean_path(task.delta).T @ q
@@ -114,16 +119,16 @@ def trial_scores(spec: KernelSpec, d: int, task, L: int, seed: int, trial: int):
     vmean = np.empty((L, d))
     noise = np.zeros((L, d))
     tstar = vstar
-    for n, P in enumerate(paths(spec, d, seed, trial, L), start=1):
+    for n, P in enumerate(paths(spec, seed, trial, L), start=1):
         kk = rng.plain.pos_key(tk, n, rng.STREAM_KEY)
         if n == task.delta:
-            kind = 0
+            kind = TARGET
         elif task.p > 0 and rng.plain.uniform(kk, 0) < task.p:
-            kind = 1
+            kind = LOOKALIKE
         else:
-            kind = 2
+            kind = OTHER
         u = P.T @ q
-        if kind < 2:
+        if kind != OTHER:
             s = task.B * (u @ kst)
         else:
             x = rng.plain.sphere_coord(rng.plain.aux_key(kk), d)
@@ -131,26 +136,27 @@ def trial_scores(spec: KernelSpec, d: int, task, L: int, seed: int, trial: int):
         scores[n - 1] = s + bias[n - 1]
         kinds[n - 1] = kind
         vmean[n - 1] = P @ mu if transport else mu
-        if kind == 0 and transport:
+        if kind == TARGET and transport:
             tstar = P @ vstar
-        if explicit and kind != 0:
+        if explicit and kind != TARGET:
             xi = task.xi / math.sqrt(d) * rng.normals_np(rng.plain.pos_key(tk, n, rng.STREAM_VAL), d)
             noise[n - 1] = P @ xi
     return dict(scores=scores, bias=bias, kinds=kinds, vmean=vmean, noise=noise,
                 tstar=tstar, explicit=explicit, tk=tk)
 
 
-def retrieval(spec: KernelSpec, d: int, task, lengths, seed: int, t0: int, T: int) -> np.ndarray:
-    """Retrieval metrics of trials t0..t0+T-1, shape (T, K, 4)."""
+def retrieval(spec: KernelSpec, task, lengths, seed: int, t0: int, out: np.ndarray) -> None:
+    """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
+    d = spec.d
+    T = out.shape[0]
     lengths = np.asarray(lengths)
     K = lengths.shape[0]
-    out = np.empty((T, K, 4))
     lag = np.arange(1, lengths[-1] + 1)
     near = lag <= task.window
     for tt in range(T):
-        tr = trial_scores(spec, d, task, int(lengths[-1]), seed, t0 + tt)
+        tr = trial_scores(spec, task, int(lengths[-1]), seed, t0 + tt)
         kinds, tstar = tr["kinds"], tr["tstar"]
-        nontarget = kinds != 0
+        nontarget = kinds != TARGET
         # the checkpoint noise vectors g_{i, part}
         g = [[rng.normals_np(rng.plain.pos_key(tr["tk"], 2 * i + part, rng.STREAM_CKPT), d)
               for part in range(2)] for i in range(K)]
@@ -182,4 +188,3 @@ def retrieval(spec: KernelSpec, d: int, task, lengths, seed: int, t0: int, T: in
             o = astar * tstar + mean_n + mean_f + noise_n + noise_f
             far_vec = mean_f + noise_f + (astar * tstar if task.delta > task.window else 0.0)
             out[tt, k] = (astar, afar, o @ tstar / (tstar @ tstar), np.linalg.norm(far_vec))
-    return out

@@ -32,9 +32,9 @@ import math
 import numpy as np
 from numba import prange
 
-from . import rng
-from ._jit import njit, pnjit
-from .kernels.cpu import token
+from .. import rng
+from .._jit import njit, pnjit
+from ..kernels.draws import token
 
 MODE_PLAIN, MODE_ANGLES, MODE_ROPE, MODE_HOUSEHOLDER = range(4)
 ATTEMPTS = 64
@@ -296,7 +296,7 @@ def evaluate(mode, K, C, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, 
 
 def content(seed: int, V: int, d: int):
     """Key and value content of every type: fixed random unit rows from the seed."""
-    from .mechanisms import _hh_table
+    from ..mechanisms import _hh_table
 
     tk = np.uint64(rng.trial_key(seed, 0))
     k1 = np.uint64(rng.aux_key(tk))            # keys cross into numba as uint64

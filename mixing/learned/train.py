@@ -1,7 +1,7 @@
-"""``python -m mixing.learn``: train token-dependent generators on associative recall.
+"""``python -m mixing.learned``: train token-dependent generators on associative recall.
 
 Trains, at one training length, the per-type parameters of a mechanism on the task of
-:mod:`mixing.recall` by Adam on the cross-entropy of attending to the target, with the
+:mod:`mixing.learned.recall` by Adam on the cross-entropy of attending to the target, with the
 analytic gradients of ``recall.loss_grad``; every step draws fresh sequences. Mechanisms:
 
   so2          learned SO(2) angle vectors per type (initialised at the random table)
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ParameterError
+from ..mechanisms import _hh_table, _so2_table
 from . import recall
-from .errors import ParameterError
-from .mechanisms import _hh_table, _so2_table
 
 MECHANISMS = ("so2", "so2-random", "householder", "rope", "alibi", "nope")
 MODE = {"so2": recall.MODE_ANGLES, "so2-random": recall.MODE_ANGLES, "householder": recall.MODE_HOUSEHOLDER,
@@ -139,7 +139,7 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
         raise ParameterError(f"cap: must be >= 1, got {cap}")
     if tokens not in ("uniform", "zipf"):
         raise ParameterError(f"tokens: 'uniform' or 'zipf', got {tokens!r}")
-    from . import laws, rng
+    from .. import laws, rng
 
     h = d // 2
     p = {"rho": np.full(V, 2.0), "gam": np.full(h, 2.0)}
@@ -272,7 +272,7 @@ def load(path) -> Model:
     except (OSError, ValueError) as exc:
         raise ParameterError(f"model: {path}: not a readable .npz file ({exc})") from None
     if "mechanism" not in data:
-        raise ParameterError(f"model: {path}: no 'mechanism' entry (not written by mixing.learn)")
+        raise ParameterError(f"model: {path}: no 'mechanism' entry (not written by mixing.learned)")
     mech = str(data["mechanism"])
     model = Model(mech, int(data["d"]), int(data["V"]), float(data["B"]), int(data["cap"]), str(data["tokens"]),
                   int(data["content_seed"]), float(data["base"]))
@@ -290,7 +290,7 @@ def load(path) -> Model:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mixing.learn", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = argparse.ArgumentParser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))
@@ -310,11 +310,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     ap.add_argument("--log-every", type=int, default=100, metavar="K", help="print the loss every K steps (0: never)")
     args = ap.parse_args(argv)
-    from . import smoke
+    from .. import smoke
 
     if smoke.active():
         args.steps = min(args.steps, 5)
-        smoke.note("mixing.learn", f"{args.steps} steps")
+        smoke.note("mixing.learned", f"{args.steps} steps")
     t0 = time.perf_counter()
     try:
         model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed, args.sigma)
@@ -322,10 +322,10 @@ def main(argv=None) -> int:
         train(model, args.train_length, args.steps, args.batch, args.lr, args.seed, log_every=args.log_every)
         save(model, args.out)
     except ParameterError as exc:
-        print(f"mixing.learn: error: {exc}", file=sys.stderr)
+        print(f"mixing.learned: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"mixing.learn: error: --out: {exc.strerror}: {args.out}", file=sys.stderr)
+        print(f"mixing.learned: error: --out: {exc.strerror}: {args.out}", file=sys.stderr)
         return 2
     ev = evaluate(model, args.train_length, 256)
     print(f"{args.mechanism}: loss {first:.3f} -> {model.meta['final_loss']:.3f} in {time.perf_counter() - t0:.0f} s; "
@@ -334,5 +334,3 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m mixing.bench``: speed and memory of the retrieval kernels, measured in one run.
+"""``python benchmarks/engine_bench.py``: speed and memory of the retrieval kernels, measured in one run.
 
 1. numba kernel vs the NumPy reference on the same work (table-driven Householder
    retrieval, d = 64, same seed, same trials): time, reflections per second, ratio, and the
@@ -24,10 +24,10 @@ import time
 import numba
 import numpy as np
 
-from . import mechanisms as M
-from . import measures as ms
-from .errors import ParameterError
-from .task import Task
+from mixing import mechanisms as M
+from mixing import measures as ms
+from mixing.errors import ParameterError
+from mixing.task import Task
 
 
 def fp64_peak():
@@ -92,13 +92,13 @@ def _rss_child(L: int) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mixing.bench", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = argparse.ArgumentParser(prog="python benchmarks/engine_bench.py", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
     ap.add_argument("--device", default="cpu",
                     help="cpu (default: numba vs the NumPy reference) or cuda (the GPU check and benchmark: "
-                         "CUDA vs numba CPU on this machine, see mixing/bench_cuda.py)")
+                         "CUDA vs numba CPU on this machine, see benchmarks/cuda_bench.py)")
     ap.add_argument("--max-sweep", type=float, default=120.0, metavar="S",
                     help="cuda: run the L=2^24 sweep only if its estimate is under S seconds (default 120)")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
@@ -106,10 +106,10 @@ def main(argv=None) -> int:
     try:
         ms.check_device(args.device)
     except ParameterError as exc:
-        print(f"mixing.bench: error: {exc}", file=sys.stderr)
+        print(f"engine_bench: error: {exc}", file=sys.stderr)
         return 2
     if args.device == "cuda":
-        from . import bench_cuda
+        import cuda_bench as bench_cuda
 
         res = bench_cuda.run(args.quick, args.max_sweep)
         if args.json:

@@ -2,7 +2,7 @@
 
 Two kinds, each for the SO(2) or the Householder family:
 
-- ``table`` (written by ``python -m mixing.learn``): one generator per token type;
+- ``table`` (written by ``python -m mixing.learned``): one generator per token type;
   ``angles`` (V, d/2) for SO(2), or ``directions`` (V, d) unit rows and ``betas`` (V,) in
   (0, 2] for Householder. Tokens are drawn by the mechanism's ``tokens`` law.
 - ``sequence`` (exported from a model): one generator per position, the same arrays with
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 UNIT_TOL = 1e-6
 
@@ -116,7 +116,7 @@ def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
     np.savez(path, kind=kind, **arrays, **{k: np.asarray(v) for k, v in meta.items()})
 
 
-#: learned arrays of a ``mixing.learn`` file that belong to the recall task, not to the generators
+#: learned arrays of a ``mixing.learned`` file that belong to the recall task, not to the generators
 RECALL_ONLY = {
     "kappa": "kappa (per-type key scales: the engine's keys have no types; its random keys take one "
              "scale, --param kappa)",

@@ -1,4 +1,4 @@
-"""``python -m mixing.bench --device cuda``: the GPU check and benchmark, in one run.
+"""``python benchmarks/engine_bench.py --device cuda``: the GPU check and benchmark, in one run.
 
 [0] the card, its FP64 peak = multiprocessors x clock x FP64 FMA units per multiprocessor
     x 2 (64 units on compute capability 9.x, 32 on 8.0/7.x, else 2);
@@ -22,9 +22,9 @@ import time
 import numba
 import numpy as np
 
-from . import mechanisms as M
-from . import measures as ms
-from .task import Task
+from mixing import mechanisms as M
+from mixing import measures as ms
+from mixing.task import Task
 
 FP64_UNITS = {9: 64, 8: 32, 7: 32}
 
@@ -39,7 +39,7 @@ def _time(fn, repeat=1):
 
 
 def card():
-    from .kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
+    from mixing.kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
     from numba import cuda
 
     dev = cuda.get_current_device()
@@ -119,7 +119,7 @@ def sweep(max_seconds, d=128, trials=4096, L=2 ** 24):
 
 
 def run(quick=False, max_sweep=120.0) -> dict:
-    from .kernels import cuda as _k  # noqa: F401
+    from mixing.kernels import cuda as _k  # noqa: F401
     from numba import cuda
 
     c = card()
@@ -140,8 +140,8 @@ def run(quick=False, max_sweep=120.0) -> dict:
     print(f"[2] table Householder retrieval d=64 V=1024, {trials} trials x L={L}: CPU {r_cpu:.3g} steps/s "
           f"({t_cpu:.2f} s), CUDA {r_gpu:.3g} steps/s ({t_gpu:.3f} s), ratio {r_gpu / r_cpu:.1f}x, "
           f"{100 * frac:.2f}% of FP64 peak")
-    from .kernels import cuda as K
-    kern = K.kernels(64, False)["retrieval_hh"]
+    from mixing.kernels import cuda as K
+    kern = K.kernels(64, False)["retrieval"]
     regs, local = kern.get_regs_per_thread(), kern.get_local_mem_per_thread()
     print(f"    kernel: {K.WPB} warps/block, registers/thread {regs}, local memory bytes/thread {local}")
     res.update(cpu_steps_per_s=r_cpu, cuda_steps_per_s=r_gpu, ratio=r_gpu / r_cpu, peak_fraction=frac)

@@ -1,0 +1,247 @@
+"""The grid of a sweep: parsing counts, lengths, parameters and config files, and resolving
+them into validated grid points with a size estimate (``mixing.sweep`` is the command line
+around it).
+
+Counts (``--d``, ``--lags``, ``--trials``, lengths) may be written ``1000``, ``1e3`` or
+``2^10``; lengths also take ranges ``2^a:2^b``. Every error is a :class:`ParameterError`
+naming the option.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import tomllib
+
+import numpy as np
+
+from . import executors, measures
+from . import mechanisms as mech_mod
+from .errors import ParameterError
+from .results import COLUMNS, point_id
+from .task import MOMENT_PARAMS, TASK_PARAMS, Task
+
+MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
+DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
+DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0,
+                device="cpu")
+
+
+#: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
+#: in the kernels is no longer safe
+MAX_COUNT = 2 ** 40
+#: above these estimates a sweep is refused unless --force-size is given
+MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
+MAX_BYTES = 8 * 2 ** 30     # 8 GiB
+
+
+def _int(name, text):
+    """A positive integer: ``1000``, ``1e3`` or a power of two ``2^10``."""
+    t = str(text).strip()
+    m = re.fullmatch(r"2\^(\d+)", t)
+    try:
+        f = float(2 ** min(int(m.group(1)), 1024)) if m else float(t)
+    except (ValueError, OverflowError):
+        raise ParameterError(f"{name}: expected a positive integer, got {text!r}") from None
+    if not math.isfinite(f) or not f.is_integer() or f < 1:
+        raise ParameterError(f"{name}: expected a positive integer, got {text!r}")
+    if f > MAX_COUNT:
+        raise ParameterError(f"{name}: {text} exceeds the largest supported value 2^40")
+    return int(f)
+
+
+def size_estimate(points) -> tuple[float, float]:
+    """(random-number steps, peak bytes) a sweep would need: trials x longest length x (d for
+    Householder steps) summed over points; the per-trial result rows plus the d x d matrices
+    (E P_delta, and Householder value transport's path) of the largest point."""
+    steps, peak = 0.0, 0.0
+    for p in points:
+        per_step = p["d"] if p["mechanism"] == "householder" else max(1, p["d"] // 2)
+        steps += float(p["trials"]) * executors.longest(p["x"]) * per_step
+        rows = float(p["trials"]) * (len(p["x"]) if isinstance(p["x"], list) else p["x"]) * 4 * 8
+        peak = max(peak, rows + 3 * 8.0 * p["d"] ** 2)
+    return steps, peak
+
+
+def _int_list(name, value):
+    items = value if isinstance(value, list) else str(value).split(",")
+    out = [_int(name, v) for v in items if str(v).strip() != ""]
+    if not out:
+        raise ParameterError(f"{name}: empty list")
+    return out
+
+
+def parse_lengths(value) -> list[int]:
+    """A comma-separated list whose items are integers (``5000``, ``1e4``), powers of two
+    (``2^12``) or ranges ``2^a:2^b`` (every power of two from 2^a to 2^b)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    out = []
+    for item in items:
+        text = str(item).strip()
+        m = re.fullmatch(r"2\^(\d+):2\^(\d+)", text)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a > b or b > 40:
+                raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b with a <= b <= 40)")
+            out += [2 ** k for k in range(a, b + 1)]
+        elif ":" in text:
+            raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b)")
+        elif text:
+            out.append(_int("lengths", text))
+    if not out:
+        raise ParameterError("lengths: empty list")
+    return out
+
+
+def _param_items(texts) -> dict:
+    out = {}
+    for text in texts:
+        if "=" not in text:
+            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
+        key, _, vals = text.partition("=")
+        key = key.strip()
+        values = [v.strip() for v in vals.split(",")]
+        if not key or not values or any(v == "" for v in values):
+            raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
+        out[key] = values
+    return out
+
+
+def load_config(path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except OSError as exc:
+        raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
+    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param", "show"}
+    for key in cfg:
+        if key not in known:
+            raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
+    return cfg
+
+
+def _file_dims(paths) -> list[int]:
+    """The head dimension of each generators file (used when --d is not given)."""
+    from .learned import generators as gen_mod
+
+    dims = set()
+    for path in paths:
+        data = gen_mod.read(path)
+        if "angles" in data:
+            dims.add(2 * int(np.shape(data["angles"])[-1]))
+        elif "directions" in data:
+            dims.add(int(np.shape(data["directions"])[-1]))
+    if len(dims) > 1:
+        raise ParameterError(f"--d: the generators files have different dimensions {sorted(dims)}; give --d")
+    return sorted(dims) or list(DEFAULTS["d"])
+
+
+def resolve(args) -> dict:
+    """Turn parsed options (and a config file) into a validated sweep description."""
+    cfg = load_config(args.config) if args.config else {}
+    get = lambda key: getattr(args, key) if getattr(args, key) is not None else cfg.get(key, DEFAULTS.get(key))  # noqa: E731
+    mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
+    if isinstance(mechanisms, str):
+        mechanisms = [mechanisms]
+    for name in mechanisms:
+        if name not in mech_mod.PARAMS:
+            raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(mech_mod.PARAMS)})")
+    mechanisms = list(dict.fromkeys(mechanisms))
+    measure = str(get("measure"))
+    if measure not in MEASURES:
+        raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
+    device = str(get("device"))
+    measures.check_device(device)
+    d_given = args.d is not None or "d" in cfg
+    ds = _int_list("d", get("d"))
+    trials = _int("trials", get("trials"))
+    seed_text = get("seed")
+    try:
+        seed = int(str(seed_text))
+        if seed < 0:
+            raise ValueError
+    except ValueError:
+        raise ParameterError(f"seed: expected a non-negative integer, got {seed_text!r}") from None
+    params = {}
+    for key, vals in (cfg.get("param") or {}).items():
+        params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+    params.update(_param_items(args.param))
+    from . import smoke
+
+    if smoke.active():
+        trials = min(trials, 4)
+    if measure == "retrieval":
+        xs = parse_lengths(get("lengths"))
+        if smoke.active():
+            xs = [x for x in xs if x <= 256] or xs[:1]
+            smoke.note("mixing.sweep", f"{trials} trials, lengths {xs[0]}..{xs[-1]}")
+        extra = {p.name: p for p in TASK_PARAMS}
+    else:
+        xs = _int("lags", get("lags"))
+        if smoke.active():
+            xs = min(xs, 16)
+            smoke.note("mixing.sweep", f"{trials} trials, {xs} lags")
+        extra = {p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {}
+    # every parameter must belong to some selected mechanism or to the measure
+    for key in params:
+        if key not in extra and not any(key in mech_mod.param_table(m) for m in mechanisms):
+            known = sorted(set(extra).union(*(mech_mod.param_table(m) for m in mechanisms)))
+            raise ParameterError(f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} "
+                                 f"(known: {', '.join(known)})")
+    if not d_given and params.get("generators"):
+        ds = _file_dims(params["generators"])
+    # measure parameters are validated once
+    measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
+    points, seen = [], set()
+    for name in mechanisms:
+        table = mech_mod.param_table(name)
+        mkeys = [k for k in params if k in table]
+        for d in ds:
+            for mvals in itertools.product(*(params[k] for k in mkeys)):
+                mech = mech_mod.make(name, d, **dict(zip(mkeys, mvals)))
+                for evals in itertools.product(*(measure_params[k] for k in measure_params)):
+                    ext = dict(zip(measure_params, evals))
+                    if measure == "retrieval":
+                        task = Task(**ext)
+                        measures.check_lengths(xs, task)
+                    point = {"measure": MEASURES[measure], "mechanism": name, "d": d,
+                             "params": dict(mech.params), "measure_params": ext,
+                             "x": xs, "trials": trials, "seed": seed}
+                    pid = point_id(point)
+                    if pid in seen:
+                        continue
+                    seen.add(pid)
+                    point["id"] = pid
+                    points.append(point)
+    columns = COLUMNS + ["d"] + [k for k in params]
+    steps, peak = size_estimate(points)
+    if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):
+        raise ParameterError(f"--trials/--lengths/--d: this sweep needs about {steps:.2g} steps (about "
+                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
+                             "add --force-size to run it anyway")
+    show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
+    from .learned.generators import ignored_parts
+
+    ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
+    return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
+                columns=columns, given=list(params), out=args.out or cfg.get("out"), show=show,
+                ignored={k: v for k, v in ignored.items() if v})
+
+
+SHOWABLE = {"retrieval": measures.METRICS, "coherence": ("coherence",), "second-moment": ("second_moment",)}
+
+
+def show_metrics(measure: str, text: str | None) -> list[str]:
+    """The metrics ``--show`` asks for (default: the one the measure is about)."""
+    allowed = SHOWABLE[measure]
+    if text is None:
+        return [allowed[0]]
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    bad = [n for n in names if n not in allowed]
+    if not names or bad:
+        raise ParameterError(f"--show: {', '.join(bad) or repr(text)} is not a metric of {measure} "
+                             f"(choose from {', '.join(allowed)})")
+    return list(dict.fromkeys(names))

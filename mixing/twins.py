@@ -1,0 +1,56 @@
+"""Scalar helpers written once, with a CPU twin and a device (or plain-Python) twin.
+
+A helper is a plain function of scalars and arrays decorated with :func:`scalar`: the
+decorator registers its source and returns the numba CPU twin, which is what the module
+name then refers to. :func:`rebuild` makes the other twins from the registered sources:
+``rebuild(rng, cuda.jit(device=True), ...)`` gives GPU device functions and
+``rebuild(rng, lambda f: f, ...)`` plain Python, both with the same arithmetic, so the
+three agree bit for bit (the tests check it). Inside a rebuilt helper, every helper of the
+same module, and every module named in ``deps``, resolves to its rebuilt twin.
+
+The RNG (``mixing.rng``), the angle laws (``mixing.laws``) and the per-step draws and
+reflection step of the kernels (``mixing.kernels.draws``) are written this way; a test
+checks that every compiled function of those modules is registered.
+"""
+
+from __future__ import annotations
+
+import types
+
+from ._jit import njit
+
+_REGISTRY: dict = {}
+
+
+def scalar(fn):
+    """Register ``fn`` as a scalar helper and return its numba CPU twin."""
+    _REGISTRY.setdefault(fn.__module__, {})[fn.__name__] = fn
+    return njit(fn)
+
+
+def registered(module) -> dict:
+    """name -> plain source function of every helper registered by ``module``."""
+    return dict(_REGISTRY.get(module.__name__, {}))
+
+
+def rebuild(module, wrap, name: str, deps: dict | None = None) -> types.ModuleType:
+    """The registered helpers of ``module`` rebuilt through ``wrap``, as a new module.
+
+    ``deps`` maps a global name of ``module`` (a module it imports, e.g. ``"rng"``) to that
+    module's rebuilt twin. Upper-case constants of ``module`` are copied over.
+    """
+    out = types.ModuleType(name)
+    g = dict(vars(module))
+    g.update(deps or {})
+    helpers = registered(module)
+    if not helpers:
+        raise ValueError(f"{module.__name__} registers no scalar helpers")
+    for fname in helpers:
+        g[fname] = None
+    for fname, fn in helpers.items():
+        g[fname] = wrap(types.FunctionType(fn.__code__, g, fname, fn.__defaults__))
+        setattr(out, fname, g[fname])
+    for key, value in vars(module).items():
+        if key.isupper() and not key.startswith("_"):
+            setattr(out, key, value)
+    return out
