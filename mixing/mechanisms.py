@@ -69,6 +69,9 @@ PARAMS = {
     ] + _TABLE,
     "householder": [
         Param("beta", "float", 2.0, "H = I - beta w w^T; beta in (0, 2], 2 = reflection", check=check_beta),
+        Param("sampler", "choice", "auto", "auto: i.i.d. directions (d >= 4, no value transport in retrieval) "
+              "run the exact reduced-state walk, O(1) a step whatever d; full: transport all d coordinates",
+              choices=("auto", "full")),
     ] + _TABLE,
     "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=check_nonneg)],
 }
@@ -102,10 +105,11 @@ class KernelSpec:
     centers: np.ndarray        # (d/2,) angle centres (SO2) or a dummy
     beta: float                # Householder: the smallest beta in use
     table: np.ndarray          # (V, d/2) angles or (V, d) unit vectors; (1, 1) dummy
-    cdf: np.ndarray            # (V,) token CDF; (1,) dummy
+    alias: np.ndarray          # (V, 2) alias table of the token law (cutoff, alias); (1, 2) dummy
     betas: np.ndarray          # Householder: beta per table row (V,), or (beta,) without a table
     slope: float
     rotate_values: bool
+    reduced_ok: bool           # i.i.d. uniform Householder directions and sampler=auto
     mean_generator: np.ndarray = field(repr=False)   # E G, (d, d)
     exact_path: object = field(default=None, repr=False)  # SEQ: callable(n) -> P_n
     _paths: dict = field(default_factory=dict, repr=False, compare=False)
@@ -118,6 +122,9 @@ class KernelSpec:
             else:
                 self._paths[n] = np.linalg.matrix_power(self.mean_generator, n)
         return self._paths[n]
+
+
+_SPECS: dict = {}
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,16 @@ class Mechanism:
         return self.get("base") ** (-2.0 * np.arange(h) / self.d)
 
     def spec(self, seed: int) -> KernelSpec:
+        """The kernel spec for ``seed`` (cached: per-token tables, the alias table and E[P_n]
+        are built once per mechanism and seed, not once per block of trials)."""
+        key = (self, int(seed))
+        if key not in _SPECS:
+            if len(_SPECS) >= 64:
+                _SPECS.pop(next(iter(_SPECS)))
+            _SPECS[key] = self._spec(seed)
+        return _SPECS[key]
+
+    def _spec(self, seed: int) -> KernelSpec:
         p = dict(self.params)
         d, h = self.d, self.d // 2
         centers = self.centers()
@@ -185,7 +202,7 @@ class Mechanism:
             lawpar = float(p[pname]) if pname else 0.0
         beta = float(p.get("beta", 0.0))
         table = np.zeros((1, 1))
-        cdf = np.ones(1)
+        alias = np.ones((1, 2))
         betas = np.array([beta])
         pi = None
         src = self.src
@@ -207,8 +224,7 @@ class Mechanism:
         if src == TABLE:
             weights = np.ones(V) if p.get("tokens", "uniform") == "uniform" else 1.0 / np.arange(1, V + 1)
             pi = weights / weights.sum()
-            cdf = np.cumsum(pi)
-            cdf[-1] = 1.0
+            alias = alias_table(pi)
         elif src == SEQ:
             pi = np.full(V, 1.0 / V)      # E G below: the average over the sequence's rows
         # E G
@@ -228,8 +244,29 @@ class Mechanism:
             eg = np.eye(d) - (table.T * (pi * betas)) @ table
         exact = _sequence_path(self.family, table, betas) if src == SEQ else None
         return KernelSpec(d, self.family, src, law, lawpar, np.ascontiguousarray(centers), beta,
-                          np.ascontiguousarray(table), cdf, np.ascontiguousarray(betas, dtype=np.float64),
-                          self.slope, bool(p["rotate_values"]), eg, exact)
+                          np.ascontiguousarray(table), alias, np.ascontiguousarray(betas, dtype=np.float64),
+                          self.slope, bool(p["rotate_values"]),
+                          self.family == HOUSEHOLDER and src == IID and p.get("sampler", "auto") == "auto",
+                          eg, exact)
+
+
+def alias_table(pi) -> np.ndarray:
+    """Walker's alias table of the law ``pi`` (Vose's construction): row i holds the
+    acceptance cutoff of column i and the token taken otherwise."""
+    pi = np.asarray(pi, dtype=np.float64)
+    V = pi.shape[0]
+    scaled = pi * V / pi.sum()
+    out = np.empty((V, 2))
+    out[:, 0] = 1.0
+    out[:, 1] = np.arange(V)
+    small = [i for i in range(V) if scaled[i] < 1.0]
+    large = [i for i in range(V) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        out[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return out        # columns left in either list keep cutoff 1 (rounding leftovers)
 
 
 def _sequence_path(family, table, betas):
@@ -320,6 +357,8 @@ def make(name: str, d: int, **params) -> Mechanism:
         resolved.pop("generators")
     if "vocab" in resolved and resolved["vocab"] == 0:
         resolved.pop("tokens")
+    if name == "householder" and (resolved.get("vocab") or resolved.get("generators")):
+        resolved.pop("sampler")          # a table or a file: nothing to reduce
     if resolved["forget"] == 0.0:
         resolved["forget_scale"] = "none"
     mech = Mechanism(name, d, tuple(sorted(resolved.items())))

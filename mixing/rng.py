@@ -179,15 +179,9 @@ def normal_slow(r):
 
 
 @scalar
-def gamma(key, alpha):
-    """Gamma(alpha, 1), alpha > 0: Marsaglia & Tsang (2000), exact."""
-    boost = 1.0
-    a = alpha
-    if a < 1.0:
-        boost = uniform(aux_key(key), 0) ** (1.0 / a)
-        a = a + 1.0
-    dd = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * dd)
+def gamma_mt(key, dd, c):
+    """The core of :func:`gamma` for alpha >= 1, given dd = alpha - 1/3 and c = 1/sqrt(9 dd)
+    (a kernel drawing many variates of one alpha computes them once)."""
     t = 0
     while True:
         x = normal(key, t)
@@ -199,9 +193,29 @@ def gamma(key, alpha):
         v = v * v * v
         x2 = x * x
         if u < 1.0 - 0.0331 * x2 * x2:
-            return dd * v * boost
+            return dd * v
         if math.log(u) < 0.5 * x2 + dd * (1.0 - v + math.log(v)):
-            return dd * v * boost
+            return dd * v
+
+
+@scalar
+def gamma_consts(alpha):
+    """(dd, c) of :func:`gamma_mt` for alpha >= 1."""
+    dd = alpha - 1.0 / 3.0
+    return dd, 1.0 / math.sqrt(9.0 * dd)
+
+
+@scalar
+def gamma(key, alpha):
+    """Gamma(alpha, 1), alpha > 0: Marsaglia & Tsang (2000), exact (alpha < 1 through
+    Gamma(alpha + 1) U^(1/alpha))."""
+    boost = 1.0
+    a = alpha
+    if a < 1.0:
+        boost = uniform(aux_key(key), 0) ** (1.0 / a)
+        a = a + 1.0
+    dd, c = gamma_consts(a)
+    return gamma_mt(key, dd, c) * boost
 
 
 @scalar
@@ -209,6 +223,15 @@ def sphere_coord(key, d):
     """One coordinate of a uniform unit vector of R^d (d >= 2): z / sqrt(z^2 + chi2_{d-1})."""
     z = normal(key, 0)
     chi2 = 2.0 * gamma(aux_key(key), 0.5 * (d - 1))
+    return z / math.sqrt(z * z + chi2)
+
+
+@scalar
+def sphere_coord_mt(key, dd, c):
+    """:func:`sphere_coord` for d >= 3 with ``(dd, c) = gamma_consts((d - 1) / 2)`` computed
+    once; the same bits."""
+    z = normal(key, 0)
+    chi2 = 2.0 * gamma_mt(aux_key(key), dd, c)
     return z / math.sqrt(z * z + chi2)
 
 

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import types
 
-from ._jit import njit
+from ._jit import hot
 
 _REGISTRY: dict = {}
 
 
 def scalar(fn):
-    """Register ``fn`` as a scalar helper and return its numba CPU twin."""
+    """Register ``fn`` as a scalar helper and return its numba CPU twin (compiled without
+    reference counting: a helper never allocates)."""
     _REGISTRY.setdefault(fn.__module__, {})[fn.__name__] = fn
-    return njit(fn)
+    return hot(fn)
 
 
 def registered(module) -> dict:

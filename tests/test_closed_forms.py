@@ -19,21 +19,23 @@ def _check(est, metric, pred):
     assert np.all(z <= 4), f"z-scores {np.round(z, 2)}; estimate {mean}; prediction {pred}"
 
 
+@pytest.mark.parametrize("sampler", ["auto", "full"])    # auto: the reduced-state walk
 @pytest.mark.parametrize("d,beta", [(8, 2.0), (5, 0.7), (16, 1.9)])
-def test_householder_coherence(d, beta):
-    est = ms.coherence(M.make("householder", d, beta=beta), 34, 100_000, seed=1)
+def test_householder_coherence(d, beta, sampler):
+    est = ms.coherence(M.make("householder", d, beta=beta, sampler=sampler), 34, 100_000, seed=1)
     _check(est, "coherence", (1 - beta / d) ** LAGS)
 
 
+@pytest.mark.parametrize("sampler", ["auto", "full"])
 @pytest.mark.parametrize("d,beta,c", [(6, 2.0, 0.5), (6, 1.2, 1.0), (9, 2.0, 0.0)])
-def test_householder_second_moment_recurrence(d, beta, c):
+def test_householder_second_moment_recurrence(d, beta, c, sampler):
     lam = 1 - 2 * beta / d + 2 * beta**2 / (d * (d + 2))
     g = beta**2 / (d * (d + 2))
     a, b, pred = 1.0, 0.0, []
     for _ in range(LAGS.max()):
         a, b = lam * a, lam * b + g * (a + d * b)
         pred.append(a * c * c + b)
-    est = ms.second_moment(M.make("householder", d, beta=beta), 34, 100_000, seed=2, c=c)
+    est = ms.second_moment(M.make("householder", d, beta=beta, sampler=sampler), 34, 100_000, seed=2, c=c)
     _check(est, "second_moment", np.array(pred)[LAGS - 1])
 
 

@@ -45,21 +45,30 @@ N_WEIGHTED = 4
 
 
 def generator_args(spec) -> tuple:
-    """(src, law, lawpar, centers, table, cdf, betas, d): the generators, as plain values."""
+    """(src, law, lawpar, centers, table, alias, betas, d): the generators, as plain values."""
     return (int(spec.src), int(spec.law), float(spec.lawpar), np.ascontiguousarray(spec.centers),
-            np.ascontiguousarray(spec.table), np.ascontiguousarray(spec.cdf),
+            np.ascontiguousarray(spec.table), np.ascontiguousarray(spec.alias),
             np.ascontiguousarray(spec.betas, dtype=np.float64), int(spec.d))
+
+
+def reduced(spec, measure: str) -> bool:
+    """Whether the exact reduced-state Householder kernels apply (``draws.reduced_step``):
+    i.i.d. uniform directions with ``sampler=auto``, d >= 4, and for retrieval no value
+    transport (which needs the whole path P_n)."""
+    if not spec.reduced_ok or spec.d < 4:
+        return False
+    return measure == "walk" or not spec.rotate_values
 
 
 def walk_args(spec, c, N, seed, t0) -> tuple:
     """Arguments of the walk kernels before ``out``."""
-    return generator_args(spec) + (float(c), int(N), np.uint64(seed), int(t0))
+    return generator_args(spec) + (reduced(spec, "walk"), float(c), int(N), np.uint64(seed), int(t0))
 
 
 def retrieval_args(spec, task, lengths, seed, t0) -> tuple:
     """Arguments of the retrieval kernels before ``out``."""
     mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
-    return generator_args(spec) + (
+    return generator_args(spec) + (reduced(spec, "retrieval"),
         float(spec.slope), bool(spec.rotate_values), mdelta,
         float(task.B), int(task.delta), float(task.p), float(task.kappa), float(task.mu), float(task.xi),
         int(task.window), np.ascontiguousarray(lengths, dtype=np.int64), np.uint64(seed), int(t0))

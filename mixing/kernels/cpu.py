@@ -23,12 +23,12 @@ import numpy as np
 from numba import prange
 
 from .. import laws, rng
-from .._jit import njit, pnjit
+from .._jit import hot, njit, pnjit
 from ..codes import CONST, IID, OTHER, SO2, TARGET
 from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, ACC_QN as _QN, ACC_QF as _QF, ACC_SF as _SF,
                        ACC_SN as _SN, ACC_Z as _Z, N_ACC, N_VECS, N_WEIGHTED, V_MEAN_N as _MEAN_N, V_MU as _MU, V_NOISE_F as _NOISE_F, V_NOISE_N as _NOISE_N,
                        V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR, retrieval_args, walk_args)
-from .draws import key_kind, other_coord, reflect, table_row
+from .draws import key_kind, other_coord_mt, reduced_step, reflect, table_row
 from .readout import metrics, readout
 
 
@@ -44,7 +44,7 @@ def retrieval(spec, task, lengths, seed, t0, out):
     kernel(*retrieval_args(spec, task, lengths, seed, t0), out)
 
 
-@njit
+@hot
 def unit(key, out):
     """Fill ``out`` with a uniform unit vector (normalised normals j = 0..d-1 of key)."""
     s = 0.0
@@ -57,7 +57,7 @@ def unit(key, out):
         out[j] *= s
 
 
-@njit
+@hot
 def partner(key, q, c, out):
     """A unit vector with ``q . out = c``: c q + sqrt(1 - c^2) e, e uniform on q's complement."""
     d = q.shape[0]
@@ -87,8 +87,8 @@ def block_coeffs(q, k):
     return a, b
 
 
-@njit
-def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
+@hot
+def step_so2(src, law, lawpar, centers, table, alias, tk, n, phi):
     """Accumulated angles Phi_n = Phi_{n-1} + phi_n of every block."""
     h = phi.shape[0]
     if src == CONST:
@@ -99,53 +99,71 @@ def step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi):
         for m in range(h):
             phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
     else:
-        tok = table_row(src, tk, n, cdf, table.shape[0])
+        tok = table_row(src, tk, n, alias, table.shape[0])
         for m in range(h):
             phi[m] += table[tok, m]
 
 
-@njit
-def step_hh(src, betas, table, cdf, tk, n, u, w):
+@hot
+def dot(x, y):
+    """x . y with four accumulators in a fixed order: the compiler can vectorise it, and the
+    bits are the same on every machine (no fast-math reassociation)."""
+    n = x.shape[0]
+    m = n - n % 4
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(0, m, 4):
+        s0 += x[j] * y[j]
+        s1 += x[j + 1] * y[j + 1]
+        s2 += x[j + 2] * y[j + 2]
+        s3 += x[j + 3] * y[j + 3]
+    for j in range(m, n):
+        s0 += x[j] * y[j]
+    return (s0 + s1) + (s2 + s3)
+
+
+@hot
+def step_hh(src, betas, table, alias, tk, n, u, w):
     """u <- H_n u with H_n = I - beta w w^T; fills w; returns (alpha = w . u before, beta).
 
     ``betas`` holds one beta per table row (TABLE, SEQ) or the single beta (IID)."""
-    d = u.shape[0]
     if src == CONST:
         return 0.0, 0.0
     if src == IID:
         unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
         beta = betas[0]
     else:
-        tok = table_row(src, tk, n, cdf, table.shape[0])
-        for j in range(d):
+        tok = table_row(src, tk, n, alias, table.shape[0])
+        for j in range(u.shape[0]):
             w[j] = table[tok, j]
         beta = betas[tok]
-    alpha = 0.0
-    for j in range(d):
-        alpha += w[j] * u[j]
+    alpha = dot(w, u)
     reflect(u, w, beta * alpha)
     return alpha, beta
 
 
-@njit
-def weigh(acc, vecs, s):
-    """Fold score s into the running maximum (rescaling the sums); return exp(s - max)."""
-    if s > acc[_MAX]:
-        f = math.exp(acc[_MAX] - s)
-        acc[_Z] *= f
-        acc[_SN] *= f
-        acc[_SF] *= f
-        acc[_CST] *= f
-        acc[_QN] *= f * f
-        acc[_QF] *= f * f
-        for r in range(N_WEIGHTED):
-            for j in range(vecs.shape[1]):
-                vecs[r, j] *= f
-        acc[_MAX] = s
-    return math.exp(s - acc[_MAX])
+@hot
+def rescale(acc, vecs, s):
+    """Make score s > acc[_MAX] the running maximum, rescaling the weighted sums. The
+    kernels test ``s > acc[_MAX]`` inline and call this rarely (log L times a trial):
+    a helper holding both the test and this loop is not inlined by numba and costs about
+    20 ns a step in call overhead (measured)."""
+    f = math.exp(acc[_MAX] - s)
+    acc[_Z] *= f
+    acc[_SN] *= f
+    acc[_SF] *= f
+    acc[_CST] *= f
+    acc[_QN] *= f * f
+    acc[_QF] *= f * f
+    for r in range(N_WEIGHTED):
+        for j in range(vecs.shape[1]):
+            vecs[r, j] *= f
+    acc[_MAX] = s
 
 
-@njit
+@hot
 def add(acc, vecs, c, near, kind, transport, trick):
     """Add a source of weight c (value mean in ``vecs[_VMEAN]`` when transporting)."""
     acc[_Z] += c
@@ -161,7 +179,7 @@ def add(acc, vecs, c, near, kind, transport, trick):
             vecs[_MEAN_N + part, j] += c * vecs[_VMEAN, j]
 
 
-@njit
+@hot
 def record(acc, vecs, tk, slot, xi, transport, far_target, row):
     """Draw the pending noise increments and write the four metrics of one length."""
     d = vecs.shape[1]
@@ -225,7 +243,7 @@ def setup_retrieval(tk, mdelta, mu, transport):
 
 
 @pnjit
-def _walk_so2(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, out):
+def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, out):
     h = d // 2
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
@@ -236,7 +254,7 @@ def _walk_so2(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, o
         a, b = block_coeffs(q, k)
         phi = np.zeros(h)
         for n in range(1, N + 1):
-            step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi)
+            step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             coh = 0.0
             uk = 0.0
             for m in range(h):
@@ -249,24 +267,36 @@ def _walk_so2(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, o
 
 
 @pnjit
-def _walk_hh(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, out):
+def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, out):
+    sc = math.sqrt(max(1.0 - c * c, 0.0))
+    hdd, hc = rng.gamma_consts(max(0.5 * (d - 3), 1.0))
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
-        q = np.empty(d)
-        k = np.empty(d)
-        unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
-        partner(rng.pos_key(tk, 0, rng.STREAM_K), q, c, k)
-        u = q.copy()
-        w = np.empty(d)
-        for n in range(1, N + 1):
-            step_hh(src, betas, table, cdf, tk, n, u, w)
-            uq = 0.0
-            uk = 0.0
-            for j in range(d):
-                uq += u[j] * q[j]
-                uk += u[j] * k[j]
-            out[tt, n - 1, 0] = uq
-            out[tt, n - 1, 1] = uk * uk
+        if reduced:
+            # u = a qhat + b e + r e_rest with khat = c qhat + sqrt(1 - c^2) e (draws.reduced_step)
+            wr = np.empty(3)
+            a, b, r = 1.0, 0.0, 0.0
+            for n in range(1, N + 1):
+                a, b, r = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], a, b, r, wr, hdd, hc)
+                uk = c * a + sc * b
+                out[tt, n - 1, 0] = a
+                out[tt, n - 1, 1] = uk * uk
+        else:
+            q = np.empty(d)
+            k = np.empty(d)
+            unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
+            partner(rng.pos_key(tk, 0, rng.STREAM_K), q, c, k)
+            u = q.copy()
+            w = np.empty(d)
+            for n in range(1, N + 1):
+                step_hh(src, betas, table, alias, tk, n, u, w)
+                uq = 0.0
+                uk = 0.0
+                for j in range(d):
+                    uq += u[j] * q[j]
+                    uk += u[j] * k[j]
+                out[tt, n - 1, 0] = uq
+                out[tt, n - 1, 1] = uk * uk
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,11 +304,12 @@ def _walk_hh(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, ou
 
 
 @pnjit
-def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                    B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
     h = d // 2
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
+    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
@@ -288,7 +319,7 @@ def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, trans
         sn = np.empty(h)
         slot = 0
         for n in range(1, Lmax + 1):
-            step_so2(src, law, lawpar, centers, table, cdf, tk, n, phi)
+            step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             kind, kk = key_kind(tk, n, delta, p)
             if kind != OTHER or transport:
                 for m in range(h):
@@ -300,7 +331,7 @@ def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, trans
                     dot += a[m] * cs[m] + b[m] * sn[m]
                 s = B * dot
             else:
-                s = B * kappa * other_coord(kk, d)
+                s = B * kappa * other_coord_mt(kk, d, odd, oc)
             s -= slope * n
             if transport:
                 src_row = _VSTAR if kind == TARGET else _MU
@@ -310,7 +341,9 @@ def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, trans
                     x1 = vecs[src_row, 2 * m + 1]
                     vecs[dst_row, 2 * m] = cs[m] * x0 - sn[m] * x1
                     vecs[dst_row, 2 * m + 1] = sn[m] * x0 + cs[m] * x1
-            cw = weigh(acc, vecs, s)
+            if s > acc[_MAX]:
+                rescale(acc, vecs, s)
+            cw = math.exp(s - acc[_MAX])
             add(acc, vecs, cw, n <= window, kind, transport, True)
             if n == lengths[slot]:
                 record(acc, vecs, tk, slot, xi, transport, far_target, out[tt, slot])
@@ -318,18 +351,22 @@ def _retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, trans
 
 
 @pnjit
-def _retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                   B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
     carry = transport and src != CONST           # carry P_n itself
     explicit = carry and betas.min() < 2.0       # non-orthogonal: explicit value noise
     sd = xi / math.sqrt(d)
+    hdd, hc = rng.gamma_consts(max(0.5 * (d - 3), 1.0))     # the reduced step's Gamma
+    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
         u = q.copy()
         w = np.empty(d)
+        wr = np.empty(3)
+        ra, rb, rr = 1.0, 0.0, 0.0     # reduced state: u = ra qhat + rb e + rr e_rest
         nu2 = 1.0
         P = np.eye(d) if carry else np.zeros((1, 1))
         pw = np.empty(d)
@@ -339,12 +376,15 @@ def _retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transp
                 vecs[_VMEAN, j] = vecs[_MU, j]
         slot = 0
         for n in range(1, Lmax + 1):
-            alpha, beta = step_hh(src, betas, table, cdf, tk, n, u, w)
-            if src != CONST:
+            if reduced:
+                ra, rb, rr = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rb, rr, wr, hdd, hc)
+                nu2 = ra * ra + rb * rb + rr * rr
+                alpha, beta = 0.0, betas[0]
+            else:
+                alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w)
+            if src != CONST and not reduced:
                 if n % 1024 == 0:
-                    nu2 = 0.0
-                    for j in range(d):
-                        nu2 += u[j] * u[j]
+                    nu2 = dot(u, u)
                 else:
                     nu2 -= beta * (2.0 - beta) * alpha * alpha
             if carry:  # P_n = P_{n-1} H_n
@@ -358,12 +398,10 @@ def _retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transp
                         P[i, j] -= pw[i] * w[j]
             kind, kk = key_kind(tk, n, delta, p)
             if kind != OTHER:
-                dot = 0.0
-                for j in range(d):
-                    dot += u[j] * kst[j]
-                s = B * dot
+                # with i.i.d. directions E P_delta is a multiple of I, so kst = qhat
+                s = B * (ra if reduced else dot(u, kst))
             else:
-                s = B * kappa * math.sqrt(max(nu2, 0.0)) * other_coord(kk, d)
+                s = B * kappa * math.sqrt(max(nu2, 0.0)) * other_coord_mt(kk, d, odd, oc)
             s -= slope * n
             if transport:
                 src_row = _VSTAR if kind == TARGET else _MU
@@ -377,7 +415,9 @@ def _retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transp
                 elif kind == TARGET:
                     for j in range(d):
                         vecs[_TSTAR, j] = vecs[_VSTAR, j]
-            cw = weigh(acc, vecs, s)
+            if s > acc[_MAX]:
+                rescale(acc, vecs, s)
+            cw = math.exp(s - acc[_MAX])
             add(acc, vecs, cw, n <= window, kind, transport, not explicit)
             if explicit and kind != TARGET and sd > 0.0:
                 vkey = rng.pos_key(tk, n, rng.STREAM_VAL)

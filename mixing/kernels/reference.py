@@ -24,15 +24,19 @@ def _unit(key, d):
     return rng.unit_np(key, d)
 
 
-def _token(key, cdf):
-    return int(np.searchsorted(cdf, rng.plain.uniform(key, 0), side="right"))
+def _token(key, alias):
+    """Walker's alias method, as written in ``draws.alias_token``."""
+    V = alias.shape[0]
+    x = rng.plain.uniform(key, 0) * V
+    i = min(int(x), V - 1)
+    return i if x - i < alias[i, 0] else int(alias[i, 1])
 
 
 def _row(spec, gkey, n):
     """Table row of lag n: a token from the CDF, or row (n-1) mod V of a sequence."""
     if spec.src == SEQ:
         return (n - 1) % spec.table.shape[0]
-    return _token(gkey, spec.cdf)
+    return _token(gkey, spec.alias)
 
 
 def _rot(phi):

@@ -14,7 +14,7 @@ import math
 from numba import float64, int64
 
 from ...codes import CONST, IID, OTHER, SEQ, TABLE, TARGET
-from ...rng import STREAM_VAL
+from ...rng import STREAM_GEN, STREAM_VAL
 from ..contract import N_ACC, N_VECS, V_MU, V_NOISE_F, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR
 from ._compat import cuda
 from .warp import DRAW, RING, WARP, WPB, R, batch, kjit, place, wsync
@@ -27,7 +27,7 @@ def make(st):
     weigh, add, record = st.weigh, st.add, st.record
 
     @kjit
-    def retrieval_hh(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+    def retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                      B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, scratch, out):
         lane, wib, tt, write = place(T)
         sh_red = cuda.shared.array((WPB, WARP), float64)
@@ -76,10 +76,15 @@ def make(st):
                         P[j, i] = 1.0 if i == j else 0.0
             wsync()
         nu2 = 1.0
+        hdd, hc = R.gamma_consts(max(0.5 * (D - 3), 1.0))     # the reduced step's Gamma
+        wr = cuda.local.array(3, float64)
+        ra = 1.0
+        rb = 0.0
+        rr = 0.0
         slot = 0
         # scalars run one batch ahead, so the next step's table row can be loaded early
         V = table.shape[0]
-        batch(tk, 1, Lmax, src, cdf, V, delta, p, D, lane, sh_tok[wib], sh_kind[wib], sh_val[wib])
+        batch(tk, 1, Lmax, src, alias, V, delta, p, D, lane, sh_tok[wib], sh_kind[wib], sh_val[wib])
         wnext = cuda.local.array(NC, float64)
         beta = betas[0]
         bnext = betas[0]
@@ -90,7 +95,7 @@ def make(st):
         for n in range(1, Lmax + 1):
             ii = (n - 1) % RING
             if ii % WARP == 0:
-                batch(tk, n + WARP, Lmax, src, cdf, V, delta, p, D, lane,
+                batch(tk, n + WARP, Lmax, src, alias, V, delta, p, D, lane,
                       sh_tok[wib], sh_kind[wib], sh_val[wib])
             kind = sh_kind[wib, ii]
             if src == TABLE or src == SEQ:
@@ -101,9 +106,12 @@ def make(st):
                     gen_hh(src, table, sh_tok[wib, n % RING], tk, n + 1, own, wnext, red, lane)
                     if not same:
                         bnext = betas[sh_tok[wib, n % RING]]
-            elif src == IID:
+            elif src == IID and not reduced:
                 gen_hh(src, table, 0, tk, n, own, w, red, lane)
-            if src != CONST:
+            if reduced:   # every lane runs the same scalar recursion (draws.reduced_step)
+                ra, rb, rr = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rb, rr, wr, hdd, hc)
+                nu2 = ra * ra + rb * rb + rr * rr
+            elif src != CONST:
                 alpha = dot(w, u, red, lane)
                 DRAW.reflect(u, w, beta * alpha)
                 if n % 1024 == 0:
@@ -129,7 +137,8 @@ def make(st):
                         for j in range(D):
                             P[j, i] -= pw[k] * wrow[j]
             if kind != OTHER:
-                s = B * dot(u, kst, red, lane)
+                # with i.i.d. directions E P_delta is a multiple of I, so kst = qhat
+                s = B * (ra if reduced else dot(u, kst, red, lane))
             else:
                 s = B * kappa * math.sqrt(max(nu2, 0.0)) * sh_val[wib, ii]
             s -= slope * n

@@ -24,7 +24,7 @@ def make(st):
     weigh, add, record = st.weigh, st.add, st.record
 
     @kjit
-    def retrieval_so2(src, law, lawpar, centers, table, cdf, betas, d, slope, transport, mdelta,
+    def retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                       B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, out):
         lane, wib, tt, write = place(T)
         sh_red = cuda.shared.array((WPB, WARP), float64)
@@ -55,7 +55,7 @@ def make(st):
         for n in range(1, Lmax + 1):
             i = (n - 1) % RING
             if i % WARP == 0:
-                batch(tk, n, Lmax, src, cdf, table.shape[0], delta, p, D, lane,
+                batch(tk, n, Lmax, src, alias, table.shape[0], delta, p, D, lane,
                       sh_tok[wib], sh_kind[wib], sh_val[wib])
             step_so2(src, law, lawpar, centers, table, sh_tok[wib, i], tk, n, own, phi)
             kind = sh_kind[wib, i]

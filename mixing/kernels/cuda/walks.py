@@ -11,7 +11,7 @@ import math
 from numba import float64, int64
 
 from ...codes import CONST, IID, SEQ, TABLE
-from ...rng import STREAM_K, STREAM_Q
+from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
 from ._compat import cuda
 from .warp import DRAW, WARP, WPB, R, place, wsum
 
@@ -23,7 +23,7 @@ def make(st, so2: bool):
     block_coeffs, step_so2, gen_hh = st.block_coeffs, st.step_so2, st.gen_hh
 
     @cuda.jit
-    def walk_so2(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, T, out):
+    def walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
         lane, wib, tt, write = place(T)
         sh_red = cuda.shared.array((WPB, WARP), float64)
         red = sh_red[wib]
@@ -43,7 +43,7 @@ def make(st, so2: bool):
         for n in range(1, N + 1):
             tok = 0
             if src == TABLE or src == SEQ:
-                tok = DRAW.table_row(src, tk, n, cdf, table.shape[0])
+                tok = DRAW.table_row(src, tk, n, alias, table.shape[0])
             step_so2(src, law, lawpar, centers, table, tok, tk, n, own, phi)
             coh = 0.0
             uk = 0.0
@@ -60,7 +60,7 @@ def make(st, so2: bool):
                 out[tt, n - 1, 1] = uk * uk
 
     @cuda.jit
-    def walk_hh(src, law, lawpar, centers, table, cdf, betas, d, c, N, seed, t0, T, out):
+    def walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
         lane, wib, tt, write = place(T)
         sh_red = cuda.shared.array((WPB, WARP), float64)
         red = sh_red[wib]
@@ -71,6 +71,20 @@ def make(st, so2: bool):
         w = cuda.local.array(NC, float64)
         owned(lane, own)
         tk = R.trial_key(seed, t0 + tt)
+        if reduced:   # every lane runs the same scalar recursion (draws.reduced_step)
+            hdd, hc = R.gamma_consts(max(0.5 * (D - 3), 1.0))
+            sc = math.sqrt(max(1.0 - c * c, 0.0))
+            wr = cuda.local.array(3, float64)
+            ra = 1.0
+            rb = 0.0
+            rr = 0.0
+            for n in range(1, N + 1):
+                ra, rb, rr = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), D, betas[0], ra, rb, rr, wr, hdd, hc)
+                if write and lane == 0:
+                    uk = c * ra + sc * rb
+                    out[tt, n - 1, 0] = ra
+                    out[tt, n - 1, 1] = uk * uk
+            return
         unit(R.pos_key(tk, 0, STREAM_Q), own, q, red, lane)
         partner(R.pos_key(tk, 0, STREAM_K), q, c, own, kv, red, lane)
         for k in range(NC):
@@ -79,7 +93,7 @@ def make(st, so2: bool):
             if src != CONST:
                 tok = 0
                 if src == TABLE or src == SEQ:
-                    tok = DRAW.table_row(src, tk, n, cdf, table.shape[0])
+                    tok = DRAW.table_row(src, tk, n, alias, table.shape[0])
                 gen_hh(src, table, tok, tk, n, own, w, red, lane)
                 beta = betas[0] if src == IID else betas[tok]
                 DRAW.reflect(u, w, beta * dot(w, u, red, lane))

@@ -78,7 +78,7 @@ def place(T):
 
 
 @dev
-def batch(tk, n0, Lmax, src, cdf, V, delta, p, d, lane, sh_tok, sh_kind, sh_val):
+def batch(tk, n0, Lmax, src, alias, V, delta, p, d, lane, sh_tok, sh_kind, sh_val):
     """Scalars of steps n0 .. n0+31, lane l drawing step n0+l, into the ring of 64 slots
     in shared memory (step n at slot (n-1) % 64): table row, key kind, projection of an
     OTHER key."""
@@ -87,7 +87,7 @@ def batch(tk, n0, Lmax, src, cdf, V, delta, p, d, lane, sh_tok, sh_kind, sh_val)
     if n <= Lmax:
         tok = 0
         if src == TABLE or src == SEQ:
-            tok = DRAW.table_row(src, tk, n, cdf, V)
+            tok = DRAW.table_row(src, tk, n, alias, V)
         kind, kk = DRAW.key_kind(tk, n, delta, p)
         val = 0.0
         if kind == OTHER:
