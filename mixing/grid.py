@@ -104,6 +104,10 @@ def _param_items(texts) -> dict:
         values = [v.strip() for v in vals.split(",")]
         if not key or not values or any(v == "" for v in values):
             raise ParameterError(f"--param: expected KEY=V1[,V2...], got {text!r}")
+        if key in out:
+            raise ParameterError(f"{key}: given twice with --param (sweep several values with {key}=V1,V2)")
+        if len(set(values)) < len(values):
+            raise ParameterError(f"{key}: a value is repeated in {text!r}")
         out[key] = values
     return out
 
@@ -114,8 +118,21 @@ def load_config(path) -> dict:
             cfg = tomllib.load(fh)
     except OSError as exc:
         raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"--config: {path} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
+    if "param" in cfg and not isinstance(cfg["param"], dict):
+        raise ParameterError(f"--config: {path}: param must be a table ([param] with KEY = value lines)")
+    if "mechanism" in cfg:
+        mech = cfg["mechanism"]
+        names = mech if isinstance(mech, list) else [mech]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ParameterError(f"--config: {path}: mechanism must be a name or a non-empty list of names, "
+                                 f"got {mech!r}")
+    for key in ("measure", "device", "out", "show"):
+        if key in cfg and not isinstance(cfg[key], str):
+            raise ParameterError(f"--config: {path}: {key} must be a string, got {cfg[key]!r}")
     known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param", "show"}
     for key in cfg:
         if key not in known:
@@ -165,9 +182,13 @@ def resolve(args) -> dict:
             raise ValueError
     except ValueError:
         raise ParameterError(f"seed: expected a non-negative integer, got {seed_text!r}") from None
+    if seed >= 2 ** 64:
+        raise ParameterError(f"seed: must be below 2^64, got {seed_text}")
     params = {}
     for key, vals in (cfg.get("param") or {}).items():
         params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+        if not params[key] or len(set(params[key])) < len(params[key]):
+            raise ParameterError(f"{key}: the config's [param] list is empty or repeats a value: {vals!r}")
     params.update(_param_items(args.param))
     from . import smoke
 
@@ -196,12 +217,18 @@ def resolve(args) -> dict:
     # measure parameters are validated once
     measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
     points, seen = [], set()
+    unused = {}                     # given mechanism parameter -> why a point did not use it
+    used = set()
     for name in mechanisms:
         table = mech_mod.param_table(name)
         mkeys = [k for k in params if k in table]
         for d in ds:
             for mvals in itertools.product(*(params[k] for k in mkeys)):
-                mech = mech_mod.make(name, d, **dict(zip(mkeys, mvals)))
+                given = dict(zip(mkeys, mvals))
+                _, dropped = mech_mod.resolve_params(name, d, given)
+                unused.update(dropped)
+                used.update(k for k in given if k not in dropped)
+                mech = mech_mod.make(name, d, strict=False, **given)
                 for evals in itertools.product(*(measure_params[k] for k in measure_params)):
                     ext = dict(zip(measure_params, evals))
                     if measure == "retrieval":
@@ -216,6 +243,9 @@ def resolve(args) -> dict:
                     seen.add(pid)
                     point["id"] = pid
                     points.append(point)
+    for key, why in unused.items():
+        if key not in used:          # ignored by every point of the grid: a mistake, not a sweep
+            raise ParameterError(f"{key}: {why}")
     columns = COLUMNS + ["d"] + [k for k in params]
     steps, peak = size_estimate(points)
     if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):

@@ -33,10 +33,11 @@ from . import laws, rng
 from ._jit import njit
 from .codes import CONST, HOUSEHOLDER, IID, SEQ, SO2, TABLE, Family, Law, Source  # noqa: F401 (re-exported)
 from .errors import ParameterError
-from .params import Param, check_base, check_beta, check_flag, check_nonneg, check_positive
+from .params import MAX_MAGNITUDE, Param, check_base, check_beta, check_flag, check_nonneg, check_positive
 
 _COMMON = [
-    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=check_nonneg),
+    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=check_nonneg,
+          limit=MAX_MAGNITUDE),
     Param("forget_scale", "choice", "none",
           "scale of the gate bias: none (FoX) or inv_sqrt_d (fla's PaTH-FoX)",
           choices=("none", "inv_sqrt_d")),
@@ -73,7 +74,7 @@ PARAMS = {
               "run the exact reduced-state walk, O(1) a step whatever d; full: transport all d coordinates",
               choices=("auto", "full")),
     ] + _TABLE,
-    "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=check_nonneg)],
+    "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=check_nonneg, limit=MAX_MAGNITUDE)],
 }
 for _name in PARAMS:
     PARAMS[_name] = PARAMS[_name] + _COMMON
@@ -318,8 +319,10 @@ def _hh_table(tkey, V, d):
     return out
 
 
-def make(name: str, d: int, **params) -> Mechanism:
-    """Validate and resolve a mechanism; unknown parameters are errors."""
+def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
+    """(resolved parameters, {given key: why it is not used}) of a mechanism: the defaults
+    filled in, then only what matters kept (the chosen angle law's parameter, table options
+    with a table, ...). Raises :class:`ParameterError` on unknown names and bad values."""
     if name not in PARAMS:
         raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(PARAMS)})")
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
@@ -336,31 +339,51 @@ def make(name: str, d: int, **params) -> Mechanism:
         resolved[key] = table[key].parse(value)
     for key, p in table.items():
         resolved.setdefault(key, p.default)
-    # keep only what matters: the parameter of the chosen angle law, table options with a table
-    if name == "so2":
-        keep = laws.LAWS[resolved["law"]][1]
-        for lawname, (_, pname, _) in laws.LAWS.items():
-            if pname and pname != keep:
-                resolved.pop(pname)
-        if resolved["law"] == "gaussian_rel" and resolved["center"] == "zero":
-            raise ParameterError("center: the gaussian_rel law scales each block's spread by its centre; "
-                                 "it needs center=rope")
-        if resolved["center"] == "zero":
-            resolved.pop("base")
+    dropped = {}
+
+    def drop(key, why):
+        resolved.pop(key, None)
+        if key in params:
+            dropped.setdefault(key, why)
+
     if resolved.get("generators"):
         if resolved.get("vocab", 0):
             raise ParameterError("vocab: not used with generators (the file fixes the table)")
         resolved.pop("vocab")
         for key in ("law", "center", "base", "beta") + tuple(pn for _, pn, _ in laws.LAWS.values() if pn):
-            resolved.pop(key, None)
+            drop(key, "not used with generators (the file fixes the generators)")
     elif "generators" in resolved:
         resolved.pop("generators")
+    if name == "so2" and "law" in resolved:
+        keep = laws.LAWS[resolved["law"]][1]
+        for lawname, (_, pname, _) in laws.LAWS.items():
+            if pname and pname != keep:
+                drop(pname, f"not used by law={resolved['law']} "
+                     + (f"(its parameter is {keep})" if keep else "(it has no parameter)"))
+        if resolved["law"] == "gaussian_rel" and resolved["center"] == "zero":
+            raise ParameterError("center: the gaussian_rel law scales each block's spread by its centre; "
+                                 "it needs center=rope")
+        if resolved["center"] == "zero":
+            drop("base", "not used with center=zero")
     if "vocab" in resolved and resolved["vocab"] == 0:
-        resolved.pop("tokens")
+        drop("tokens", "not used without a table (vocab=0)")
     if name == "householder" and (resolved.get("vocab") or resolved.get("generators")):
-        resolved.pop("sampler")          # a table or a file: nothing to reduce
+        drop("sampler", "only i.i.d. directions have a reduced walk (not used with a table)")
     if resolved["forget"] == 0.0:
         resolved["forget_scale"] = "none"
-    mech = Mechanism(name, d, tuple(sorted(resolved.items())))
+        if "forget_scale" in params and params["forget_scale"] != "none":
+            dropped["forget_scale"] = "not used without a forget gate (forget=0)"
+    return resolved, dropped
+
+
+def make(name: str, d: int, /, strict: bool = True, **params) -> Mechanism:
+    """Validate and resolve a mechanism. Unknown parameters are errors, and so (with
+    ``strict``, the default) is a parameter given but not used by this mechanism's settings,
+    such as ``sigma`` with ``law=uniform``."""
+    resolved, dropped = resolve_params(name, d, params)
+    if strict and dropped:
+        key, why = next(iter(dropped.items()))
+        raise ParameterError(f"{key}: {why}")
+    mech = Mechanism(name, int(d), tuple(sorted(resolved.items())))
     mech.generators()                  # validate a generators file now, not inside a run
     return mech

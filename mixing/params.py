@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from .errors import ParameterError
 
+#: the largest size of a scale parameter (logit scale, value scales, biases): norms and
+#: squared weights of larger values overflow float64 (xi = 1e160 gave an infinite far residual)
+MAX_MAGNITUDE = 1e100
+
 
 @dataclass(frozen=True)
 class Param:
@@ -21,6 +25,7 @@ class Param:
     doc: str
     choices: tuple = ()
     check: object = None      # callable(value) -> error text or None
+    limit: float | None = None  # largest allowed size (MAX_MAGNITUDE for scales that get squared)
 
     def parse(self, text):
         """Parse a command-line string (or a TOML value) into this parameter's type."""
@@ -44,6 +49,9 @@ class Param:
             raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise ParameterError(f"{self.name}: must be finite, got {text!r}")
+        if self.limit is not None and abs(value) > self.limit:
+            raise ParameterError(f"{self.name}: {text!r} is too large (at most {self.limit:g} in size: "
+                                 "squares of larger values overflow the arithmetic)")
         if self.check is not None:
             msg = self.check(value)
             if msg:

@@ -192,6 +192,8 @@ def main(argv=None) -> int:
         sweep = resolve(args)
         if sweep["out"]:
             out = Path(sweep["out"])
+        elif args.resume:
+            raise ParameterError("--resume: needs --out, the folder of the sweep to continue")
         else:
             try:
                 out = unique_dir(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
@@ -200,6 +202,9 @@ def main(argv=None) -> int:
         store = Store(out)
         ids = [p["id"] for p in sweep["points"]]
         existed = store.exists()
+        if args.resume and not existed:
+            raise ParameterError(f"--resume: {out} holds no sweep to resume (no manifest.json); "
+                                 "drop --resume to start one there")
         try:
             store.lock()
         except OSError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParameterError
-from .params import Param
+from .params import MAX_MAGNITUDE, Param
 
 
 def _unit_interval_open(v):
@@ -21,15 +21,17 @@ def _c(v):
 
 
 TASK_PARAMS = [
-    Param("B", "float", 8.0, "logit scale |q||k|/sqrt(d): score = B qhat^T P khat + bias",
-          check=lambda v: None if v > 0 else "must be > 0"),
+    Param("B", "float", 8.0, "logit scale |q||k|/sqrt(d): score = B qhat^T P khat + bias (0: uniform weights)",
+          check=lambda v: None if v >= 0 else "must be >= 0", limit=MAX_MAGNITUDE),
     Param("delta", "int", 1, "lag of the target source (inside the window)",
           check=lambda v: None if v >= 1 else "must be >= 1"),
     Param("p", "float", 0.01, "probability that a non-target source is a lookalike (same key as the target)",
           check=_unit_interval_open),
     Param("kappa", "float", 1.0, "scale of the other (random) keys, the per-token suppression", check=_kappa),
-    Param("mu", "float", 1.0, "norm of the common value mean mu", check=lambda v: None if v >= 0 else "must be >= 0"),
-    Param("xi", "float", 1.0, "value noise scale: E|xi|^2 = xi^2", check=lambda v: None if v >= 0 else "must be >= 0"),
+    Param("mu", "float", 1.0, "norm of the common value mean mu", check=lambda v: None if v >= 0 else "must be >= 0",
+          limit=MAX_MAGNITUDE),
+    Param("xi", "float", 1.0, "value noise scale: E|xi|^2 = xi^2", check=lambda v: None if v >= 0 else "must be >= 0",
+          limit=MAX_MAGNITUDE),
     Param("window", "int", 64, "lags n > window form the far set F",
           check=lambda v: None if v >= 1 else "must be >= 1"),
 ]
@@ -47,6 +49,16 @@ class Task:
     mu: float = 1.0
     xi: float = 1.0
     window: int = 64
+
+    def __post_init__(self):
+        """``Task(...)`` validates like ``Task.make`` and the command line."""
+        for p in TASK_PARAMS:
+            value = getattr(self, p.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParameterError(f"{p.name}: expected a number, got {value!r}")
+            if p.kind == "int" and float(value) != int(value):
+                raise ParameterError(f"{p.name}: expected an integer, got {value!r}")
+            p.parse(value)
 
     @classmethod
     def make(cls, **params) -> "Task":

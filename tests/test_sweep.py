@@ -251,3 +251,26 @@ def test_counts_accept_powers_of_two_and_mixed_length_lists():
     for bad in ("2^41", "2^4:2^3", "1:5", "", "2^99999", "1e19", "abc", "2^"):
         with pytest.raises(ParameterError, match="lengths"):
             parse_lengths(bad)
+
+
+def test_ctrl_c_stops_a_long_trial_within_seconds(tmp_path):
+    """One trial of 2^30 steps is a single kernel call of about a minute: SIGINT must stop it
+    within a few seconds (the kernel polls a stop flag), keep the finished point, and exit 130."""
+    out = tmp_path / "long"
+    argv = [sys.executable, "-m", "mixing.sweep", "--mechanism", "nope", "--measure", "retrieval",
+            "--lengths", "16,2^30", "--trials", "1", "--d", "4", "--out", str(out)]
+    first = subprocess.run(argv[:5] + ["--mechanism", "alibi", "--param", "m=1e-9", "--lengths", "16",
+                                       "--trials", "1", "--d", "4", "--out", str(tmp_path / "warm")],
+                           capture_output=True, text=True, timeout=300)   # compile the kernels first
+    assert first.returncode == 0, first.stderr
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "manifest.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)                                   # inside the long kernel call by now
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - sent < 5.0, "Ctrl-C took too long"
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err

@@ -18,7 +18,9 @@ draws xi_n explicitly.
 from __future__ import annotations
 
 import math
+import threading
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -35,13 +37,54 @@ from .readout import metrics, readout
 def walk(spec, c, N, seed, t0, out):
     """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
     kernel = _walk_so2 if spec.family == SO2 else _walk_hh
-    kernel(*walk_args(spec, c, N, seed, t0), out)
+    _interruptible(kernel, walk_args(spec, c, N, seed, t0), out)
 
 
 def retrieval(spec, task, lengths, seed, t0, out):
     """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
     kernel = _retrieval_so2 if spec.family == SO2 else _retrieval_hh
-    kernel(*retrieval_args(spec, task, lengths, seed, t0), out)
+    _interruptible(kernel, retrieval_args(spec, task, lengths, seed, t0), out)
+
+
+#: the kernels look at their stop flag once every POLL steps (a mask test, a load and a branch)
+POLL = 4096
+POLL_MASK = POLL - 1
+
+
+def _interruptible(kernel, args, out):
+    """Run ``kernel(*args, stop, out)`` so that Ctrl-C stops it within milliseconds.
+
+    A compiled kernel cannot see Python's signal handler, and the main thread handles
+    signals only between bytecodes; so in the main thread the kernel (which releases the
+    GIL) runs in a helper thread while the main thread waits in short joins. On
+    KeyboardInterrupt it raises the kernel's ``stop`` flag, which every trial loop polls
+    every ``POLL`` steps, waits for the kernel to return, and re-raises. Elsewhere (worker
+    threads, Dask workers) the kernel runs directly."""
+    stop = np.zeros(1, dtype=np.int64)
+    if threading.current_thread() is not threading.main_thread():
+        kernel(*args, stop, out)
+        return
+    failure = []
+    threads = numba.get_num_threads()        # numba's thread count is per calling thread
+
+    def run():
+        try:
+            numba.set_num_threads(threads)
+            kernel(*args, stop, out)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="mixing-kernel", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        stop[0] = 1
+        worker.join()
+        raise
+    if failure:
+        raise failure[0]
 
 
 @hot
@@ -243,7 +286,7 @@ def setup_retrieval(tk, mdelta, mu, transport):
 
 
 @pnjit
-def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, out):
+def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, stop, out):
     h = d // 2
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
@@ -254,6 +297,8 @@ def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, 
         a, b = block_coeffs(q, k)
         phi = np.zeros(h)
         for n in range(1, N + 1):
+            if (n & POLL_MASK) == 0 and stop[0] != 0:
+                break
             step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             coh = 0.0
             uk = 0.0
@@ -267,7 +312,7 @@ def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, 
 
 
 @pnjit
-def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, out):
+def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, stop, out):
     sc = math.sqrt(max(1.0 - c * c, 0.0))
     hdd, hc = rng.gamma_consts(max(0.5 * (d - 3), 1.0))
     for tt in prange(out.shape[0]):
@@ -277,6 +322,8 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
             wr = np.empty(3)
             a, b, r = 1.0, 0.0, 0.0
             for n in range(1, N + 1):
+                if (n & POLL_MASK) == 0 and stop[0] != 0:
+                    break
                 a, b, r = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], a, b, r, wr, hdd, hc)
                 uk = c * a + sc * b
                 out[tt, n - 1, 0] = a
@@ -289,6 +336,8 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
             u = q.copy()
             w = np.empty(d)
             for n in range(1, N + 1):
+                if (n & POLL_MASK) == 0 and stop[0] != 0:
+                    break
                 step_hh(src, betas, table, alias, tk, n, u, w)
                 uq = 0.0
                 uk = 0.0
@@ -305,7 +354,7 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
 
 @pnjit
 def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                   B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
+                   B, delta, p, kappa, mu, xi, window, lengths, seed, t0, stop, out):
     h = d // 2
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
@@ -319,6 +368,8 @@ def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, s
         sn = np.empty(h)
         slot = 0
         for n in range(1, Lmax + 1):
+            if (n & POLL_MASK) == 0 and stop[0] != 0:
+                break
             step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             kind, kk = key_kind(tk, n, delta, p)
             if kind != OTHER or transport:
@@ -352,7 +403,7 @@ def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, s
 
 @pnjit
 def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, out):
+                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, stop, out):
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
     carry = transport and src != CONST           # carry P_n itself
@@ -376,6 +427,8 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
                 vecs[_VMEAN, j] = vecs[_MU, j]
         slot = 0
         for n in range(1, Lmax + 1):
+            if (n & POLL_MASK) == 0 and stop[0] != 0:
+                break
             if reduced:
                 ra, rb, rr = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rb, rr, wr, hdd, hc)
                 nu2 = ra * ra + rb * rb + rr * rr

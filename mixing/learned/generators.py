@@ -57,7 +57,7 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
     if family == "so2":
         if "angles" not in data:
             _fail(path, "an SO(2) file needs an 'angles' array (rows x d/2)")
-        a = np.asarray(data["angles"], dtype=np.float64)
+        a = _real(path, "angles", data["angles"])
         if a.ndim != 2 or a.shape[0] < 1:
             _fail(path, f"angles must be a 2-D array (rows x d/2), got shape {a.shape}")
         if a.shape[1] != d // 2:
@@ -66,8 +66,8 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
         return Generators(kind, angles=np.ascontiguousarray(a), meta=meta)
     if "directions" not in data or "betas" not in data:
         _fail(path, "a Householder file needs 'directions' (rows x d) and 'betas' (rows)")
-    w = np.asarray(data["directions"], dtype=np.float64)
-    b = np.asarray(data["betas"], dtype=np.float64)
+    w = _real(path, "directions", data["directions"])
+    b = _real(path, "betas", data["betas"])
     if w.ndim != 2 or w.shape[0] < 1:
         _fail(path, f"directions must be a 2-D array (rows x d), got shape {w.shape}")
     if w.shape[1] != d:
@@ -89,11 +89,25 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
 def read(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                _fail(path, "not an .npz archive (a single array; save with np.savez)")
             return {k: f[k] for k in f.files}
     except FileNotFoundError:
         _fail(path, "no such file")
-    except (OSError, ValueError) as exc:
-        _fail(path, f"not a readable .npz file ({exc})")
+    except IsADirectoryError:
+        _fail(path, "is a folder, not an .npz file")
+    except ParameterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - empty, truncated, not a zip, pickled: one line each
+        _fail(path, f"not a readable .npz file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'empty'})")
+
+
+def _real(path, name, arr):
+    """``arr`` as float64, refusing complex, boolean and non-numeric dtypes."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "iuf":
+        _fail(path, f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
 
 
 def load(path, mech) -> Generators:
