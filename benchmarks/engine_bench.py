@@ -29,6 +29,7 @@ import numpy as np
 
 from mixing import mechanisms as M
 from mixing import measures as ms
+from mixing.cli import Parser, check_output_file
 from mixing.errors import ParameterError
 from mixing.task import Task
 
@@ -145,7 +146,7 @@ def _rss_child(L: int) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python benchmarks/engine_bench.py", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = Parser(prog="python benchmarks/engine_bench.py", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
@@ -158,6 +159,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         ms.check_device(args.device)
+        if args.json:
+            check_output_file(args.json, "--json")
     except ParameterError as exc:
         print(f"engine_bench: error: {exc}", file=sys.stderr)
         return 2

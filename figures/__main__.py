@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from . import NAMES
+from mixing.cli import Parser
 
 #: the committed figures and their data (written only when asked for with --out)
 COMMITTED = Path(__file__).resolve().parent / "output"
@@ -52,7 +53,7 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m figures", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = Parser(prog="python -m figures", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")

@@ -10,13 +10,14 @@ writes elsewhere.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from mixing.cli import Parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "figures" / "output"
@@ -325,7 +326,7 @@ def render(data: Path = DATA) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m figures.results", description=__doc__.strip().splitlines()[0])
+    ap = Parser(prog="python -m figures.results", description=__doc__.strip().splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="figure data folder (default figures/output)")
     ap.add_argument("--out", type=Path, default=DOC, help="file to write (default docs/results.md)")
     ap.add_argument("--check", action="store_true", help="exit 1 if the file differs from the data")

@@ -14,6 +14,8 @@ import sys
 import time
 
 from mixing import laws
+from mixing.cli import Parser, check_output_file
+from mixing.errors import ParameterError
 
 EPILOG = """\
 The table has one row per check: the claim (B1..B8 of docs/theory.md, section 4, CE1..CE3 the
@@ -89,7 +91,7 @@ def _check_domain(name, value):
 def _eval(argv) -> int:
     from .registry import formulas
 
-    ap = argparse.ArgumentParser(prog="python -m proofs eval", description="Evaluate one derived formula.")
+    ap = Parser(prog="python -m proofs eval", description="Evaluate one derived formula.")
     ap.add_argument("name", nargs="?", help="formula name (see --list)")
     ap.add_argument("values", nargs="*", metavar="key=value")
     ap.add_argument("--list", action="store_true", help="list the formulas and their parameters")
@@ -155,12 +157,18 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
         return _eval(argv[1:])
-    ap = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = Parser(prog="python -m proofs", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
     ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")
     ap.add_argument("--seed", type=int, default=20260626, help="seed of every simulation (default 20260626)")
     args = ap.parse_args(argv)
+    if args.report:
+        try:
+            check_output_file(args.report, "--report")
+        except ParameterError as exc:
+            print(f"proofs: error: {exc}", file=sys.stderr)
+            return 2
     from . import verify
     from .core import table
 

@@ -124,3 +124,38 @@ def test_a_grid_may_give_a_law_parameter_some_of_its_points_use(tmp_path):
                  "--lengths", "16", "--trials", "2", "--out", str(tmp_path / "o")]) == 0
     rows = (tmp_path / "o" / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 4
+
+
+def _cli(module):
+    import importlib
+
+    return importlib.import_module(module).main
+
+
+OTHER_CLIS = [
+    ("mixing.learned.train", ["--bogus"], "python -m mixing.learned"),
+    ("mixing.learned.train", ["--mechanism", "so2", "--out", "{tmp}/missing/x.npz"], "--out"),
+    ("mixing.learned.train", ["--mechanism", "so2", "--out", "{tmp}"], "--out"),
+    ("proofs.__main__", ["--bogus"], "python -m proofs"),
+    ("proofs.__main__", ["--report", "{tmp}/missing/r.md"], "--report"),
+    ("proofs.__main__", ["eval", "--bogus"], "python -m proofs eval"),
+    ("figures.__main__", ["--bogus"], "python -m figures"),
+    ("figures.__main__", ["nonesuch"], "nonesuch"),
+    ("figures.results", ["--bogus"], "python -m figures.results"),
+    ("figures.results", ["--data", "{tmp}/missing"], "figures.results"),
+]
+
+
+@pytest.mark.parametrize("module,argv,needle", OTHER_CLIS, ids=[f"{c[0]}-{i}" for i, c in enumerate(OTHER_CLIS)])
+def test_other_command_lines_fail_in_one_line_before_any_work(module, argv, needle, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        rc = _cli(module)(argv)
+    except SystemExit as exc:
+        rc = exc.code
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert needle in err, err
+    assert "step" not in captured.out            # nothing trained or simulated first

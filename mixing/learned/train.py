@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cli import Parser, check_output_file
 from ..errors import ParameterError
 from ..mechanisms import _hh_table, _so2_table
 from . import recall
@@ -290,7 +291,7 @@ def load(path) -> Model:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+    ap = Parser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
                                  epilog="\n".join(__doc__.strip().splitlines()[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))
@@ -317,6 +318,7 @@ def main(argv=None) -> int:
         smoke.note("mixing.learned", f"{args.steps} steps")
     t0 = time.perf_counter()
     try:
+        check_output_file(args.out, "--out")
         model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed, args.sigma)
         first = loss_and_grad(model, args.train_length, args.seed, 0, args.batch)[0]
         train(model, args.train_length, args.steps, args.batch, args.lr, args.seed, log_every=args.log_every)

@@ -1,0 +1,31 @@
+"""Command-line helpers shared by every entry point: one-line argparse errors, and output
+paths checked before any work starts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .errors import ParameterError
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` whose errors are one line, ``PROG: error: MESSAGE``, with exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def check_output_file(path, option: str) -> Path:
+    """Refuse an output file that is a folder, or whose folder is missing or not writable,
+    with one line naming ``option`` (before the work that would produce it)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ParameterError(f"{option}: {p} is a folder, not a file")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ParameterError(f"{option}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ParameterError(f"{option}: {p} is not writable")
+    return p

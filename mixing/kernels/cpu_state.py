@@ -1,0 +1,213 @@
+"""Per-trial state and per-step helpers of the CPU kernels (``cpu.py``): unit vectors, the
+SO(2) and Householder steps, the online softmax (``rescale``, ``add``) and the read-out of a
+length (``record``), and a trial's set-up. The helpers that never allocate are compiled
+without reference counting (``_jit.hot``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import laws, rng
+from .._jit import hot, njit
+from ..codes import CONST, IID, TARGET
+from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, ACC_QN as _QN, ACC_QF as _QF, ACC_SF as _SF,
+                       ACC_SN as _SN, ACC_Z as _Z, N_ACC, N_VECS, N_WEIGHTED, V_MEAN_N as _MEAN_N, V_MU as _MU,
+                       V_NOISE_N as _NOISE_N, V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR)
+from .draws import reflect, table_row
+from .readout import metrics, readout
+
+
+@hot
+def unit(key, out):
+    """Fill ``out`` with a uniform unit vector (normalised normals j = 0..d-1 of key)."""
+    s = 0.0
+    for j in range(out.shape[0]):
+        z = rng.normal(key, j)
+        out[j] = z
+        s += z * z
+    s = 1.0 / math.sqrt(s)
+    for j in range(out.shape[0]):
+        out[j] *= s
+
+
+@hot
+def partner(key, q, c, out):
+    """A unit vector with ``q . out = c``: c q + sqrt(1 - c^2) e, e uniform on q's complement."""
+    d = q.shape[0]
+    for j in range(d):
+        out[j] = rng.normal(key, j)
+    proj = 0.0
+    for j in range(d):
+        proj += out[j] * q[j]
+    s = 0.0
+    for j in range(d):
+        out[j] -= proj * q[j]
+        s += out[j] * out[j]
+    s = math.sqrt(1.0 - c * c) / math.sqrt(s)
+    for j in range(d):
+        out[j] = c * q[j] + s * out[j]
+
+
+@njit
+def block_coeffs(q, k):
+    """Per block m: (R(-Phi_m) q_m) . k_m = a_m cos Phi_m + b_m sin Phi_m."""
+    h = q.shape[0] // 2
+    a = np.empty(h)
+    b = np.empty(h)
+    for m in range(h):
+        a[m] = q[2 * m] * k[2 * m] + q[2 * m + 1] * k[2 * m + 1]
+        b[m] = q[2 * m + 1] * k[2 * m] - q[2 * m] * k[2 * m + 1]
+    return a, b
+
+
+@hot
+def step_so2(src, law, lawpar, centers, table, alias, tk, n, phi):
+    """Accumulated angles Phi_n = Phi_{n-1} + phi_n of every block."""
+    h = phi.shape[0]
+    if src == CONST:
+        for m in range(h):
+            phi[m] = n * centers[m]
+    elif src == IID:
+        key = rng.pos_key(tk, n, rng.STREAM_GEN)
+        for m in range(h):
+            phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
+    else:
+        tok = table_row(src, tk, n, alias, table.shape[0])
+        for m in range(h):
+            phi[m] += table[tok, m]
+
+
+@hot
+def dot(x, y):
+    """x . y with four accumulators in a fixed order: the compiler can vectorise it, and the
+    bits are the same on every machine (no fast-math reassociation)."""
+    n = x.shape[0]
+    m = n - n % 4
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(0, m, 4):
+        s0 += x[j] * y[j]
+        s1 += x[j + 1] * y[j + 1]
+        s2 += x[j + 2] * y[j + 2]
+        s3 += x[j + 3] * y[j + 3]
+    for j in range(m, n):
+        s0 += x[j] * y[j]
+    return (s0 + s1) + (s2 + s3)
+
+
+@hot
+def step_hh(src, betas, table, alias, tk, n, u, w):
+    """u <- H_n u with H_n = I - beta w w^T; fills w; returns (alpha = w . u before, beta).
+
+    ``betas`` holds one beta per table row (TABLE, SEQ) or the single beta (IID)."""
+    if src == CONST:
+        return 0.0, 0.0
+    if src == IID:
+        unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
+        beta = betas[0]
+    else:
+        tok = table_row(src, tk, n, alias, table.shape[0])
+        for j in range(u.shape[0]):
+            w[j] = table[tok, j]
+        beta = betas[tok]
+    alpha = dot(w, u)
+    reflect(u, w, beta * alpha)
+    return alpha, beta
+
+
+@hot
+def rescale(acc, vecs, s):
+    """Make score s > acc[_MAX] the running maximum, rescaling the weighted sums. The
+    kernels test ``s > acc[_MAX]`` inline and call this rarely (log L times a trial):
+    a helper holding both the test and this loop is not inlined by numba and costs about
+    20 ns a step in call overhead (measured)."""
+    f = math.exp(acc[_MAX] - s)
+    acc[_Z] *= f
+    acc[_SN] *= f
+    acc[_SF] *= f
+    acc[_CST] *= f
+    acc[_QN] *= f * f
+    acc[_QF] *= f * f
+    for r in range(N_WEIGHTED):
+        for j in range(vecs.shape[1]):
+            vecs[r, j] *= f
+    acc[_MAX] = s
+
+
+@hot
+def add(acc, vecs, c, near, kind, transport, trick):
+    """Add a source of weight c (value mean in ``vecs[_VMEAN]`` when transporting)."""
+    acc[_Z] += c
+    if kind == TARGET:
+        acc[_CST] = c
+        return
+    part = 0 if near else 1
+    acc[_SN + part] += c
+    if trick:
+        acc[_QN + part] += c * c
+    if transport:
+        for j in range(vecs.shape[1]):
+            vecs[_MEAN_N + part, j] += c * vecs[_VMEAN, j]
+
+
+@hot
+def record(acc, vecs, tk, slot, xi, transport, far_target, row):
+    """Draw the pending noise increments and write the four metrics of one length."""
+    d = vecs.shape[1]
+    sd = xi / math.sqrt(d)
+    for part in range(2):
+        Q = acc[_QN + part]
+        if Q > 0.0 and sd > 0.0:
+            key = rng.pos_key(tk, 2 * slot + part, rng.STREAM_CKPT)
+            scale = sd * math.sqrt(Q)
+            for j in range(d):
+                vecs[_NOISE_N + part, j] += scale * rng.normal(key, j)
+        acc[_QN + part] = 0.0
+    cf = acc[_CST] if far_target else 0.0
+    yt = 0.0
+    yf2 = 0.0
+    tt2 = 0.0
+    for j in range(d):
+        a, b, c = readout(acc, vecs, j, transport, cf)
+        yt += a
+        yf2 += b
+        tt2 += c
+    metrics(acc, cf, yt, yf2, tt2, row)
+
+
+@njit
+def setup_retrieval(tk, mdelta, mu, transport):
+    """A trial's state: query q, target key normalize(E[P_delta]^T q) (q if that vanishes),
+    the vectors (target value, value mean, ...) and the softmax sums."""
+    d = mdelta.shape[0]
+    q = np.empty(d)
+    kst = np.empty(d)
+    vecs = np.zeros((N_VECS, d))
+    acc = np.zeros(N_ACC)
+    acc[_MAX] = -np.inf
+    unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
+    s = 0.0
+    for j in range(d):
+        x = 0.0
+        for i in range(d):
+            x += mdelta[i, j] * q[i]
+        kst[j] = x
+        s += x * x
+    if s > 1e-300:
+        s = 1.0 / math.sqrt(s)
+        for j in range(d):
+            kst[j] *= s
+    else:
+        for j in range(d):
+            kst[j] = q[j]
+    vstar = vecs[_VSTAR]
+    unit(rng.pos_key(tk, 0, rng.STREAM_K), vstar)
+    for j in range(d):
+        vecs[_MU, j] = mu / math.sqrt(d)
+        if not transport:
+            vecs[_TSTAR, j] = vstar[j]
+    return q, kst, vecs, acc
