@@ -136,6 +136,9 @@ OTHER_CLIS = [
     ("mixing.learned.train", ["--bogus"], "python -m mixing.learned"),
     ("mixing.learned.train", ["--mechanism", "so2", "--out", "{tmp}/missing/x.npz"], "--out"),
     ("mixing.learned.train", ["--mechanism", "so2", "--out", "{tmp}"], "--out"),
+    ("mixing.learned.train", ["--mechanism", "so2", "--train-length", "0", "--out", "{tmp}/x.npz"], "train-length"),
+    ("mixing.learned.train", ["--mechanism", "so2", "--B", "1e300", "--out", "{tmp}/x.npz"], "B"),
+    ("mixing.learned.train", ["--mechanism", "so2", "--lr", "nan", "--out", "{tmp}/x.npz"], "lr"),
     ("proofs.__main__", ["--bogus"], "python -m proofs"),
     ("proofs.__main__", ["--report", "{tmp}/missing/r.md"], "--report"),
     ("proofs.__main__", ["eval", "--bogus"], "python -m proofs eval"),
@@ -159,3 +162,20 @@ def test_other_command_lines_fail_in_one_line_before_any_work(module, argv, need
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert needle in err, err
     assert "step" not in captured.out            # nothing trained or simulated first
+
+
+def test_a_diverging_loss_names_the_learning_rate(monkeypatch, tmp_path, capsys):
+    """Fault injection: a NaN loss stops training with one line naming lr, and writes nothing."""
+    from mixing.learned import train
+
+    real = train.loss_and_grad
+
+    def poisoned(model, *args, **kw):
+        loss, grads = real(model, *args, **kw)
+        return float("nan"), grads
+
+    monkeypatch.setattr(train, "loss_and_grad", poisoned)
+    rc = train.main(["--mechanism", "so2", "--d", "8", "--steps", "3", "--out", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "lr" in err[-1] and "nan" in err[-1]
+    assert not (tmp_path / "x.npz").exists()

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..cli import Parser, check_output_file
 from ..errors import ParameterError
+from ..params import MAX_MAGNITUDE
 from ..mechanisms import _hh_table, _so2_table
 from . import recall
 
@@ -136,6 +137,8 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
         raise ParameterError(f"vocab: must be >= 2, got {V}")
     if not B > 0:
         raise ParameterError(f"B: must be > 0, got {B}")
+    if B > MAX_MAGNITUDE:
+        raise ParameterError(f"B: {B:g} is too large (at most {MAX_MAGNITUDE:g})")
     if cap < 1:
         raise ParameterError(f"cap: must be >= 1, got {cap}")
     if tokens not in ("uniform", "zipf"):
@@ -192,13 +195,18 @@ def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
     return float(losses.mean()), grads
 
 
+def check_schedule(train_length, steps, batch, lr) -> None:
+    """One-line errors for the training schedule, before any work."""
+    if train_length < 2:
+        raise ParameterError(f"train-length: must be >= 2, got {train_length}")
+    if steps < 1 or batch < 1 or not lr > 0 or not math.isfinite(lr):
+        raise ParameterError("steps, batch and lr must be positive (and lr finite)")
+
+
 def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 64, lr: float = 0.05,
           seed: int = 0, progress: bool = True, log_every: int = 0) -> Model:
     """Adam on the recall loss at ``train_length``; fresh sequences every step."""
-    if train_length < 2:
-        raise ParameterError(f"train-length: must be >= 2, got {train_length}")
-    if steps < 1 or batch < 1 or not lr > 0:
-        raise ParameterError("steps, batch and lr must be positive")
+    check_schedule(train_length, steps, batch, lr)
     names = TRAINED[model.mechanism]
     m = {k: np.zeros_like(model.params[k]) for k in names}
     v = {k: np.zeros_like(model.params[k]) for k in names}
@@ -211,6 +219,10 @@ def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 
                    disable=None, leave=False)
     for step in range(steps):
         loss, grads = loss_and_grad(model, train_length, seed, step * batch, batch)
+        if not math.isfinite(loss):
+            if bar is not None:
+                bar.close()
+            raise ParameterError(f"lr: the loss became {loss} at step {step}; lower --lr {lr:g} (or --B)")
         log[step] = loss
         for k in names:
             m[k] = b1 * m[k] + (1 - b1) * grads[k]
@@ -319,6 +331,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         check_output_file(args.out, "--out")
+        check_schedule(args.train_length, args.steps, args.batch, args.lr)
         model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed, args.sigma)
         first = loss_and_grad(model, args.train_length, args.seed, 0, args.batch)[0]
         train(model, args.train_length, args.steps, args.batch, args.lr, args.seed, log_every=args.log_every)
