@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 
 import numba
+from numba import types
+from numba.extending import intrinsic
 
 CACHE = os.environ.get("MIXING_NUMBA_CACHE", "1") not in ("0", "false", "no", "")
 
@@ -69,6 +71,21 @@ def _install() -> bool:
 
 
 SALTED = _install() if CACHE else False
+
+@intrinsic
+def load_flag(typingctx, flag):
+    """``flag[0]`` of an int64 array, read with an atomic acquire load: a kernel polling a stop
+    flag written by another thread must reread it, and a plain load of memory the loop never
+    writes is hoisted out of the loop by LLVM (the flag was then read once, measured)."""
+    if not (isinstance(flag, types.Array) and flag.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.load_atomic(arr.data, ordering="acquire", align=8)
+
+    return types.int64(flag), codegen
+
 
 njit = partial(numba.njit, cache=CACHE, nogil=True)
 pnjit = partial(numba.njit, cache=CACHE, nogil=True, parallel=True)

@@ -18,6 +18,7 @@ draws xi_n explicitly.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import threading
 
@@ -26,13 +27,13 @@ import numpy as np
 from numba import prange
 
 from .. import rng
-from .._jit import pnjit
+from .._jit import load_flag, pnjit
 from ..codes import CONST, OTHER, SO2, TARGET
 from .contract import (ACC_MAX as _MAX, V_MU as _MU, V_NOISE_F as _NOISE_F, V_NOISE_N as _NOISE_N,
                        V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR, retrieval_args, walk_args)
 from .cpu_state import (add, block_coeffs, dot, partner, record, rescale, setup_retrieval,  # noqa: F401
                         step_hh, step_so2, unit)
-from .draws import key_kind, other_coord_mt, reduced_step
+from .draws import key_kind, other_coord_mt, reduced_step, reduced_step2
 
 
 def walk(spec, c, N, seed, t0, out):
@@ -57,35 +58,44 @@ def _interruptible(kernel, args, out):
 
     A compiled kernel cannot see Python's signal handler, and the main thread handles
     signals only between bytecodes; so in the main thread the kernel (which releases the
-    GIL) runs in a helper thread while the main thread waits in short joins. On
-    KeyboardInterrupt it raises the kernel's ``stop`` flag, which every trial loop polls
-    every ``POLL`` steps, waits for the kernel to return, and re-raises. Elsewhere (worker
-    threads, Dask workers) the kernel runs directly."""
+    GIL) runs in one long-lived helper thread while the main thread waits in short slices.
+    On KeyboardInterrupt it raises the kernel's ``stop`` flag, which every trial loop polls
+    every ``POLL`` steps, waits for the kernel to return, and re-raises. The helper thread is
+    reused (a fresh thread per call made the threading layer build a new team of threads
+    each time: milliseconds a call, measured). Elsewhere (worker threads, Dask workers) the
+    kernel runs directly."""
     stop = np.zeros(1, dtype=np.int64)
     if threading.current_thread() is not threading.main_thread():
         kernel(*args, stop, out)
         return
-    failure = []
     threads = numba.get_num_threads()        # numba's thread count is per calling thread
 
     def run():
-        try:
-            numba.set_num_threads(threads)
-            kernel(*args, stop, out)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            failure.append(exc)
+        numba.set_num_threads(threads)
+        kernel(*args, stop, out)
 
-    worker = threading.Thread(target=run, name="mixing-kernel", daemon=True)
-    worker.start()
+    future = _helper().submit(run)
     try:
-        while worker.is_alive():
-            worker.join(0.05)
+        while True:
+            try:
+                future.result(timeout=0.05)
+                return
+            except concurrent.futures.TimeoutError:
+                continue
     except KeyboardInterrupt:
         stop[0] = 1
-        worker.join()
+        concurrent.futures.wait([future])
         raise
-    if failure:
-        raise failure[0]
+
+
+_HELPER = None
+
+
+def _helper():
+    global _HELPER
+    if _HELPER is None:
+        _HELPER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixing-kernel")
+    return _HELPER
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,7 +114,7 @@ def _walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, 
         a, b = block_coeffs(q, k)
         phi = np.zeros(h)
         for n in range(1, N + 1):
-            if (n & POLL_MASK) == 0 and stop[0] != 0:
+            if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                 break
             step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             coh = 0.0
@@ -129,7 +139,7 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
             wr = np.empty(3)
             a, b, r = 1.0, 0.0, 0.0
             for n in range(1, N + 1):
-                if (n & POLL_MASK) == 0 and stop[0] != 0:
+                if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                     break
                 a, b, r = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], a, b, r, wr, hdd, hc)
                 uk = c * a + sc * b
@@ -143,7 +153,7 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
             u = q.copy()
             w = np.empty(d)
             for n in range(1, N + 1):
-                if (n & POLL_MASK) == 0 and stop[0] != 0:
+                if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                     break
                 step_hh(src, betas, table, alias, tk, n, u, w)
                 uq = 0.0
@@ -175,7 +185,7 @@ def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, s
         sn = np.empty(h)
         slot = 0
         for n in range(1, Lmax + 1):
-            if (n & POLL_MASK) == 0 and stop[0] != 0:
+            if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                 break
             step_so2(src, law, lawpar, centers, table, alias, tk, n, phi)
             kind, kk = key_kind(tk, n, delta, p)
@@ -216,15 +226,15 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
     carry = transport and src != CONST           # carry P_n itself
     explicit = carry and betas.min() < 2.0       # non-orthogonal: explicit value noise
     sd = xi / math.sqrt(d)
-    hdd, hc = rng.gamma_consts(max(0.5 * (d - 3), 1.0))     # the reduced step's Gamma
+    hdd, hc = rng.gamma_consts(max(0.5 * (d - 2), 1.0))     # the reduced step's Gamma
     odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
         u = q.copy()
         w = np.empty(d)
-        wr = np.empty(3)
-        ra, rb, rr = 1.0, 0.0, 0.0     # reduced state: u = ra qhat + rb e + rr e_rest
+        wr = np.empty(2)
+        ra, rr = 1.0, 0.0     # reduced state: u = ra qhat + rr e_rest
         nu2 = 1.0
         P = np.eye(d) if carry else np.zeros((1, 1))
         pw = np.empty(d)
@@ -234,11 +244,11 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
                 vecs[_VMEAN, j] = vecs[_MU, j]
         slot = 0
         for n in range(1, Lmax + 1):
-            if (n & POLL_MASK) == 0 and stop[0] != 0:
+            if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                 break
             if reduced:
-                ra, rb, rr = reduced_step(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rb, rr, wr, hdd, hc)
-                nu2 = ra * ra + rb * rb + rr * rr
+                ra, rr = reduced_step2(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rr, wr, hdd, hc)
+                nu2 = ra * ra + rr * rr
                 alpha, beta = 0.0, betas[0]
             else:
                 alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w)

@@ -110,6 +110,17 @@ def sphere_head(key, d, k, w, dd, c):
 
 
 @scalar
+def reduced_step2(key, d, beta, a, r, w, dd, c):
+    """:func:`reduced_step` on u = a e1 + r e2 (no second fixed direction: what the retrieval
+    scores need, since its target key is e1); d >= 3, ``(dd, c) = rng.gamma_consts((d - 2) / 2)``
+    (any value when d < 4). Returns (a, r) after the step."""
+    rest = sphere_head(key, d, 2, w, dd, c)
+    ba = beta * (a * w[0] + r * w[1])
+    x = r - ba * w[1]
+    return a - ba * w[0], math.sqrt(x * x + ba * ba * rest)
+
+
+@scalar
 def reduced_step(key, d, beta, a, b, r, w, dd, c):
     """One step u <- (I - beta w w^T) u of an i.i.d. uniform direction w, on the reduced state
     u = a e1 + b e2 + r e3 (e1, e2 fixed orthonormal directions, e3 the unit direction of the

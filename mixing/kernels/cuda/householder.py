@@ -76,10 +76,9 @@ def make(st):
                         P[j, i] = 1.0 if i == j else 0.0
             wsync()
         nu2 = 1.0
-        hdd, hc = R.gamma_consts(max(0.5 * (D - 3), 1.0))     # the reduced step's Gamma
-        wr = cuda.local.array(3, float64)
+        hdd, hc = R.gamma_consts(max(0.5 * (D - 2), 1.0))     # the reduced step's Gamma
+        wr = cuda.local.array(2, float64)
         ra = 1.0
-        rb = 0.0
         rr = 0.0
         slot = 0
         # scalars run one batch ahead, so the next step's table row can be loaded early
@@ -109,8 +108,8 @@ def make(st):
             elif src == IID and not reduced:
                 gen_hh(src, table, 0, tk, n, own, w, red, lane)
             if reduced:   # every lane runs the same scalar recursion (draws.reduced_step)
-                ra, rb, rr = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rb, rr, wr, hdd, hc)
-                nu2 = ra * ra + rb * rb + rr * rr
+                ra, rr = DRAW.reduced_step2(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rr, wr, hdd, hc)
+                nu2 = ra * ra + rr * rr
             elif src != CONST:
                 alpha = dot(w, u, red, lane)
                 DRAW.reflect(u, w, beta * alpha)
