@@ -32,7 +32,7 @@ from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
 from ...codes import CONST, SO2  # noqa: E402
-from ..contract import retrieval_args, walk_args  # noqa: E402
+from ..contract import reduced, retrieval_args, walk_args  # noqa: E402
 from . import householder, so2, state, walks  # noqa: E402
 from .warp import WARP, WPB  # noqa: E402
 
@@ -61,21 +61,27 @@ def _grid(T):
     return (T + WPB - 1) // WPB, WPB * WARP
 
 
-def _launch(kernel, args, T, out, extra=()):
-    """Copy array arguments to the device, launch one warp per trial, copy ``out`` back."""
+def _launch(kernel, args, T, out, extra=(), grid=None):
+    """Copy array arguments to the device, launch (one warp per trial unless ``grid`` says
+    otherwise), copy ``out`` back."""
     dargs = tuple(cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args)
     dout = cuda.device_array(out.shape, dtype=np.float64)
     with warnings.catch_warnings():
         # a few trials fill few warps; numba-cuda warns about that on every small launch
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
-        kernel[_grid(T)](*dargs, T, *extra, dout)
+        kernel[grid or _grid(T)](*dargs, T, *extra, dout)
     dout.copy_to_host(out)
 
 
 def walk(spec, c, N, seed, t0, out):
     """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
+    T = out.shape[0]
+    if reduced(spec, "walk"):     # no d-vectors: one trial per thread
+        _launch(walks.walk_reduced, walk_args(spec, c, N, seed, t0), T, out,
+                grid=((T + walks.THREADS - 1) // walks.THREADS, walks.THREADS))
+        return
     kern = kernels(spec.d, spec.family == SO2)["walk"]
-    _launch(kern, walk_args(spec, c, N, seed, t0), out.shape[0], out)
+    _launch(kern, walk_args(spec, c, N, seed, t0), T, out)
 
 
 def retrieval(spec, task, lengths, seed, t0, out):

@@ -1,7 +1,9 @@
-"""Walk kernels (coherence and second moment) on the GPU: one warp per trial.
+"""Walk kernels (coherence and second moment) on the GPU.
 
 The arguments are the contract's walk arguments (``contract.walk_args``), the trial count
-T and ``out``; the rows are those of ``cpu._walk_so2`` / ``cpu._walk_hh``.
+T and ``out``; the rows are those of ``cpu._walk_so2`` / ``cpu._walk_hh``. The d-dimensional
+walks put one trial on a warp; the reduced-state Householder walk (``draws.reduced_step``)
+has no d-vector to share and puts one trial on a thread (``walk_reduced``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from numba import float64, int64
 
 from ...codes import CONST, IID, SEQ, TABLE
 from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
-from ._compat import cuda
+from ._compat import SIM, cuda
 from .warp import DRAW, WARP, WPB, R, place, wsum
 
 
@@ -71,20 +73,6 @@ def make(st, so2: bool):
         w = cuda.local.array(NC, float64)
         owned(lane, own)
         tk = R.trial_key(seed, t0 + tt)
-        if reduced:   # every lane runs the same scalar recursion (draws.reduced_step)
-            hdd, hc = R.gamma_consts(max(0.5 * (D - 3), 1.0))
-            sc = math.sqrt(max(1.0 - c * c, 0.0))
-            wr = cuda.local.array(3, float64)
-            ra = 1.0
-            rb = 0.0
-            rr = 0.0
-            for n in range(1, N + 1):
-                ra, rb, rr = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), D, betas[0], ra, rb, rr, wr, hdd, hc)
-                if write and lane == 0:
-                    uk = c * ra + sc * rb
-                    out[tt, n - 1, 0] = ra
-                    out[tt, n - 1, 1] = uk * uk
-            return
         unit(R.pos_key(tk, 0, STREAM_Q), own, q, red, lane)
         partner(R.pos_key(tk, 0, STREAM_K), q, c, own, kv, red, lane)
         for k in range(NC):
@@ -104,3 +92,28 @@ def make(st, so2: bool):
                 out[tt, n - 1, 1] = uk * uk
 
     return walk_so2 if so2 else walk_hh
+
+
+#: threads per block of the one-thread-per-trial kernels
+THREADS = 32 if SIM else 128
+
+
+@cuda.jit
+def walk_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
+    """The reduced-state Householder walk, one trial per thread: the rows of
+    ``cpu._walk_hh`` with ``reduced`` set."""
+    tt = cuda.grid(1)
+    if tt >= T:
+        return
+    tk = R.trial_key(seed, t0 + tt)
+    hdd, hc = R.gamma_consts(max(0.5 * (d - 3), 1.0))
+    sc = math.sqrt(max(1.0 - c * c, 0.0))
+    wr = cuda.local.array(3, float64)
+    a = 1.0
+    b = 0.0
+    r = 0.0
+    for n in range(1, N + 1):
+        a, b, r = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), d, betas[0], a, b, r, wr, hdd, hc)
+        uk = c * a + sc * b
+        out[tt, n - 1, 0] = a
+        out[tt, n - 1, 1] = uk * uk
