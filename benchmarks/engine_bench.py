@@ -54,10 +54,15 @@ def fp64_peak():
     return cores * ghz * 1e9 * per_cycle, f"{cores} cores x {ghz:.2f} GHz x {per_cycle} flop/cycle ({model})"
 
 
-def _time(fn):
+def _timed(fn):
+    """(seconds, result) of one call."""
     t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    res = fn()
+    return time.perf_counter() - t, res
+
+
+def _time(fn):
+    return _timed(fn)[0]
 
 
 def kernel_vs_reference(L_ref: int, trials: int):
@@ -66,9 +71,8 @@ def kernel_vs_reference(L_ref: int, trials: int):
     mech = M.make("householder", 64, vocab=1024)
     task = Task()
     ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)                       # compile
-    t_ref = _time(lambda: ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials, device="reference"))
+    t_ref, b = _timed(lambda: ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials, device="reference"))
     a = ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials)
-    b = ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials, device="reference")
     return dict(t_ref=t_ref, ref_refl_per_s=trials * L_ref / t_ref, max_diff=float(np.abs(a - b).max()))
 
 
@@ -88,16 +92,13 @@ def against_peer(L: int, trials: int):
         mech = M.make("householder", 64, **kw)
         spec = mech.spec(0)
         ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)                   # compile
-        t_eng = _time(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
-        rows = ms.per_trial_retrieval(mech, task, lengths, 0, trials)
+        t_eng, rows = _timed(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
         if kw:
             peer = lambda: numpy_peer.retrieval(spec.table, np.full(1024, 1 / 1024), spec.betas, task,  # noqa: E731
                                                 lengths, trials, 1)
         else:
             peer = lambda: numpy_peer.retrieval(None, None, spec.betas, task, lengths, trials, 1, d=64)  # noqa: E731
-        t0 = time.perf_counter()
-        prow = peer()
-        t_peer = time.perf_counter() - t0
+        t_peer, prow = _timed(peer)
         out[label] = dict(engine_steps_per_s=trials * L / t_eng, peer_steps_per_s=trials * L / t_peer,
                           ratio=t_peer / t_eng, zmax=_zmax(rows, prow))
     return out

@@ -225,10 +225,9 @@ def resolve(args) -> dict:
         for d in ds:
             for mvals in itertools.product(*(params[k] for k in mkeys)):
                 given = dict(zip(mkeys, mvals))
-                _, dropped = mech_mod.resolve_params(name, d, given)
+                mech, dropped = mech_mod.build(name, d, given)
                 unused.update(dropped)
                 used.update(k for k in given if k not in dropped)
-                mech = mech_mod.make(name, d, strict=False, **given)
                 for evals in itertools.product(*(measure_params[k] for k in measure_params)):
                     ext = dict(zip(measure_params, evals))
                     if measure == "retrieval":

@@ -24,6 +24,7 @@ scales it).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -125,9 +126,6 @@ class KernelSpec:
         return self._paths[n]
 
 
-_SPECS: dict = {}
-
-
 @dataclass(frozen=True)
 class Mechanism:
     name: str
@@ -183,17 +181,10 @@ class Mechanism:
             return np.zeros(max(h, 1))
         return self.get("base") ** (-2.0 * np.arange(h) / self.d)
 
+    @functools.lru_cache(maxsize=64)
     def spec(self, seed: int) -> KernelSpec:
         """The kernel spec for ``seed`` (cached: per-token tables, the alias table and E[P_n]
         are built once per mechanism and seed, not once per block of trials)."""
-        key = (self, int(seed))
-        if key not in _SPECS:
-            if len(_SPECS) >= 64:
-                _SPECS.pop(next(iter(_SPECS)))
-            _SPECS[key] = self._spec(seed)
-        return _SPECS[key]
-
-    def _spec(self, seed: int) -> KernelSpec:
         p = dict(self.params)
         d, h = self.d, self.d // 2
         centers = self.centers()
@@ -376,14 +367,20 @@ def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
     return resolved, dropped
 
 
-def make(name: str, d: int, /, strict: bool = True, **params) -> Mechanism:
-    """Validate and resolve a mechanism. Unknown parameters are errors, and so (with
-    ``strict``, the default) is a parameter given but not used by this mechanism's settings,
-    such as ``sigma`` with ``law=uniform``."""
+def build(name: str, d: int, params: dict) -> tuple[Mechanism, dict]:
+    """The mechanism and {given key: why it is not used} (see :func:`resolve_params`); a
+    sweep grid may give a parameter that only some of its points use."""
     resolved, dropped = resolve_params(name, d, params)
-    if strict and dropped:
-        key, why = next(iter(dropped.items()))
-        raise ParameterError(f"{key}: {why}")
     mech = Mechanism(name, int(d), tuple(sorted(resolved.items())))
     mech.generators()                  # validate a generators file now, not inside a run
+    return mech, dropped
+
+
+def make(name: str, d: int, /, **params) -> Mechanism:
+    """Validate and resolve a mechanism. Unknown parameters are errors, and so is a parameter
+    given but not used by this mechanism's settings, such as ``sigma`` with ``law=uniform``."""
+    mech, dropped = build(name, d, params)
+    if dropped:
+        key, why = next(iter(dropped.items()))
+        raise ParameterError(f"{key}: {why}")
     return mech

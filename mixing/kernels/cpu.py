@@ -249,14 +249,14 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
             if reduced:
                 ra, rr = reduced_step2(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rr, wr, hdd, hc)
                 nu2 = ra * ra + rr * rr
-                alpha, beta = 0.0, betas[0]
+                beta = betas[0]           # (value transport, which reads beta, never runs reduced)
             else:
                 alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w)
-            if src != CONST and not reduced:
-                if n % 1024 == 0:
-                    nu2 = dot(u, u)
-                else:
-                    nu2 -= beta * (2.0 - beta) * alpha * alpha
+                if src != CONST:
+                    if n % 1024 == 0:
+                        nu2 = dot(u, u)
+                    else:
+                        nu2 -= beta * (2.0 - beta) * alpha * alpha
             if carry:  # P_n = P_{n-1} H_n
                 for i in range(d):
                     x = 0.0

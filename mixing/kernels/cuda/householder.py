@@ -107,7 +107,7 @@ def make(st):
                         bnext = betas[sh_tok[wib, n % RING]]
             elif src == IID and not reduced:
                 gen_hh(src, table, 0, tk, n, own, w, red, lane)
-            if reduced:   # every lane runs the same scalar recursion (draws.reduced_step)
+            if reduced:   # every lane runs the same scalar recursion (draws.reduced_step2)
                 ra, rr = DRAW.reduced_step2(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rr, wr, hdd, hc)
                 nu2 = ra * ra + rr * rr
             elif src != CONST:
