@@ -11,8 +11,12 @@
     compute in float64);
 [3] precision over 10^6 steps: CUDA vs CPU on the same trials at L = 2^20;
 [4] a retrieval sweep to L = 2^24 at d = 128 with 4096 trials (table Householder),
-    timed at L = 2^20 first and run in full only when the estimate is under ``--max-sweep``
-    seconds.
+    timed at L = 2^20 first under the default layout and under the fastest float64 layout
+    of [5], and run in full (fastest layout) only when the estimate is under
+    ``--max-sweep`` seconds;
+[5] every layout (lanes per trial, table in shared memory, float32) on the same work, side
+    by side (``cuda_layouts.py``);
+[6] the float32 path's error against float64.
 """
 
 from __future__ import annotations
@@ -106,15 +110,20 @@ def precision(L=2 ** 20, trials=8):
     return out
 
 
-def sweep(max_seconds, d=128, trials=4096, L=2 ** 24):
-    mech = M.make("householder", d, vocab=1024)
-    ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2, device="cuda")
-    short = 2 ** 20
-    t_short = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, 21)], trials, device="cuda"))
-    est = t_short * L / short
-    t_full = None
-    if est <= max_seconds:
-        t_full = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, 25)], trials, device="cuda"))
+def sweep(max_seconds, d=128, trials=4096, L=2 ** 24, lay=None, short=2 ** 20):
+    from mixing.kernels.cuda import layout
+
+    with layout.use(lay or layout.Layout()):
+        mech = M.make("householder", d, vocab=1024)
+        ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2, device="cuda")
+        k_short, k_full = int(np.log2(short)), int(np.log2(L))
+        t_short = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, k_short + 1)], trials,
+                                             device="cuda"))
+        est = t_short * L / short
+        t_full = None
+        if est <= max_seconds:
+            t_full = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, k_full + 1)], trials,
+                                                device="cuda"))
     return t_short, est, t_full
 
 
@@ -151,8 +160,17 @@ def run(quick=False, max_sweep=120.0) -> dict:
             print(f"[3] {name}: CUDA vs CPU over 2^20 steps, 8 trials, all metrics: max|diff| {ab:.1e}, "
                   f"max relative {rel:.1e}")
         res["precision"] = prec
-        t_short, est, t_full = sweep(max_sweep)
+        import cuda_layouts
+        from mixing.kernels.cuda import layout
+
+        res.update(cuda_layouts.run())
+        f64 = [r for r in res["layouts_v1024"] if "float32" not in r["layout"]]
+        best = max(f64, key=lambda r: r["steps_per_s"])["layout"]
+        t_default, est_default, _ = sweep(0.0)
+        t_short, est, t_full = sweep(max_sweep, lay=layout.Layout.parse(best))
         full = f"{t_full:.1f} s" if t_full is not None else f"not run (estimate {est:.0f} s > {max_sweep:.0f} s)"
-        print(f"[4] sweep d=128, 4096 trials, table Householder: to L=2^20 {t_short:.2f} s; to L=2^24 {full}")
-        res["sweep"] = dict(t_2_20=t_short, estimate_2_24=est, t_2_24=t_full)
+        print(f"[4] sweep d=128, 4096 trials, table Householder: to L=2^20 {t_default:.2f} s (default layout), "
+              f"{t_short:.2f} s ({best}); to L=2^24 with {best}: {full}")
+        res["sweep"] = dict(t_2_20_default=t_default, layout=best, t_2_20=t_short, estimate_2_24=est,
+                            t_2_24=t_full)
     return res

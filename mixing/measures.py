@@ -45,6 +45,7 @@ def check_device(device: str) -> None:
             raise ParameterError(f"device: cuda needs numba-cuda (pip install 'mixing[cuda]'): {exc}") from None
         if not cuda.available():
             raise ParameterError("device: cuda requested but no CUDA GPU is available on this machine")
+        cuda.layout.current()     # a bad MIXING_CUDA_LAYOUT stops here, before any work
 
 
 def backend(device: str):

@@ -234,5 +234,9 @@ def device_info(device: str) -> dict:
                     break
     except OSError:
         pass
-    return {"device": device, "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+    info = {"device": device, "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
             "platform": platform.platform()}
+    if device == "cuda":
+        from .kernels.cuda import layout
+        info["cuda_layout"] = str(layout.current())
+    return info

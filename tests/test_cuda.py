@@ -111,3 +111,106 @@ def test_gpu_real_sizes(name, params, fresh_seed):
     a = ms.per_trial_retrieval(mech, task, [64, 1000, 5000], fresh_seed, 37)
     b = ms.per_trial_retrieval(mech, task, [64, 1000, 5000], fresh_seed, 37, device="cuda")
     np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"seed {fresh_seed}")
+
+
+# ---------------------------------------------------------------------------------------
+# layouts (lanes per trial, the table in shared memory, float32 directions)
+
+layout = cuda_mod.layout
+
+LAYOUT_CASES = [("householder", 9, {"vocab": 5, "rotate_values": 1}), ("so2", 10, {"law": "gaussian", "vocab": 4})]
+
+
+@pytest.mark.parametrize("lay", ["lanes=16,table=shared", "lanes=4", "lanes=8,table=shared"])
+def test_float64_layouts_match_cpu(lay, fresh_seed):
+    # lanes=4 at d = 9: lanes own two or three coordinates; the shared table is used
+    for name, d, params in LAYOUT_CASES:
+        mech = M.make(name, d, **params)
+        a = ms.per_trial_retrieval(mech, TASK, [3, 8], fresh_seed, 2)
+        w1 = ms.per_trial_walk(mech, 5, fresh_seed, 2, c=0.4)
+        with layout.use(lay):
+            if name == "householder" and "shared" in lay:
+                assert cuda_mod.shared_rows(mech.spec(fresh_seed), layout.current()) == 5
+            b = ms.per_trial_retrieval(mech, TASK, [3, 8], fresh_seed, 2, device="cuda")
+            w2 = ms.per_trial_walk(mech, 5, fresh_seed, 2, c=0.4, device="cuda")
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"{lay} {name} seed {fresh_seed}")
+        np.testing.assert_allclose(w2, w1, rtol=1e-9, atol=1e-12, err_msg=f"{lay} {name} seed {fresh_seed}")
+
+
+def test_float32_layout_is_float32_and_close(fresh_seed):
+    # the float32 path is taken (rows move by more than float64 rounding) and stays within
+    # float32 rounding of the float64 rows over 40 steps
+    mech = M.make("householder", 12, vocab=6)
+    a = ms.per_trial_retrieval(mech, TASK, [5, 40], fresh_seed, 2)
+    with layout.use("lanes=8,precision=float32,table=shared"):
+        b = ms.per_trial_retrieval(mech, TASK, [5, 40], fresh_seed, 2, device="cuda")
+    diff = np.abs(b - a)
+    assert diff.max() > 1e-10, "float32 layout gave float64 bits"
+    np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6, err_msg=f"seed {fresh_seed}")
+
+
+def test_layout_launch_shape_does_not_change_numbers(fresh_seed):
+    mech = M.make("householder", 6, vocab=3)
+    with layout.use("lanes=8"):
+        a = ms.per_trial_retrieval(mech, TASK, [3, 5], fresh_seed, 3, device="cuda")
+        b = ms.per_trial_retrieval(mech, TASK, [3, 5], fresh_seed, 3, device="cuda", chunk=1)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("G", layout.LANES)
+def test_group_masks_partition_the_warp(G):
+    masks = {layout.group_mask(lane, G) for lane in range(32)}
+    assert len(masks) == 32 // G
+    total = 0
+    for m in masks:
+        assert bin(m).count("1") == G and m & total == 0
+        total |= m
+    assert total == 0xFFFFFFFF
+    # a lane's partners at every butterfly offset stay inside its group's mask
+    for lane in range(32):
+        m = layout.group_mask(lane, G)
+        off = G // 2
+        while off:
+            assert m >> (lane ^ off) & 1
+            off //= 2
+
+
+def test_shared_table_only_where_it_fits():
+    small, big = M.make("householder", 64, vocab=64), M.make("householder", 64, vocab=1024)
+    f64, f32 = layout.Layout(table="shared"), layout.Layout(table="shared", precision="float32")
+    assert cuda_mod.shared_rows(small.spec(0), f64) == 64 and cuda_mod.shared_rows(big.spec(0), f64) == 0
+    mid = M.make("householder", 64, vocab=95)         # 47.5 KiB in float64, 23.75 KiB in float32
+    assert cuda_mod.shared_rows(mid.spec(0), f64) == 0 and cuda_mod.shared_rows(mid.spec(0), f32) == 95
+    assert cuda_mod.shared_rows(small.spec(0), layout.Layout()) == 0
+    assert cuda_mod.shared_rows(M.make("householder", 64).spec(0), f64) == 0     # i.i.d.: no table
+
+
+@pytest.mark.parametrize("text,word", [("lanes=3", "lanes"), ("lanes=x", "lanes"), ("table=texture", "table"),
+                                       ("precision=half", "precision"), ("warps=2", "expected"),
+                                       ("lanes=8,lanes=16", "twice"), ("lanes", "expected")])
+def test_bad_layout_is_one_line(text, word, monkeypatch):
+    from mixing.errors import ParameterError
+    with pytest.raises(ParameterError, match=word) as info:
+        layout.Layout.parse(text)
+    assert "\n" not in str(info.value) and "MIXING_CUDA_LAYOUT" in str(info.value)
+    monkeypatch.setenv("MIXING_CUDA_LAYOUT", text)
+    with pytest.raises(ParameterError):
+        ms.check_device("cuda")
+
+
+def test_layout_text_round_trips():
+    lay = layout.Layout.parse(" lanes=8, precision=float32 ")
+    assert lay == layout.Layout(8, "global", "float32") and layout.Layout.parse(str(lay)) == lay
+    assert layout.Layout.parse("") == layout.Layout()
+
+
+@gpu
+@pytest.mark.parametrize("lay", ["lanes=16", "lanes=8,table=shared", "lanes=4"])
+def test_gpu_layouts_real_sizes(lay, fresh_seed):
+    # the group shuffles and masks run only on hardware: several trials per warp, d = 64
+    task = Task(B=8.0, delta=1, p=0.01, window=64)
+    for mech in (M.make("householder", 64, vocab=64, rotate_values=1), M.make("so2", 64, law="gaussian")):
+        a = ms.per_trial_retrieval(mech, task, [64, 3000], fresh_seed, 37)
+        with layout.use(lay):
+            b = ms.per_trial_retrieval(mech, task, [64, 3000], fresh_seed, 37, device="cuda")
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"{lay} seed {fresh_seed}")

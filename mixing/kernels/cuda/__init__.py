@@ -1,4 +1,4 @@
-"""numba-cuda backend: one warp per trial, float64, the contract of ``contract.py``.
+"""numba-cuda backend: one group of lanes per trial, the contract of ``contract.py``.
 
 ``walk`` and ``retrieval`` take the spec and the task like the CPU backend and fill ``out``
 with the same rows from the same random numbers: every draw is the counter-based function
@@ -11,15 +11,18 @@ The package, along its seams:
 | module | what it holds |
 |---|---|
 | ``_compat`` | the numba-cuda import and its numpy 2.5 fix; ``SIM`` under the simulator |
-| ``warp`` | launch constants, warp sums, device twins, the batched per-step draws |
-| ``state`` | per-trial state of one warp (owned coordinates, softmax sums, metrics) |
+| ``layout`` | lanes per trial, the table in shared memory, float32 directions (``MIXING_CUDA_LAYOUT``) |
+| ``warp`` | launch constants, group sums, device twins, the batched per-step draws |
+| ``state`` | per-trial state of one group of lanes (owned coordinates, softmax sums, metrics) |
 | ``walks`` | coherence and second-moment kernels |
 | ``so2`` | SO(2) retrieval |
 | ``householder`` | Householder retrieval |
 
-Precision: everything is float64 (the arithmetic, the RNG and the sums), as on the CPU;
-the CUDA results differ from the CPU kernel only by summation order and by libdevice vs
-libm rounding of exp/log/sin/cos (``python benchmarks/cuda_bench.py`` measures it).
+Precision: in the default layout everything is float64 (the arithmetic, the RNG and the
+sums), as on the CPU; the CUDA results differ from the CPU kernel only by summation order
+and by libdevice vs libm rounding of exp/log/sin/cos (``python benchmarks/cuda_bench.py``
+measures it). ``layout.Layout(precision="float32")`` makes the Householder retrieval's
+direction arithmetic float32.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ import numpy as np
 from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
-from ...codes import CONST, SO2  # noqa: E402
+from ...codes import CONST, SEQ, SO2, TABLE  # noqa: E402
 from ..contract import reduced, retrieval_args, walk_args  # noqa: E402
-from . import householder, so2, state, walks  # noqa: E402
-from .warp import WARP, WPB  # noqa: E402
+from . import householder, layout, so2, state, walks  # noqa: E402
+from .warp import WARP, WPB, group  # noqa: E402
 
 _KERNELS: dict = {}
 
@@ -47,23 +50,46 @@ def available() -> bool:
         return False
 
 
-def kernels(d: int, is_so2: bool) -> dict:
-    """The compiled kernels for dimension d and one family (built once, then cached)."""
-    key = (int(d), bool(is_so2))
+def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0) -> dict:
+    """The compiled kernels for dimension d, one family and a layout (default: the one in
+    force), built once, then cached; ``shared_rows`` > 0 builds the Householder retrieval
+    that copies a table of that many rows to shared memory."""
+    lay = lay or layout.current()
+    key = (int(d), bool(is_so2), lay, int(shared_rows))
     if key not in _KERNELS:
-        st = state.make(int(d), bool(is_so2))
-        _KERNELS[key] = dict(walk=walks.make(st, bool(is_so2)),
-                             retrieval=so2.make(st) if is_so2 else householder.make(st))
+        G = lay.lanes
+        if is_so2:
+            st = state.make(int(d), True, G)
+            _KERNELS[key] = dict(walk=walks.make(st, True), retrieval=so2.make(st))
+        else:
+            st = state.make(int(d), False, G)
+            rt = st if lay.precision == "float64" else state.make(int(d), False, G, single=True)
+            _KERNELS[key] = dict(walk=walks.make(st, False), retrieval=householder.make(rt, int(shared_rows)))
     return _KERNELS[key]
 
 
-def _grid(T):
-    return (T + WPB - 1) // WPB, WPB * WARP
+def shared_rows(spec, lay) -> int:
+    """Rows of the table the Householder retrieval copies to shared memory under ``lay``:
+    all of them when asked for and they fit (with the kernel's own shared arrays) in
+    ``layout.SHARED_BYTES``, else 0."""
+    if lay.table != "shared" or spec.src not in (TABLE, SEQ):
+        return 0
+    G = lay.lanes
+    gpb = group(G).GPB
+    own = gpb * (G * 8 + 2 * G * (8 + 8 + 8) + 3 * spec.d * 8)     # red, ring, q/v/x (householder.py)
+    item = 4 if lay.precision == "float32" else 8
+    rows = spec.table.shape[0]
+    return rows if own + rows * spec.d * item <= layout.SHARED_BYTES else 0
+
+
+def _grid(T, G=WARP):
+    gpb = group(G).GPB
+    return (T + gpb - 1) // gpb, gpb * G
 
 
 def _launch(kernel, args, T, out, extra=(), grid=None):
-    """Copy array arguments to the device, launch (one warp per trial unless ``grid`` says
-    otherwise), copy ``out`` back."""
+    """Copy array arguments to the device, launch (one group of lanes per trial unless
+    ``grid`` says otherwise), copy ``out`` back."""
     dargs = tuple(cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args)
     dout = cuda.device_array(out.shape, dtype=np.float64)
     with warnings.catch_warnings():
@@ -80,18 +106,25 @@ def walk(spec, c, N, seed, t0, out):
         _launch(walks.walk_reduced, walk_args(spec, c, N, seed, t0), T, out,
                 grid=((T + walks.THREADS - 1) // walks.THREADS, walks.THREADS))
         return
-    kern = kernels(spec.d, spec.family == SO2)["walk"]
-    _launch(kern, walk_args(spec, c, N, seed, t0), T, out)
+    lay = layout.current()
+    kern = kernels(spec.d, spec.family == SO2, lay)["walk"]
+    _launch(kern, walk_args(spec, c, N, seed, t0), T, out, grid=_grid(T, lay.lanes))
 
 
 def retrieval(spec, task, lengths, seed, t0, out):
     """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
     T = out.shape[0]
     is_so2 = spec.family == SO2
-    kern = kernels(spec.d, is_so2)["retrieval"]
+    lay = layout.current()
+    rows = 0 if is_so2 else shared_rows(spec, lay)
+    kern = kernels(spec.d, is_so2, lay, rows)["retrieval"]
+    grid = _grid(T, lay.lanes)
+    args = retrieval_args(spec, task, lengths, seed, t0)
     extra = ()
     if not is_so2:   # Householder value transport carries P_n in global scratch memory
         carry = spec.rotate_values and spec.src != CONST
-        shape = (_grid(T)[0] * WPB, spec.d, spec.d) if carry else (1, 1, 1)
+        shape = (grid[0] * group(lay.lanes).GPB, spec.d, spec.d) if carry else (1, 1, 1)
         extra = (cuda.device_array(shape, dtype=np.float64),)
-    _launch(kern, retrieval_args(spec, task, lengths, seed, t0), T, out, extra)
+        if lay.precision == "float32":      # the table in float32 (argument 4 of the contract)
+            args = args[:4] + (args[4].astype(np.float32),) + args[5:]
+    _launch(kern, args, T, out, extra, grid=grid)

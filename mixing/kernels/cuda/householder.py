@@ -1,8 +1,11 @@
-"""Householder retrieval on the GPU: one warp per trial, the rows of ``cpu._retrieval_hh``.
+"""Householder retrieval on the GPU: one group of G lanes per trial, the rows of
+``cpu._retrieval_hh``.
 
-Each lane owns coordinates j = lane + 32 r of the transported query and of the step's
+Each lane owns coordinates j = lane + G r of the transported query and of the step's
 direction. With a table, the scalars run one batch ahead so the next step's table row is
-loaded while this step is computed. Value transport with beta < 2 carries P_n itself in
+loaded while this step is computed; with ``shared_rows`` > 0 the block first copies the
+table into shared memory. With a float32 layout (``st.single``) the table, the query, its
+target key, the direction and their dot products are float32. Value transport with beta < 2 carries P_n itself in
 global scratch memory (lane-owned rows, coalesced columns); that mode is O(d^2) per step,
 as on the CPU.
 """
@@ -11,40 +14,55 @@ from __future__ import annotations
 
 import math
 
-from numba import float64, int64
+import numpy as np
+from numba import float32, float64, int64
 
 from ...codes import CONST, IID, OTHER, SEQ, TABLE, TARGET
 from ...rng import STREAM_GEN, STREAM_VAL
 from ..contract import N_ACC, N_VECS, V_MU, V_NOISE_F, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR
 from ._compat import cuda
-from .warp import DRAW, RING, WARP, WPB, R, batch, kjit, place, wsync
+from .warp import DRAW, R, kjit
 
 
-def make(st):
-    """The Householder retrieval kernel for the device functions ``st`` (``state.make``)."""
+def make(st, shared_rows: int = 0):
+    """The Householder retrieval kernel for the device functions ``st`` (``state.make``);
+    ``shared_rows``: the table's row count when it is copied to shared memory, else 0."""
     D, NC = st.D, st.NC
+    G, GPB, RING = st.G, st.grp.GPB, st.grp.RING
+    place, wsync, batch = st.grp.place, st.grp.wsync, st.grp.batch
+    FT = float32 if st.single else float64          # the direction arithmetic
+    cast = np.float32 if st.single else float
+    VS = max(shared_rows, 1)
+    SHARED = shared_rows > 0
     owned, setup, gen_hh, dot = st.owned, st.setup, st.gen_hh, st.dot
     weigh, add, record = st.weigh, st.add, st.record
 
     @kjit
     def retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                      B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, scratch, out):
-        lane, wib, tt, write = place(T)
-        sh_red = cuda.shared.array((WPB, WARP), float64)
-        sh_tok = cuda.shared.array((WPB, RING), int64)
-        sh_kind = cuda.shared.array((WPB, RING), int64)
-        sh_val = cuda.shared.array((WPB, RING), float64)
-        sh_q = cuda.shared.array((WPB, D), float64)
-        sh_v = cuda.shared.array((WPB, D), float64)
-        sh_x = cuda.shared.array((WPB, D), float64)
-        red = sh_red[wib]
+        if SHARED:    # the whole block copies the table once
+            tab = cuda.shared.array((VS, D), FT)
+            for i in range(cuda.threadIdx.x, VS * D, cuda.blockDim.x):
+                tab[i // D, i % D] = table[i // D, i % D]
+            cuda.syncthreads()
+        else:
+            tab = table
+        lane, gib, tt, write = place(T)
+        sh_red = cuda.shared.array((GPB, G), float64)
+        sh_tok = cuda.shared.array((GPB, RING), int64)
+        sh_kind = cuda.shared.array((GPB, RING), int64)
+        sh_val = cuda.shared.array((GPB, RING), float64)
+        sh_q = cuda.shared.array((GPB, D), float64)
+        sh_v = cuda.shared.array((GPB, D), float64)
+        sh_x = cuda.shared.array((GPB, D), float64)
+        red = sh_red[gib]
         own = cuda.local.array(NC, int64)
-        q = cuda.local.array(NC, float64)
-        kst = cuda.local.array(NC, float64)
+        q = cuda.local.array(NC, FT)
+        kst = cuda.local.array(NC, FT)
         vecs = cuda.local.array((N_VECS, NC), float64)
         acc = cuda.local.array(N_ACC, float64)
-        u = cuda.local.array(NC, float64)
-        w = cuda.local.array(NC, float64)
+        u = cuda.local.array(NC, FT)
+        w = cuda.local.array(NC, FT)
         pw = cuda.local.array(NC, float64)
         owned(lane, own)
         Lmax = lengths[lengths.shape[0] - 1]
@@ -58,11 +76,11 @@ def make(st):
         explicit = carry and bmin < 2.0
         sd = xi / math.sqrt(D)
         tk = R.trial_key(seed, t0 + tt)
-        setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[wib], red, lane)
-        P = scratch[wib + WPB * cuda.blockIdx.x] if carry else scratch[0]
-        wrow = sh_q[wib]            # the full w (carry mode)
-        vst = sh_v[wib]             # the full v* (carry mode)
-        xin = sh_x[wib]             # the full value noise (explicit mode)
+        setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[gib], red, lane)
+        P = scratch[gib + GPB * cuda.blockIdx.x] if carry else scratch[0]
+        wrow = sh_q[gib]            # the full w (carry mode)
+        vst = sh_v[gib]             # the full v* (carry mode)
+        xin = sh_x[gib]             # the full value noise (explicit mode)
         for k in range(NC):
             u[k] = q[k]
             if transport and not carry:
@@ -83,36 +101,36 @@ def make(st):
         slot = 0
         # scalars run one batch ahead, so the next step's table row can be loaded early
         V = table.shape[0]
-        batch(tk, 1, Lmax, src, alias, V, delta, p, D, lane, sh_tok[wib], sh_kind[wib], sh_val[wib])
-        wnext = cuda.local.array(NC, float64)
+        batch(tk, 1, Lmax, src, alias, V, delta, p, D, lane, sh_tok[gib], sh_kind[gib], sh_val[gib])
+        wnext = cuda.local.array(NC, FT)
         beta = betas[0]
         bnext = betas[0]
         if src == TABLE or src == SEQ:
-            gen_hh(src, table, sh_tok[wib, 0], tk, 1, own, wnext, red, lane)
+            gen_hh(src, tab, sh_tok[gib, 0], tk, 1, own, wnext, red, lane)
             if not same:
-                bnext = betas[sh_tok[wib, 0]]
+                bnext = betas[sh_tok[gib, 0]]
         for n in range(1, Lmax + 1):
             ii = (n - 1) % RING
-            if ii % WARP == 0:
-                batch(tk, n + WARP, Lmax, src, alias, V, delta, p, D, lane,
-                      sh_tok[wib], sh_kind[wib], sh_val[wib])
-            kind = sh_kind[wib, ii]
+            if ii % G == 0:
+                batch(tk, n + G, Lmax, src, alias, V, delta, p, D, lane,
+                      sh_tok[gib], sh_kind[gib], sh_val[gib])
+            kind = sh_kind[gib, ii]
             if src == TABLE or src == SEQ:
                 for k in range(NC):
                     w[k] = wnext[k]
                 beta = bnext
                 if n < Lmax:
-                    gen_hh(src, table, sh_tok[wib, n % RING], tk, n + 1, own, wnext, red, lane)
+                    gen_hh(src, tab, sh_tok[gib, n % RING], tk, n + 1, own, wnext, red, lane)
                     if not same:
-                        bnext = betas[sh_tok[wib, n % RING]]
+                        bnext = betas[sh_tok[gib, n % RING]]
             elif src == IID and not reduced:
-                gen_hh(src, table, 0, tk, n, own, w, red, lane)
+                gen_hh(src, tab, 0, tk, n, own, w, red, lane)
             if reduced:   # every lane runs the same scalar recursion (draws.reduced_step2)
                 ra, rr = DRAW.reduced_step2(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rr, wr, hdd, hc)
                 nu2 = ra * ra + rr * rr
             elif src != CONST:
                 alpha = dot(w, u, red, lane)
-                DRAW.reflect(u, w, beta * alpha)
+                DRAW.reflect(u, w, cast(beta * alpha))
                 if n % 1024 == 0:
                     nu2 = dot(u, u, red, lane)
                 else:
@@ -139,7 +157,7 @@ def make(st):
                 # with i.i.d. directions E P_delta is a multiple of I, so kst = qhat
                 s = B * (ra if reduced else dot(u, kst, red, lane))
             else:
-                s = B * kappa * math.sqrt(max(nu2, 0.0)) * sh_val[wib, ii]
+                s = B * kappa * math.sqrt(max(nu2, 0.0)) * sh_val[gib, ii]
             s -= slope * n
             if transport:
                 if carry:

@@ -1,4 +1,4 @@
-"""SO(2) retrieval on the GPU: one warp per trial, the rows of ``cpu._retrieval_so2``.
+"""SO(2) retrieval on the GPU: one group of lanes per trial, the rows of ``cpu._retrieval_so2``.
 
 Each lane owns the angles of its blocks; the accumulated angles, the score's two block
 coefficients and (with value transport) the rotated value mean stay in registers. The
@@ -14,7 +14,7 @@ from numba import float64, int64
 from ...codes import OTHER, TARGET
 from ..contract import N_ACC, N_VECS, V_MU, V_TSTAR, V_VMEAN, V_VSTAR
 from ._compat import cuda
-from .warp import RING, WARP, WPB, R, batch, kjit, place, wsum
+from .warp import R, kjit
 
 
 def make(st):
@@ -22,17 +22,19 @@ def make(st):
     D, NB, NC = st.D, st.NB, st.NC
     owned, setup, block_coeffs, step_so2 = st.owned, st.setup, st.block_coeffs, st.step_so2
     weigh, add, record = st.weigh, st.add, st.record
+    G, GPB, RING = st.G, st.grp.GPB, st.grp.RING
+    place, wsum, batch = st.grp.place, st.grp.wsum, st.grp.batch
 
     @kjit
     def retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
                       B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, out):
-        lane, wib, tt, write = place(T)
-        sh_red = cuda.shared.array((WPB, WARP), float64)
-        sh_tok = cuda.shared.array((WPB, RING), int64)
-        sh_kind = cuda.shared.array((WPB, RING), int64)
-        sh_val = cuda.shared.array((WPB, RING), float64)
-        sh_q = cuda.shared.array((WPB, D), float64)
-        red = sh_red[wib]
+        lane, gib, tt, write = place(T)
+        sh_red = cuda.shared.array((GPB, G), float64)
+        sh_tok = cuda.shared.array((GPB, RING), int64)
+        sh_kind = cuda.shared.array((GPB, RING), int64)
+        sh_val = cuda.shared.array((GPB, RING), float64)
+        sh_q = cuda.shared.array((GPB, D), float64)
+        red = sh_red[gib]
         own = cuda.local.array(NC, int64)
         q = cuda.local.array(NC, float64)
         kst = cuda.local.array(NC, float64)
@@ -47,18 +49,18 @@ def make(st):
         Lmax = lengths[lengths.shape[0] - 1]
         far_target = delta > window
         tk = R.trial_key(seed, t0 + tt)
-        setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[wib], red, lane)
+        setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[gib], red, lane)
         block_coeffs(q, kst, a, b)
         for r in range(NB):
             phi[r] = 0.0
         slot = 0
         for n in range(1, Lmax + 1):
             i = (n - 1) % RING
-            if i % WARP == 0:
+            if i % G == 0:
                 batch(tk, n, Lmax, src, alias, table.shape[0], delta, p, D, lane,
-                      sh_tok[wib], sh_kind[wib], sh_val[wib])
-            step_so2(src, law, lawpar, centers, table, sh_tok[wib, i], tk, n, own, phi)
-            kind = sh_kind[wib, i]
+                      sh_tok[gib], sh_kind[gib], sh_val[gib])
+            step_so2(src, law, lawpar, centers, table, sh_tok[gib, i], tk, n, own, phi)
+            kind = sh_kind[gib, i]
             if kind != OTHER or transport:
                 for r in range(NB):
                     cs[r] = math.cos(phi[r])
@@ -70,7 +72,7 @@ def make(st):
                         x += a[r] * cs[r] + b[r] * sn[r]
                 s = B * wsum(x, red, lane)
             else:
-                s = B * kappa * sh_val[wib, i]
+                s = B * kappa * sh_val[gib, i]
             s -= slope * n
             if transport:
                 if kind == TARGET:

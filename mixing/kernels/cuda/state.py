@@ -1,13 +1,15 @@
 """Per-trial state of one warp: owned coordinates, vectors, softmax sums, one length's metrics.
 
-Each lane owns NC coordinates of every d-vector (Householder: j = lane + 32 r; SO(2): the
-two coordinates of block m = lane + 32 r), so the transported query, the value sums and
-the generator's row live in registers spread over the warp. The functions mirror the CPU
+Each of the G lanes of a trial owns NC coordinates of every d-vector (Householder:
+j = lane + G r; SO(2): the two coordinates of block m = lane + G r), so the transported
+query, the value sums and the generator's row live in registers spread over the group. The functions mirror the CPU
 backend's (``cpu.py``) for one lane; ``acc`` and ``vecs`` use the slot layout of
 ``contract.py`` with constant indices only, so they can stay in registers.
 
-:func:`make` builds the device functions for one dimension D (local arrays need their
-sizes at compile time) and returns them as a namespace.
+:func:`make` builds the device functions for one dimension D and one group size (local
+arrays need their sizes at compile time) and returns them as a namespace. With
+``single`` the dot products accumulate in float32 (``layout.Layout.precision``); every
+other sum is float64.
 """
 
 from __future__ import annotations
@@ -23,24 +25,28 @@ from ...rng import STREAM_CKPT, STREAM_GEN, STREAM_K, STREAM_Q
 from ..contract import (ACC_CST, ACC_MAX, ACC_QF, ACC_QN, ACC_SF, ACC_SN, ACC_Z, N_ACC, N_VECS, N_WEIGHTED,
                         V_MEAN_F, V_MEAN_N, V_MU, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR)
 from ._compat import cuda
-from .warp import LAW, READ, WARP, R, dev, wsum, wsync
+from .warp import LAW, READ, R, dev, group
 
 
-def make(D: int, so2: bool) -> types.SimpleNamespace:
-    """Device functions for dimension D; NB SO(2) blocks and NC coordinates per lane."""
+def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNamespace:
+    """Device functions for dimension D and G lanes per trial; NB SO(2) blocks and NC
+    coordinates per lane."""
     H = D // 2
-    NB = (H + WARP - 1) // WARP
-    NC = 2 * NB if so2 else (D + WARP - 1) // WARP
+    NB = (H + G - 1) // G
+    NC = 2 * NB if so2 else (D + G - 1) // G
+    grp = group(G)
+    wsum, wsync = grp.wsum, grp.wsync
+    ZERO = np.float32(0.0) if single else 0.0
 
     @dev
     def owned(lane, own):
         """own[k]: the coordinate lane owns in slot k, or -1 past the end."""
         for k in range(NC):
             if so2:
-                m = lane + WARP * (k // 2)
+                m = lane + G * (k // 2)
                 own[k] = 2 * m + (k % 2) if m < H else -1
             else:
-                c = lane + WARP * k
+                c = lane + G * k
                 own[k] = c if c < D else -1
 
     @dev
@@ -78,7 +84,7 @@ def make(D: int, so2: bool) -> types.SimpleNamespace:
 
     @dev
     def dot(x, y, red, lane):
-        s = 0.0
+        s = ZERO
         for k in range(NC):
             s += x[k] * y[k]
         return wsum(s, red, lane)
@@ -220,6 +226,6 @@ def make(D: int, so2: bool) -> types.SimpleNamespace:
             if not transport:
                 vecs[V_TSTAR, k] = vstar[k]
 
-    return types.SimpleNamespace(D=D, H=H, NB=NB, NC=NC, owned=owned, unit=unit, partner=partner, dot=dot,
+    return types.SimpleNamespace(D=D, H=H, NB=NB, NC=NC, G=G, grp=grp, single=single, owned=owned, unit=unit, partner=partner, dot=dot,
                                  block_coeffs=block_coeffs, step_so2=step_so2, gen_hh=gen_hh, weigh=weigh,
                                  add=add, record=record, setup=setup)

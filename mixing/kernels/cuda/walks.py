@@ -2,7 +2,7 @@
 
 The arguments are the contract's walk arguments (``contract.walk_args``), the trial count
 T and ``out``; the rows are those of ``cpu._walk_so2`` / ``cpu._walk_hh``. The d-dimensional
-walks put one trial on a warp; the reduced-state Householder walk (``draws.reduced_step``)
+walks put one trial on a group of lanes (``layout.Layout.lanes``); the reduced-state Householder walk (``draws.reduced_step``)
 has no d-vector to share and puts one trial on a thread (``walk_reduced``).
 """
 
@@ -15,7 +15,7 @@ from numba import float64, int64
 from ...codes import CONST, IID, SEQ, TABLE
 from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
 from ._compat import SIM, cuda
-from .warp import DRAW, WARP, WPB, R, place, wsum
+from .warp import DRAW, R
 
 
 def make(st, so2: bool):
@@ -23,12 +23,13 @@ def make(st, so2: bool):
     D, NB, NC = st.D, st.NB, st.NC
     owned, unit, partner, dot = st.owned, st.unit, st.partner, st.dot
     block_coeffs, step_so2, gen_hh = st.block_coeffs, st.step_so2, st.gen_hh
+    G, GPB, place, wsum = st.G, st.grp.GPB, st.grp.place, st.grp.wsum
 
     @cuda.jit
     def walk_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
-        lane, wib, tt, write = place(T)
-        sh_red = cuda.shared.array((WPB, WARP), float64)
-        red = sh_red[wib]
+        lane, gib, tt, write = place(T)
+        sh_red = cuda.shared.array((GPB, G), float64)
+        red = sh_red[gib]
         own = cuda.local.array(NC, int64)
         q = cuda.local.array(NC, float64)
         kv = cuda.local.array(NC, float64)
@@ -63,9 +64,9 @@ def make(st, so2: bool):
 
     @cuda.jit
     def walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
-        lane, wib, tt, write = place(T)
-        sh_red = cuda.shared.array((WPB, WARP), float64)
-        red = sh_red[wib]
+        lane, gib, tt, write = place(T)
+        sh_red = cuda.shared.array((GPB, G), float64)
+        red = sh_red[gib]
         own = cuda.local.array(NC, int64)
         q = cuda.local.array(NC, float64)
         kv = cuda.local.array(NC, float64)
