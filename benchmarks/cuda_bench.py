@@ -16,7 +16,10 @@
     ``--max-sweep`` seconds;
 [5] every layout (lanes per trial, table in shared memory, float32) on the same work, side
     by side (``cuda_layouts.py``);
-[6] the float32 path's error against float64.
+[6] the float32 path's error against float64;
+[7] i.i.d. Householder retrieval: the reduced-state kernel (one trial per thread) swept to
+    L = 2^20 at d = 64 and d = 1024, and against the full d-dimensional walk
+    (``sampler=full``, the warp kernel) on the same work at d = 64.
 """
 
 from __future__ import annotations
@@ -127,6 +130,23 @@ def sweep(max_seconds, d=128, trials=4096, L=2 ** 24, lay=None, short=2 ** 20):
     return t_short, est, t_full
 
 
+def iid(trials=4096, L=2 ** 20, L_full=2 ** 16):
+    """(sweep seconds at d = 64 and 1024; steps/s of the reduced and the full kernel at d = 64)."""
+    lengths = [2 ** k for k in range(4, int(np.log2(L)) + 1)]
+    sweeps = {}
+    for d in (64, 1024):
+        mech = M.make("householder", d)
+        ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2, device="cuda")
+        sweeps[d] = _time(lambda: ms.retrieval(mech, Task(), lengths, trials, device="cuda"))
+    rates = {}
+    for sampler in ("auto", "full"):
+        mech = M.make("householder", 64, sampler=sampler)
+        ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2, device="cuda")
+        t = _time(lambda: ms.per_trial_retrieval(mech, Task(), [16, L_full], 0, trials, device="cuda"))
+        rates[sampler] = trials * L_full / t
+    return sweeps, rates
+
+
 def run(quick=False, max_sweep=120.0) -> dict:
     from mixing.kernels import cuda as _k  # noqa: F401
     from numba import cuda
@@ -173,4 +193,11 @@ def run(quick=False, max_sweep=120.0) -> dict:
               f"{t_short:.2f} s ({best}); to L=2^24 with {best}: {full}")
         res["sweep"] = dict(t_2_20_default=t_default, layout=best, t_2_20=t_short, estimate_2_24=est,
                             t_2_24=t_full)
+        sweeps, rates = iid()
+        print(f"[7] i.i.d. Householder retrieval, 4096 trials, reduced-state kernel: sweep to L=2^20 "
+              f"{sweeps[64]:.2f} s at d=64, {sweeps[1024]:.2f} s at d=1024; d=64, L=2^16: reduced "
+              f"{rates['auto']:.3g} steps/s, full walk (sampler=full) {rates['full']:.3g} steps/s, "
+              f"{rates['auto'] / rates['full']:.1f}x")
+        res["iid"] = dict(sweep_d64=sweeps[64], sweep_d1024=sweeps[1024], reduced_steps_per_s=rates["auto"],
+                          full_steps_per_s=rates["full"])
     return res

@@ -102,9 +102,22 @@ def test_cuda_without_gpu_is_one_line_exit_2(tmp_path):
     assert len(err.splitlines()) == 1 and "device" in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("d,params,task", [
+    (9, {"beta": 1.3, "forget": 0.1}, Task(B=4.0, delta=4, p=0.1, mu=0.5, xi=1.1, window=2)),   # far target
+    (6, {}, Task(B=2.0, delta=1, xi=0.0, window=3)),
+    (40, {"beta": 2.0}, TASK)])
+def test_reduced_retrieval_one_trial_per_thread(d, params, task, fresh_seed):
+    # 37 trials: two blocks of threads, the last one partly idle
+    mech = M.make("householder", d, **params)
+    a = ms.per_trial_retrieval(mech, task, [4, 9, 20], fresh_seed, 37)
+    b = ms.per_trial_retrieval(mech, task, [4, 9, 20], fresh_seed, 37, device="cuda")
+    np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"seed {fresh_seed}")
+
+
 @gpu
 @pytest.mark.parametrize("name,params", [("householder", {"vocab": 1024}), ("so2", {"law": "gaussian"}),
-                                         ("householder", {"beta": 1.5, "rotate_values": 1})])
+                                         ("householder", {"beta": 1.5, "rotate_values": 1}),
+                                         ("householder", {"beta": 1.5})])
 def test_gpu_real_sizes(name, params, fresh_seed):
     mech = M.make(name, 64, **params)
     task = Task(B=8.0, delta=1, p=0.01, window=64)

@@ -35,8 +35,8 @@ from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
 from ...codes import CONST, SEQ, SO2, TABLE  # noqa: E402
-from ..contract import reduced, retrieval_args, walk_args  # noqa: E402
-from . import householder, layout, so2, state, walks  # noqa: E402
+from ..contract import reduced as is_reduced, retrieval_args, walk_args  # noqa: E402
+from . import householder, layout, reduced, so2, state, walks  # noqa: E402
 from .warp import WARP, WPB, group  # noqa: E402
 
 _KERNELS: dict = {}
@@ -50,12 +50,13 @@ def available() -> bool:
         return False
 
 
-def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0) -> dict:
+def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0, carry: bool = False) -> dict:
     """The compiled kernels for dimension d, one family and a layout (default: the one in
     force), built once, then cached; ``shared_rows`` > 0 builds the Householder retrieval
-    that copies a table of that many rows to shared memory."""
+    that copies a table of that many rows to shared memory, ``carry`` the one that carries
+    P_n (value transport)."""
     lay = lay or layout.current()
-    key = (int(d), bool(is_so2), lay, int(shared_rows))
+    key = (int(d), bool(is_so2), lay, int(shared_rows), bool(carry))
     if key not in _KERNELS:
         G = lay.lanes
         if is_so2:
@@ -64,7 +65,7 @@ def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0) -> dict:
         else:
             st = state.make(int(d), False, G)
             rt = st if lay.precision == "float64" else state.make(int(d), False, G, single=True)
-            _KERNELS[key] = dict(walk=walks.make(st, False), retrieval=householder.make(rt, int(shared_rows)))
+            _KERNELS[key] = dict(walk=walks.make(st, False), retrieval=householder.make(rt, int(shared_rows), carry))
     return _KERNELS[key]
 
 
@@ -74,17 +75,24 @@ def shared_rows(spec, lay) -> int:
     ``layout.SHARED_BYTES``, else 0."""
     if lay.table != "shared" or spec.src not in (TABLE, SEQ):
         return 0
-    G = lay.lanes
-    gpb = group(G).GPB
-    own = gpb * (G * 8 + 2 * G * (8 + 8 + 8) + 3 * spec.d * 8)     # red, ring, q/v/x (householder.py)
+    own = householder.own_shared_bytes(spec.d, lay.lanes, group(lay.lanes).GPB, _carry(spec))
     item = 4 if lay.precision == "float32" else 8
     rows = spec.table.shape[0]
     return rows if own + rows * spec.d * item <= layout.SHARED_BYTES else 0
 
 
+def _carry(spec) -> bool:
+    """Whether the Householder retrieval carries P_n (value transport, non-constant generator)."""
+    return bool(spec.rotate_values) and spec.src != CONST
+
+
 def _grid(T, G=WARP):
     gpb = group(G).GPB
     return (T + gpb - 1) // gpb, gpb * G
+
+
+def _thread_grid(T):
+    return (T + reduced.THREADS - 1) // reduced.THREADS, reduced.THREADS
 
 
 def _launch(kernel, args, T, out, extra=(), grid=None):
@@ -95,6 +103,8 @@ def _launch(kernel, args, T, out, extra=(), grid=None):
     with warnings.catch_warnings():
         # a few trials fill few warps; numba-cuda warns about that on every small launch
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
+        if SIM:   # the simulator runs the counter-based RNG on NumPy uint64 scalars, which wrap on purpose
+            warnings.filterwarnings("ignore", category=RuntimeWarning, message="overflow encountered")
         kernel[grid or _grid(T)](*dargs, T, *extra, dout)
     dout.copy_to_host(out)
 
@@ -102,9 +112,8 @@ def _launch(kernel, args, T, out, extra=(), grid=None):
 def walk(spec, c, N, seed, t0, out):
     """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
     T = out.shape[0]
-    if reduced(spec, "walk"):     # no d-vectors: one trial per thread
-        _launch(walks.walk_reduced, walk_args(spec, c, N, seed, t0), T, out,
-                grid=((T + walks.THREADS - 1) // walks.THREADS, walks.THREADS))
+    if is_reduced(spec, "walk"):     # no d-vectors: one trial per thread
+        _launch(reduced.walk_reduced, walk_args(spec, c, N, seed, t0), T, out, grid=_thread_grid(T))
         return
     lay = layout.current()
     kern = kernels(spec.d, spec.family == SO2, lay)["walk"]
@@ -114,15 +123,20 @@ def walk(spec, c, N, seed, t0, out):
 def retrieval(spec, task, lengths, seed, t0, out):
     """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
     T = out.shape[0]
+    if is_reduced(spec, "retrieval"):     # one trial per thread, the value noise in global scratch
+        noise = cuda.device_array((2, spec.d, T), dtype=np.float64)
+        _launch(reduced.retrieval_reduced, retrieval_args(spec, task, lengths, seed, t0), T, out, (noise,),
+                grid=_thread_grid(T))
+        return
     is_so2 = spec.family == SO2
     lay = layout.current()
     rows = 0 if is_so2 else shared_rows(spec, lay)
-    kern = kernels(spec.d, is_so2, lay, rows)["retrieval"]
+    carry = not is_so2 and _carry(spec)
+    kern = kernels(spec.d, is_so2, lay, rows, carry)["retrieval"]
     grid = _grid(T, lay.lanes)
     args = retrieval_args(spec, task, lengths, seed, t0)
     extra = ()
     if not is_so2:   # Householder value transport carries P_n in global scratch memory
-        carry = spec.rotate_values and spec.src != CONST
         shape = (grid[0] * group(lay.lanes).GPB, spec.d, spec.d) if carry else (1, 1, 1)
         extra = (cuda.device_array(shape, dtype=np.float64),)
         if lay.precision == "float32":      # the table in float32 (argument 4 of the contract)

@@ -1,5 +1,5 @@
 """Householder retrieval on the GPU: one group of G lanes per trial, the rows of
-``cpu._retrieval_hh``.
+``cpu._retrieval_hh`` without ``reduced`` (the reduced-state kernel is ``reduced.py``).
 
 Each lane owns coordinates j = lane + G r of the transported query and of the step's
 direction. With a table, the scalars run one batch ahead so the next step's table row is
@@ -18,15 +18,17 @@ import numpy as np
 from numba import float32, float64, int64
 
 from ...codes import CONST, IID, OTHER, SEQ, TABLE, TARGET
-from ...rng import STREAM_GEN, STREAM_VAL
+from ...rng import STREAM_VAL
 from ..contract import N_ACC, N_VECS, V_MU, V_NOISE_F, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR
 from ._compat import cuda
 from .warp import DRAW, R, kjit
 
 
-def make(st, shared_rows: int = 0):
+def make(st, shared_rows: int = 0, carry: bool = False):
     """The Householder retrieval kernel for the device functions ``st`` (``state.make``);
-    ``shared_rows``: the table's row count when it is copied to shared memory, else 0."""
+    ``shared_rows``: the table's row count when it is copied to shared memory, else 0;
+    ``carry``: whether it carries P_n (value transport with a non-constant generator, see
+    :func:`own_shared_bytes`), which sizes two shared arrays."""
     D, NC = st.D, st.NC
     G, GPB, RING = st.G, st.grp.GPB, st.grp.RING
     place, wsync, batch = st.grp.place, st.grp.wsync, st.grp.batch
@@ -34,6 +36,8 @@ def make(st, shared_rows: int = 0):
     cast = np.float32 if st.single else float
     VS = max(shared_rows, 1)
     SHARED = shared_rows > 0
+    CARRY = bool(carry)
+    DC = D if CARRY else 1          # the full v* and value noise, carry mode only
     owned, setup, gen_hh, dot = st.owned, st.setup, st.gen_hh, st.dot
     weigh, add, record = st.weigh, st.add, st.record
 
@@ -53,8 +57,8 @@ def make(st, shared_rows: int = 0):
         sh_kind = cuda.shared.array((GPB, RING), int64)
         sh_val = cuda.shared.array((GPB, RING), float64)
         sh_q = cuda.shared.array((GPB, D), float64)
-        sh_v = cuda.shared.array((GPB, D), float64)
-        sh_x = cuda.shared.array((GPB, D), float64)
+        sh_v = cuda.shared.array((GPB, DC), float64)
+        sh_x = cuda.shared.array((GPB, DC), float64)
         red = sh_red[gib]
         own = cuda.local.array(NC, int64)
         q = cuda.local.array(NC, FT)
@@ -67,7 +71,7 @@ def make(st, shared_rows: int = 0):
         owned(lane, own)
         Lmax = lengths[lengths.shape[0] - 1]
         far_target = delta > window
-        carry = transport and src != CONST
+        carry = CARRY                 # = transport and src != CONST (the host built this kernel for it)
         bmin = 2.0
         same = True                   # one beta for every row: no per-step beta load
         for i in range(betas.shape[0]):
@@ -94,10 +98,6 @@ def make(st, shared_rows: int = 0):
                         P[j, i] = 1.0 if i == j else 0.0
             wsync()
         nu2 = 1.0
-        hdd, hc = R.gamma_consts(max(0.5 * (D - 2), 1.0))     # the reduced step's Gamma
-        wr = cuda.local.array(2, float64)
-        ra = 1.0
-        rr = 0.0
         slot = 0
         # scalars run one batch ahead, so the next step's table row can be loaded early
         V = table.shape[0]
@@ -123,12 +123,9 @@ def make(st, shared_rows: int = 0):
                     gen_hh(src, tab, sh_tok[gib, n % RING], tk, n + 1, own, wnext, red, lane)
                     if not same:
                         bnext = betas[sh_tok[gib, n % RING]]
-            elif src == IID and not reduced:
+            elif src == IID:
                 gen_hh(src, tab, 0, tk, n, own, w, red, lane)
-            if reduced:   # every lane runs the same scalar recursion (draws.reduced_step2)
-                ra, rr = DRAW.reduced_step2(R.pos_key(tk, n, STREAM_GEN), D, beta, ra, rr, wr, hdd, hc)
-                nu2 = ra * ra + rr * rr
-            elif src != CONST:
+            if src != CONST:
                 alpha = dot(w, u, red, lane)
                 DRAW.reflect(u, w, cast(beta * alpha))
                 if n % 1024 == 0:
@@ -155,7 +152,7 @@ def make(st, shared_rows: int = 0):
                             P[j, i] -= pw[k] * wrow[j]
             if kind != OTHER:
                 # with i.i.d. directions E P_delta is a multiple of I, so kst = qhat
-                s = B * (ra if reduced else dot(u, kst, red, lane))
+                s = B * dot(u, kst, red, lane)
             else:
                 s = B * kappa * math.sqrt(max(nu2, 0.0)) * sh_val[gib, ii]
             s -= slope * n
@@ -202,3 +199,10 @@ def make(st, shared_rows: int = 0):
                 slot += 1
 
     return retrieval_hh
+
+
+def own_shared_bytes(D: int, G: int, GPB: int, carry: bool) -> int:
+    """Static shared memory of one block of this kernel, in bytes: per group, the sum
+    buffer (G), the ring of per-step scalars (2G each of token, kind and value) and the
+    d-vectors (the query, and in carry mode v* and the value noise)."""
+    return GPB * (8 * G + 2 * G * 24 + 8 * D * (3 if carry else 1))

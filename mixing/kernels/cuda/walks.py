@@ -2,8 +2,8 @@
 
 The arguments are the contract's walk arguments (``contract.walk_args``), the trial count
 T and ``out``; the rows are those of ``cpu._walk_so2`` / ``cpu._walk_hh``. The d-dimensional
-walks put one trial on a group of lanes (``layout.Layout.lanes``); the reduced-state Householder walk (``draws.reduced_step``)
-has no d-vector to share and puts one trial on a thread (``walk_reduced``).
+walks put one trial on a group of lanes (``layout.Layout.lanes``); the reduced-state
+Householder walk is in ``reduced.py``, one trial per thread.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from numba import float64, int64
 
 from ...codes import CONST, IID, SEQ, TABLE
-from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
-from ._compat import SIM, cuda
+from ...rng import STREAM_K, STREAM_Q
+from ._compat import cuda
 from .warp import DRAW, R
 
 
@@ -94,27 +94,3 @@ def make(st, so2: bool):
 
     return walk_so2 if so2 else walk_hh
 
-
-#: threads per block of the one-thread-per-trial kernels
-THREADS = 32 if SIM else 128
-
-
-@cuda.jit
-def walk_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, seed, t0, T, out):
-    """The reduced-state Householder walk, one trial per thread: the rows of
-    ``cpu._walk_hh`` with ``reduced`` set."""
-    tt = cuda.grid(1)
-    if tt >= T:
-        return
-    tk = R.trial_key(seed, t0 + tt)
-    hdd, hc = R.gamma_consts(max(0.5 * (d - 3), 1.0))
-    sc = math.sqrt(max(1.0 - c * c, 0.0))
-    wr = cuda.local.array(3, float64)
-    a = 1.0
-    b = 0.0
-    r = 0.0
-    for n in range(1, N + 1):
-        a, b, r = DRAW.reduced_step(R.pos_key(tk, n, STREAM_GEN), d, betas[0], a, b, r, wr, hdd, hc)
-        uk = c * a + sc * b
-        out[tt, n - 1, 0] = a
-        out[tt, n - 1, 1] = uk * uk
