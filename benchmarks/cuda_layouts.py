@@ -9,12 +9,11 @@ benchmarks/cuda_layouts.py`` runs them alone. Under the simulator it runs at toy
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from cuda_bench import _time
 
-from mixing import mechanisms as M
 from mixing import measures as ms
+from mixing import mechanisms as M
 from mixing.kernels import cuda as K
 from mixing.kernels.contract import METRICS
 from mixing.kernels.cuda import layout
@@ -25,15 +24,6 @@ BIG = [f"lanes={g},precision={p}" for p in ("float64", "float32") for g in (32, 
 #: layouts timed on a table that fits (V = 64 at d = 64, 32 KiB in float64)
 SMALL = [f"lanes={g},table={t}" for g in (32, 16, 8) for t in ("global", "shared")] + \
         [f"lanes={g},table=shared,precision=float32" for g in (32, 16, 8)]
-
-
-def _best_of(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def time_layouts(d, vocab, trials, L, names, repeat=3, seed=0):
@@ -53,7 +43,7 @@ def time_layouts(d, vocab, trials, L, names, repeat=3, seed=0):
             def run():
                 out["rows"] = ms.per_trial_retrieval(mech, task, lengths, seed, trials, device="cuda")
 
-            t = _best_of(run, repeat)
+            t = _time(run, repeat)
             shared = K.shared_rows(mech.spec(seed), lay)
             kern = K.kernels(d, False, lay, shared)["retrieval"]
         regs = kern.get_regs_per_thread() if not K.SIM else {}

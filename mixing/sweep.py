@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>-<pid>-<n>, created new)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the interrupted sweep in --out (same command line)")
-    ap.add_argument("--device", help="cpu (default), cuda or reference (the plain NumPy reference)")
+    ap.add_argument("--device", help="cpu (default), cuda or reference (the plain NumPy reference); on cuda the "
+                    "environment variable MIXING_CUDA_LAYOUT picks the layout, e.g. lanes=16,precision=float32 "
+                    "(docs/guide.md)")
     ap.add_argument("--executor", choices=executors.EXECUTORS, default="local",
                     help="local (default): this process; dask: Dask workers (an embedded LocalCluster "
                          "with one worker process per core, or the cluster of --scheduler)")
@@ -241,7 +243,11 @@ def main(argv=None) -> int:
         if args.workers is not None and args.workers < 1:
             raise ParameterError(f"--workers: must be a positive integer, got {args.workers}")
         executor = executors.make(args.executor, args.scheduler, args.workers)
-        manifest.setdefault("executors", []).append({**executor.info(), "start": now()})
+        run_info = {**executor.info(), "start": now()}
+        if sweep["device"] == "cuda":       # a resume may run under another layout: say so per run
+            from .kernels.cuda import layout
+            run_info["cuda_layout"] = str(layout.current())
+        manifest.setdefault("executors", []).append(run_info)
         store.write_manifest(manifest)
     except ParameterError as exc:
         print(f"mixing.sweep: error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ tiny sizes, since every simulated thread costs about 100 us. Tests marked ``gpu`
 real hardware and are skipped otherwise.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -227,3 +228,21 @@ def test_gpu_layouts_real_sizes(lay, fresh_seed):
         with layout.use(lay):
             b = ms.per_trial_retrieval(mech, task, [64, 3000], fresh_seed, 37, device="cuda")
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"{lay} seed {fresh_seed}")
+
+
+def test_sweep_records_the_layout_and_refuses_a_bad_one(tmp_path):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", MIXING_CUDA_LAYOUT="lanes=8,table=shared")
+    argv = [sys.executable, "-m", "mixing.sweep", "--mechanism", "householder", "--param", "vocab=3", "--d", "6",
+            "--lengths", "4,8", "--trials", "2", "--device", "cuda"]
+    r = subprocess.run(argv + ["--out", str(tmp_path / "ok")], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert manifest["device"]["cuda_layout"] == "lanes=8,table=shared,precision=float64"
+    assert manifest["executors"][0]["cuda_layout"] == manifest["device"]["cuda_layout"]
+    env["MIXING_CUDA_LAYOUT"] = "lanes=3"
+    r = subprocess.run(argv + ["--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=300)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1 and "MIXING_CUDA_LAYOUT" in err, err
+    assert not (tmp_path / "bad").exists()

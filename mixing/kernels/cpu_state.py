@@ -12,11 +12,11 @@ import numpy as np
 from .. import laws, rng
 from .._jit import hot, njit
 from ..codes import CONST, IID, TARGET
-from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, ACC_QN as _QN, ACC_QF as _QF, ACC_SF as _SF,
-                       ACC_SN as _SN, ACC_Z as _Z, N_ACC, N_VECS, N_WEIGHTED, V_MEAN_N as _MEAN_N, V_MU as _MU,
-                       V_NOISE_N as _NOISE_N, V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR)
+from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, N_ACC, N_VECS, N_WEIGHTED,
+                       V_MEAN_N as _MEAN_N, V_MU as _MU, V_NOISE_N as _NOISE_N, V_TSTAR as _TSTAR,
+                       V_VMEAN as _VMEAN, V_VSTAR as _VSTAR)
 from .draws import reflect, table_row
-from .readout import metrics, readout
+from .readout import add_sums, metrics, pending_noise, readout, rescale_sums
 
 
 @hot
@@ -125,31 +125,18 @@ def rescale(acc, vecs, s):
     kernels test ``s > acc[_MAX]`` inline and call this rarely (log L times a trial):
     a helper holding both the test and this loop is not inlined by numba and costs about
     20 ns a step in call overhead (measured)."""
-    f = math.exp(acc[_MAX] - s)
-    acc[_Z] *= f
-    acc[_SN] *= f
-    acc[_SF] *= f
-    acc[_CST] *= f
-    acc[_QN] *= f * f
-    acc[_QF] *= f * f
+    f = rescale_sums(acc, s)
     for r in range(N_WEIGHTED):
         for j in range(vecs.shape[1]):
             vecs[r, j] *= f
-    acc[_MAX] = s
 
 
 @hot
 def add(acc, vecs, c, near, kind, transport, trick):
     """Add a source of weight c (value mean in ``vecs[_VMEAN]`` when transporting)."""
-    acc[_Z] += c
-    if kind == TARGET:
-        acc[_CST] = c
-        return
-    part = 0 if near else 1
-    acc[_SN + part] += c
-    if trick:
-        acc[_QN + part] += c * c
-    if transport:
+    add_sums(acc, c, near, kind, trick)
+    if transport and kind != TARGET:
+        part = 0 if near else 1
         for j in range(vecs.shape[1]):
             vecs[_MEAN_N + part, j] += c * vecs[_VMEAN, j]
 
@@ -160,13 +147,10 @@ def record(acc, vecs, tk, slot, xi, transport, far_target, row):
     d = vecs.shape[1]
     sd = xi / math.sqrt(d)
     for part in range(2):
-        Q = acc[_QN + part]
-        if Q > 0.0 and sd > 0.0:
-            key = rng.pos_key(tk, 2 * slot + part, rng.STREAM_CKPT)
-            scale = sd * math.sqrt(Q)
+        scale, key = pending_noise(acc, part, tk, slot, sd)
+        if scale > 0.0:
             for j in range(d):
                 vecs[_NOISE_N + part, j] += scale * rng.normal(key, j)
-        acc[_QN + part] = 0.0
     cf = acc[_CST] if far_target else 0.0
     yt = 0.0
     yf2 = 0.0

@@ -1,6 +1,9 @@
-"""The read-out of one context length, written once for the CPU and the GPU kernels.
+"""The softmax sums and the read-out of one context length, written once for the CPU and
+the GPU kernels.
 
-At each recorded length a trial's output is o = a* T* + (near and far value sums) + noise;
+:func:`rescale_sums` and :func:`add_sums` keep a trial's online softmax sums in ``acc``
+(constant indices only, so a GPU keeps them in registers); the kernels rescale their own
+weighted vectors by the factor :func:`rescale_sums` returns. At each recorded length a trial's output is o = a* T* + (near and far value sums) + noise;
 :func:`readout` gives one coordinate's contributions to <o, T*>, |far part of o|^2 and
 |T*|^2, and :func:`metrics` turns the summed contributions and the softmax sums into the
 four ``contract.METRICS``. Both are :func:`mixing.twins.scalar` helpers (the CUDA backend
@@ -11,9 +14,57 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .. import rng
+from ..codes import TARGET
 from ..twins import scalar
-from .contract import (ACC_CST, ACC_SF, ACC_SN, ACC_Z, V_MEAN_F, V_MEAN_N, V_MU, V_NOISE_F, V_NOISE_N,
-                       V_TSTAR)
+from .contract import (ACC_CST, ACC_MAX, ACC_QF, ACC_QN, ACC_SF, ACC_SN, ACC_Z, V_MEAN_F, V_MEAN_N, V_MU,
+                       V_NOISE_F, V_NOISE_N, V_TSTAR)
+
+
+@scalar
+def rescale_sums(acc, s):
+    """Make score s > acc[ACC_MAX] the running maximum of the sums; returns the factor
+    f = exp(old maximum - s) by which the caller rescales its weighted vectors."""
+    f = math.exp(acc[ACC_MAX] - s)
+    acc[ACC_Z] *= f
+    acc[ACC_SN] *= f
+    acc[ACC_SF] *= f
+    acc[ACC_CST] *= f
+    acc[ACC_QN] *= f * f
+    acc[ACC_QF] *= f * f
+    acc[ACC_MAX] = s
+    return f
+
+
+@scalar
+def add_sums(acc, c, near, kind, trick):
+    """Add a source of weight c: the target's weight, or a near or far key's (with its
+    square when ``trick``: the value noise is drawn at the recorded lengths)."""
+    acc[ACC_Z] += c
+    if kind == TARGET:
+        acc[ACC_CST] = c
+    elif near:
+        acc[ACC_SN] += c
+        if trick:
+            acc[ACC_QN] += c * c
+    else:
+        acc[ACC_SF] += c
+        if trick:
+            acc[ACC_QF] += c * c
+
+
+@scalar
+def pending_noise(acc, part, tk, slot, sd):
+    """The value noise pending in one part (0 near, 1 far) at recorded slot ``slot``: the
+    scale sd sqrt(sum of squared weights) of its Gaussian increment and the key of its
+    coordinates (scale 0: nothing to draw). Clears the pending sum."""
+    Q = acc[ACC_QN + part]
+    acc[ACC_QN + part] = 0.0
+    if Q > 0.0 and sd > 0.0:
+        return sd * math.sqrt(Q), rng.pos_key(tk, 2 * slot + part, rng.STREAM_CKPT)
+    return 0.0, np.uint64(0)
 
 
 @scalar

@@ -37,7 +37,7 @@ from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 from ...codes import CONST, SEQ, SO2, TABLE  # noqa: E402
 from ..contract import reduced as is_reduced, retrieval_args, walk_args  # noqa: E402
 from . import householder, layout, reduced, so2, state, walks  # noqa: E402
-from .warp import WARP, WPB, group  # noqa: E402
+from .warp import WARP, WPB, group  # noqa: E402, F401 (WPB is part of the interface)
 
 _KERNELS: dict = {}
 

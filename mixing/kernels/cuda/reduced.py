@@ -19,9 +19,9 @@ import math
 
 from numba import float64
 
-from ...codes import OTHER, TARGET
-from ...rng import STREAM_CKPT, STREAM_GEN, STREAM_K
-from ..contract import ACC_CST, ACC_MAX, ACC_QF, ACC_QN, ACC_SF, ACC_SN, ACC_Z, N_ACC
+from ...codes import OTHER
+from ...rng import STREAM_GEN, STREAM_K
+from ..contract import ACC_CST, ACC_MAX, ACC_SF, ACC_SN, N_ACC
 from ._compat import SIM, cuda
 from .warp import DRAW, READ, R
 
@@ -91,38 +91,20 @@ def retrieval_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced
             s = B * kappa * math.sqrt(max(nu2, 0.0)) * DRAW.other_coord_mt(kk, d, odd, oc)
         s -= slope * n
         if s > acc[ACC_MAX]:        # cpu_state.rescale
-            f = math.exp(acc[ACC_MAX] - s)
-            acc[ACC_Z] *= f
-            acc[ACC_SN] *= f
-            acc[ACC_SF] *= f
-            acc[ACC_CST] *= f
-            acc[ACC_QN] *= f * f
-            acc[ACC_QF] *= f * f
+            f = READ.rescale_sums(acc, s)
             if noisy:
                 for j in range(d):
                     noise[0, j, tt] *= f
                     noise[1, j, tt] *= f
-            acc[ACC_MAX] = s
         cw = math.exp(s - acc[ACC_MAX])
-        acc[ACC_Z] += cw             # cpu_state.add, without value transport
-        if kind == TARGET:
-            acc[ACC_CST] = cw
-        elif n <= window:
-            acc[ACC_SN] += cw
-            acc[ACC_QN] += cw * cw
-        else:
-            acc[ACC_SF] += cw
-            acc[ACC_QF] += cw * cw
+        READ.add_sums(acc, cw, n <= window, kind, True)     # cpu_state.add, without value transport
         if n == lengths[slot]:       # cpu_state.record
             for part in range(2):
-                Q = acc[ACC_QN + part]
-                if Q > 0.0 and sd > 0.0:
-                    key = R.pos_key(tk, 2 * slot + part, STREAM_CKPT)
-                    scale = sd * math.sqrt(Q)
+                scale, key = READ.pending_noise(acc, part, tk, slot, sd)
+                if scale > 0.0:
                     for j in range(d):
                         noise[part, j, tt] += scale * R.normal(key, j)
                     noisy = True
-                acc[ACC_QN + part] = 0.0
             cf = acc[ACC_CST] if far_target else 0.0
             mN = acc[ACC_SN] * mu_c
             mF = acc[ACC_SF] * mu_c

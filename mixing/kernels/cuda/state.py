@@ -21,8 +21,8 @@ import numpy as np
 from numba import float64
 
 from ...codes import CONST, IID, TARGET
-from ...rng import STREAM_CKPT, STREAM_GEN, STREAM_K, STREAM_Q
-from ..contract import (ACC_CST, ACC_MAX, ACC_QF, ACC_QN, ACC_SF, ACC_SN, ACC_Z, N_ACC, N_VECS, N_WEIGHTED,
+from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
+from ..contract import (ACC_CST, ACC_MAX, N_ACC, N_VECS, N_WEIGHTED,
                         V_MEAN_F, V_MEAN_N, V_MU, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR)
 from ._compat import cuda
 from .warp import LAW, READ, R, dev, group
@@ -124,37 +124,21 @@ def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNa
     def weigh(acc, vecs, s):
         """Fold score s into the running maximum; return exp(s - max) (cpu.weigh)."""
         if s > acc[ACC_MAX]:
-            f = math.exp(acc[ACC_MAX] - s)
-            acc[ACC_Z] *= f
-            acc[ACC_SN] *= f
-            acc[ACC_SF] *= f
-            acc[ACC_CST] *= f
-            acc[ACC_QN] *= f * f
-            acc[ACC_QF] *= f * f
+            f = READ.rescale_sums(acc, s)
             for rr in range(N_WEIGHTED):
                 for k in range(NC):
                     vecs[rr, k] *= f
-            acc[ACC_MAX] = s
         return math.exp(s - acc[ACC_MAX])
 
     @dev
     def add(acc, vecs, c, near, kind, transport, trick):
         """Add a source of weight c (cpu.add, with constant indices only)."""
-        acc[ACC_Z] += c
-        if kind == TARGET:
-            acc[ACC_CST] = c
-        elif near:
-            acc[ACC_SN] += c
-            if trick:
-                acc[ACC_QN] += c * c
-            if transport:
+        READ.add_sums(acc, c, near, kind, trick)
+        if transport and kind != TARGET:
+            if near:
                 for k in range(NC):
                     vecs[V_MEAN_N, k] += c * vecs[V_VMEAN, k]
-        else:
-            acc[ACC_SF] += c
-            if trick:
-                acc[ACC_QF] += c * c
-            if transport:
+            else:
                 for k in range(NC):
                     vecs[V_MEAN_F, k] += c * vecs[V_VMEAN, k]
 
@@ -163,14 +147,11 @@ def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNa
         """Draw the pending noise and write the four metrics of one length (cpu.record)."""
         sd = xi / math.sqrt(D)
         for part in range(2):
-            Q = acc[ACC_QN + part]
-            if Q > 0.0 and sd > 0.0:
-                key = R.pos_key(tk, 2 * slot + part, STREAM_CKPT)
-                scale = sd * math.sqrt(Q)
+            scale, key = READ.pending_noise(acc, part, tk, slot, sd)
+            if scale > 0.0:
                 for k in range(NC):
                     if own[k] >= 0:
                         vecs[V_NOISE_N + part, k] += scale * R.normal(key, own[k])
-            acc[ACC_QN + part] = 0.0
         cf = acc[ACC_CST] if far_target else 0.0
         yt = 0.0
         yf2 = 0.0

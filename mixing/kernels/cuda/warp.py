@@ -35,7 +35,7 @@ kjit = cuda.jit(max_registers=MAXREG) if (MAXREG and not SIM) else cuda.jit
 R = rebuild(rng, dev, "mixing.rng.cuda")
 LAW = rebuild(laws, dev, "mixing.laws.cuda", deps={"rng": R})
 DRAW = rebuild(draws, dev, "mixing.kernels.draws.cuda", deps={"rng": R})
-READ = rebuild(readout, dev, "mixing.kernels.readout.cuda")
+READ = rebuild(readout, dev, "mixing.kernels.readout.cuda", deps={"rng": R})
 
 
 def group(G: int) -> types.SimpleNamespace:
