@@ -155,7 +155,7 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
             for n in range(1, N + 1):
                 if (n & POLL_MASK) == 0 and load_flag(stop) != 0:
                     break
-                step_hh(src, betas, table, alias, tk, n, u, w)
+                step_hh(src, betas, table, alias, tk, n, u, w, False)
                 uq = 0.0
                 uk = 0.0
                 for j in range(d):
@@ -251,7 +251,7 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
                 nu2 = ra * ra + rr * rr
                 beta = betas[0]           # (value transport, which reads beta, never runs reduced)
             else:
-                alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w)
+                alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w, carry)
                 if src != CONST:
                     if n % 1024 == 0:
                         nu2 = dot(u, u)

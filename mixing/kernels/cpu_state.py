@@ -100,8 +100,10 @@ def dot(x, y):
 
 
 @hot
-def step_hh(src, betas, table, alias, tk, n, u, w):
-    """u <- H_n u with H_n = I - beta w w^T; fills w; returns (alpha = w . u before, beta).
+def step_hh(src, betas, table, alias, tk, n, u, w, fill):
+    """u <- H_n u with H_n = I - beta w w^T; returns (alpha = w . u before, beta). The
+    direction goes to ``w`` when it is drawn (IID) or when ``fill`` is set; a table row is
+    otherwise read in place.
 
     ``betas`` holds one beta per table row (TABLE, SEQ) or the single beta (IID)."""
     if src == CONST:
@@ -109,13 +111,17 @@ def step_hh(src, betas, table, alias, tk, n, u, w):
     if src == IID:
         unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
         beta = betas[0]
-    else:
-        tok = table_row(src, tk, n, alias, table.shape[0])
+        alpha = dot(w, u)
+        reflect(u, w, beta * alpha)
+        return alpha, beta
+    tok = table_row(src, tk, n, alias, table.shape[0])
+    row = table[tok]
+    beta = betas[tok]
+    alpha = dot(row, u)
+    reflect(u, row, beta * alpha)
+    if fill:
         for j in range(u.shape[0]):
-            w[j] = table[tok, j]
-        beta = betas[tok]
-    alpha = dot(w, u)
-    reflect(u, w, beta * alpha)
+            w[j] = row[j]
     return alpha, beta
 
 
