@@ -65,6 +65,13 @@ def _time(fn):
     return _timed(fn)[0]
 
 
+def _best(fn, repeat=3):
+    """(shortest of ``repeat`` calls, the last result): for runs of tens of milliseconds,
+    where one call can catch a scheduling stall of the same size."""
+    runs = [_timed(fn) for _ in range(repeat)]
+    return min(t for t, _ in runs), runs[-1][1]
+
+
 def kernel_vs_reference(L_ref: int, trials: int):
     """Reflections per second of the reference and the engine on the same small instance
     (the reference builds d x d matrices, so it is slow)."""
@@ -83,7 +90,8 @@ def _zmax(a, b):
 
 
 def against_peer(L: int, trials: int):
-    """The engine and the NumPy peer on the same work; rates, ratio and agreement."""
+    """The engine and the NumPy peer on the same work, each the best of three calls; rates,
+    ratio and agreement."""
     import numpy_peer
 
     task, lengths = Task(), [2 ** k for k in range(4, int(np.log2(L)) + 1)]
@@ -92,13 +100,13 @@ def against_peer(L: int, trials: int):
         mech = M.make("householder", 64, **kw)
         spec = mech.spec(0)
         ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)                   # compile
-        t_eng, rows = _timed(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
+        t_eng, rows = _best(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
         if kw:
             peer = lambda: numpy_peer.retrieval(spec.table, np.full(1024, 1 / 1024), spec.betas, task,  # noqa: E731
                                                 lengths, trials, 1)
         else:
             peer = lambda: numpy_peer.retrieval(None, None, spec.betas, task, lengths, trials, 1, d=64)  # noqa: E731
-        t_peer, prow = _timed(peer)
+        t_peer, prow = _best(peer)
         out[label] = dict(engine_steps_per_s=trials * L / t_eng, peer_steps_per_s=trials * L / t_peer,
                           ratio=t_peer / t_eng, zmax=_zmax(rows, prow))
     return out
