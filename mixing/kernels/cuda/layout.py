@@ -3,7 +3,9 @@ and the precision of the Householder direction arithmetic.
 
 - ``lanes`` (32, 16, 8 or 4): the lanes that carry one trial. 32 is one trial per warp;
   16 puts two trials on a warp, and so on. Fewer lanes per trial means fewer shuffle levels
-  per dot product (log2 lanes) and more coordinates per lane. All warp kernels follow it.
+  per dot product (log2 lanes) and more coordinates per lane. All warp kernels follow it;
+  the reduced-state Householder kernels (``reduced.py``) put one trial on a thread under
+  every layout.
 - ``table`` (``global`` or ``shared``): with ``shared`` the Householder retrieval kernel
   copies a token table into shared memory once per block when it fits (48 KiB of static
   shared memory a block, less the kernel's own), else it reads it from global memory.
