@@ -111,17 +111,16 @@ def step_hh(src, betas, table, alias, tk, n, u, w, fill):
     if src == IID:
         unit(rng.pos_key(tk, n, rng.STREAM_GEN), w)
         beta = betas[0]
-        alpha = dot(w, u)
-        reflect(u, w, beta * alpha)
-        return alpha, beta
-    tok = table_row(src, tk, n, alias, table.shape[0])
-    row = table[tok]
-    beta = betas[tok]
-    alpha = dot(row, u)
-    reflect(u, row, beta * alpha)
-    if fill:
-        for j in range(u.shape[0]):
-            w[j] = row[j]
+        v = w
+    else:
+        tok = table_row(src, tk, n, alias, table.shape[0])
+        v = table[tok]
+        beta = betas[tok]
+        if fill:
+            for j in range(u.shape[0]):
+                w[j] = v[j]
+    alpha = dot(v, u)
+    reflect(u, v, beta * alpha)
     return alpha, beta
 
 

@@ -40,6 +40,7 @@ from . import householder, layout, reduced, so2, state, walks  # noqa: E402
 from .warp import WARP, WPB, group  # noqa: E402, F401 (WPB is part of the interface)
 
 _KERNELS: dict = {}
+_WALKS: dict = {}
 
 
 def available() -> bool:
@@ -56,17 +57,18 @@ def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0, carry: bool = 
     that copies a table of that many rows to shared memory, ``carry`` the one that carries
     P_n (value transport)."""
     lay = lay or layout.current()
-    key = (int(d), bool(is_so2), lay, int(shared_rows), bool(carry))
+    d, G = int(d), lay.lanes
+    wkey = (d, bool(is_so2), G)             # the walks depend on the lanes only
+    if wkey not in _WALKS:
+        _WALKS[wkey] = walks.make(state.make(d, bool(is_so2), G), bool(is_so2))
+    key = (d, bool(is_so2), lay, int(shared_rows), bool(carry))
     if key not in _KERNELS:
-        G = lay.lanes
         if is_so2:
-            st = state.make(int(d), True, G)
-            _KERNELS[key] = dict(walk=walks.make(st, True), retrieval=so2.make(st))
+            _KERNELS[key] = so2.make(state.make(d, True, G))
         else:
-            st = state.make(int(d), False, G)
-            rt = st if lay.precision == "float64" else state.make(int(d), False, G, single=True)
-            _KERNELS[key] = dict(walk=walks.make(st, False), retrieval=householder.make(rt, int(shared_rows), carry))
-    return _KERNELS[key]
+            st = state.make(d, False, G, single=lay.precision == "float32")
+            _KERNELS[key] = householder.make(st, int(shared_rows), carry)
+    return dict(walk=_WALKS[wkey], retrieval=_KERNELS[key])
 
 
 def shared_rows(spec, lay) -> int:

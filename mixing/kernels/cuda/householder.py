@@ -5,9 +5,9 @@ Each lane owns coordinates j = lane + G r of the transported query and of the st
 direction. With a table, the scalars run one batch ahead so the next step's table row is
 loaded while this step is computed; with ``shared_rows`` > 0 the block first copies the
 table into shared memory. With a float32 layout (``st.single``) the table, the query, its
-target key, the direction and their dot products are float32. Value transport with beta < 2 carries P_n itself in
-global scratch memory (lane-owned rows, coalesced columns); that mode is O(d^2) per step,
-as on the CPU.
+target key, the direction and their dot products are float32. Value transport with
+beta < 2 carries P_n itself in global scratch memory (lane-owned rows, coalesced columns);
+that mode is O(d^2) per step, as on the CPU.
 """
 
 from __future__ import annotations
