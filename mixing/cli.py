@@ -11,10 +11,31 @@ from .errors import ParameterError
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse`` whose errors are one line, ``PROG: error: MESSAGE``, with exit status 2."""
+    """``argparse`` whose errors are one line, ``PROG: error: MESSAGE``, with exit status 2, and
+    which refuses an option given twice (argparse keeps the last silently) unless it collects
+    several values by design (``action="append"`` or a count)."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        seen = set()
+        for token in argv:
+            if token == "--":
+                break
+            if not token.startswith("-") or token == "-":
+                continue
+            action = self._option_string_actions.get(token.split("=", 1)[0])
+            if action is None or isinstance(action, (argparse._AppendAction, argparse._CountAction,
+                                                     argparse._AppendConstAction, argparse._HelpAction)):
+                continue
+            if action.dest in seen:
+                self.error(f"{token.split('=', 1)[0]}: given more than once")
+            seen.add(action.dest)
+        return super().parse_known_args(args, namespace)
 
 
 def check_output_file(path, option: str) -> Path:

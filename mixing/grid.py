@@ -94,6 +94,17 @@ def parse_lengths(value) -> list[int]:
     return out
 
 
+def sorted_lengths(xs: list[int], tool: str = "mixing.sweep") -> list[int]:
+    """The lengths in increasing order without repeats (the order every row is written in),
+    saying so once on stderr when that changed the list as given."""
+    import sys
+
+    out = sorted(set(xs))
+    if out != list(xs):
+        print(f"{tool}: lengths sorted and without repeats: {','.join(map(str, out))}", file=sys.stderr)
+    return out
+
+
 def _param_items(texts) -> dict:
     out = {}
     for text in texts:
@@ -195,7 +206,7 @@ def resolve(args) -> dict:
     if smoke.active():
         trials = min(trials, 4)
     if measure == "retrieval":
-        xs = parse_lengths(get("lengths"))
+        xs = sorted_lengths(parse_lengths(get("lengths")))
         if smoke.active():
             xs = [x for x in xs if x <= 256] or xs[:1]
             smoke.note("mixing.sweep", f"{trials} trials, lengths {xs[0]}..{xs[-1]}")

@@ -115,22 +115,9 @@ class Store:
 
     def lock(self) -> None:
         """Take the folder's lock, or raise OSError naming the process that holds it."""
-        import fcntl
+        from .locks import take
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        fh = open(self.out / ".lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise OSError(f"{self.out} is in use by another sweep ({holder})") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._lock = fh
+        self._lock = take(self.out, "sweep")
 
     def unlock(self) -> None:
         if self._lock is not None:

@@ -21,12 +21,13 @@ from . import executors
 from . import mechanisms as mech_mod
 from . import measures
 from .errors import ParameterError
+from .cli import Parser
 from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve,  # noqa: F401
                    show_metrics, size_estimate)
 from .results import Store, device_info, git_commit, now, unique_dir, versions
 from .task import MOMENT_PARAMS, TASK_PARAMS, Task
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(Parser):
     def error(self, message):  # one line, exit status 2
         raise ParameterError(message)
 

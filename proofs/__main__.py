@@ -140,6 +140,8 @@ def _eval(argv) -> int:
                 _check_domain(laws.LAWS[call["law"]][1], val)
             elif val is not None:
                 _check_domain(key, val)
+        if call.get("d") == 1 and "c" in call and abs(call["c"]) != 1:
+            raise ValueError(f"c: unit vectors in d = 1 have q.k = -1 or 1, got {call['c']:g}")
         value = f(**call)
         if not math.isfinite(float(value)):
             raise ValueError(f"the value is not finite ({value}) at these parameters")

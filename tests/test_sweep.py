@@ -274,3 +274,16 @@ def test_ctrl_c_stops_a_long_trial_within_seconds(tmp_path):
     assert time.time() - sent < 5.0, "Ctrl-C took too long"
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("given", ["64,16", "16,16,64"])
+def test_lengths_in_any_order_label_every_row_right(given, tmp_path, capsys):
+    """Each row of a multi-length sweep equals the row of a run at that length alone."""
+    def rows(lengths, name):
+        out = tmp_path / name
+        assert main(["--mechanism", "rope", "--lengths", lengths, "--trials", "8", "--out", str(out)]) == 0
+        return {r["x"]: r["value"] for r in csv.DictReader(open(out / "results.csv")) if r["measure"] == "near_weight"}
+
+    both = rows(given, "both")
+    assert "sorted and without repeats: 16,64" in capsys.readouterr().err
+    assert both["16"] == rows("16", "a")["16"] and both["64"] == rows("64", "b")["64"]
