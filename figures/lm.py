@@ -1,12 +1,12 @@
 """lm: small trained byte-level transformers evaluated beyond their training context (E1-E4).
 
-The data come from ``python -m mixing.lm run`` (``mixing.lm.run``): bits per byte on the
-positions beyond the training context against the evaluation length, the per-position loss
-at the longest length, the attention mass beyond the window per head (mean over layers and
-heads, with the B5 lower bound for scores bounded by the measured B), and each head's
-measured mixing window W(0.1) of its accumulated transports (beside the prediction for
-bytes drawn independently from the text's byte frequencies, for the SO(2) tables). The full study trains 30
-models (``STUDY``); ``--quick`` runs the tiny smoke-test study.
+The data come from ``python -m mixing.lm run`` (``mixing.lm.run``) and its report
+(``mixing.lm.report``): for every mechanism, the same-window excess (full-context bits minus
+sliding-window bits on the same bytes) at each multiple of the training context, with its 95%
+interval over seeds and windows; the stopping length (where the mean excess first crosses
+TAU, with its bootstrap interval); and, for the frozen random SO(2) tables, the excess at 16x,
+the measured mixing window W(0.1) and the in-context level against the angle spread (E1 over
+its whole range). ``--quick`` runs the tiny smoke-test study.
 """
 
 from __future__ import annotations
@@ -18,19 +18,25 @@ import numpy as np
 
 from .common import row, select
 
-#: the settings of the committed study (see the README section on trained transformers)
-STUDY = dict(layers=2, width=64, heads=4, context=64, steps=2500, batch=16, seeds=3, windows=8,
-             multiples=(1, 2, 4, 8, 16, 32), coherence_lags=512)
-COLORS = {"nope": "0.45", "rope": "#1f77b4", "alibi": "#d62728", "so2-random:abs=0.3": "#8c564b",
-          "so2-random:rel=0.5": "#e377c2", "so2-learned": "#ff7f0e", "so2-learned-v": "#bcbd22",
-          "so2-learned-forget": "#9467bd", "path": "#2ca02c", "path-forget": "#17becf"}
-
-
-BIASED = ("alibi", "so2-learned-forget", "path-forget")
+#: the settings of the committed study (see docs/guide.md, "Trained transformers")
+STUDY = dict(layers=2, width=64, heads=4, context=64, steps=2500, batch=16, seeds=5, windows=64, probe_windows=8,
+             multiples=(2, 4, 8, 16, 32), coherence_lags=512)
+#: the mechanisms of the committed study, in the order of the tables
+MECHANISMS = ("nope", "rope", "rope:base=100", "rope:base=1000", "alibi", "fox",
+              "so2-random:abs=0.05", "so2-random:abs=0.1", "so2-random:abs=0.3", "so2-random:abs=0.6",
+              "so2-random:abs=1", "so2-random:rel=0.1", "so2-random:rel=0.25", "so2-random:rel=0.5",
+              "so2-random:rel=0.75", "so2-random:rel=1",
+              "so2-learned", "so2-learned:abs=0", "so2-learned:rel=0.5", "so2-learned:zero",
+              "so2-learned-v", "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
+#: E3's effect is small: more seeds for the two models it compares
+LABEL_SEEDS = {"so2-learned": 10, "so2-learned-v": 10}
+COLORS = {"nope": "0.45", "rope": "#1f77b4", "alibi": "#d62728", "fox": "#e377c2", "so2-random": "#8c564b",
+          "so2-learned": "#ff7f0e", "so2-learned-v": "#bcbd22", "so2-learned-forget": "#9467bd", "path": "#2ca02c",
+          "path-forget": "#17becf", "path-forget:gate=fla": "#393b79"}
 
 
 def spec(quick):
-    return {"quick": True} if quick else dict(STUDY)
+    return {"quick": True} if quick else {**STUDY, "mechanisms": list(MECHANISMS), "label_seeds": LABEL_SEEDS}
 
 
 def study(quick):
@@ -42,144 +48,180 @@ def study(quick):
     s = STUDY
     tc = TrainConfig(context=s["context"], steps=s["steps"], batch=s["batch"], lr=1e-3, min_lr=1e-4, warmup=100,
                      checkpoint_every=250)
-    return run_mod.Study(seeds=s["seeds"], model={k: s[k] for k in ("layers", "width", "heads")}, train=tc,
-                         multiples=s["multiples"], windows=s["windows"], coherence_lags=s["coherence_lags"])
+    return run_mod.Study(mechanisms=MECHANISMS, seeds=s["seeds"], model={k: s[k] for k in ("layers", "width", "heads")},
+                         train=tc, multiples=s["multiples"], windows=s["windows"], probe_windows=s["probe_windows"],
+                         coherence_lags=s["coherence_lags"], label_seeds=dict(LABEL_SEEDS))
 
 
 def compute(quick, out: Path | None = None):
+    import os
+
     from mixing.lm import run as run_mod
 
     folder = Path(out if out is not None else ".") / ("lm-run-quick" if quick else "lm-run")
-    rows = run_mod.run(study(quick), folder, progress=None if quick else print)
-    return figure_rows(rows)
+    run_mod.run(study(quick), folder, progress=None if quick else print, jobs=len(os.sched_getaffinity(0)))
+    return figure_rows(folder)
 
 
-def _lab(r):
-    from mixing.lm.model import label
-
-    return label(r["mechanism"], r.get("scale") or "")
+def color(lab: str) -> str:
+    return COLORS.get(lab) or COLORS.get(lab.split(":")[0], "0.3")
 
 
-def _f(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return float("nan")
+def _spread(lab: str):
+    """(kind, spread) of a frozen random SO(2) table, else None."""
+    name, _, opt = lab.partition(":")
+    if name != "so2-random" or "=" not in opt:
+        return None
+    kind, _, v = opt.partition("=")
+    return kind, float(v)
 
 
-def figure_rows(results) -> list[dict]:
-    """The figure's tidy rows from a study's result rows (seed 'all': mean and s.e. over seeds)."""
-    agg = [r for r in results if str(r["seed"]) == "all"]
-    per_seed = [r for r in results if str(r["seed"]) != "all"]
+def figure_rows(folder: Path) -> list[dict]:
+    """The figure's tidy rows from a study folder (intervals: kinds ``lo`` and ``hi``)."""
+    from mixing.lm.report import TAU, Study, stop_length
+    from mixing.stats import crossed
+
+    st = Study(Path(folder))
     rows = []
-    labels = list(dict.fromkeys(_lab(r) for r in agg))
-    context = int(_f(agg[0]["train_context"])) if agg else 1
-    for lab in labels:
-        mine = [r for r in agg if _lab(r) == lab]
-        for r in mine:
-            L = _f(r["eval_length"])
-            if r["metric"] == "bpb_beyond":
-                rows.append(row("beyond", lab, "measured", L, _f(r["value"]), _f(r["stderr"])))
-            elif r["metric"] == "bpb_all" and int(L) == context:
-                rows.append(row("beyond", lab, "level-1x", L, _f(r["value"]), _f(r["stderr"])))
-            elif r["metric"] == "bpb_pos":
-                rows.append(row("position", lab, "measured", _f(r["x"]), _f(r["value"]), _f(r["stderr"])))
-            elif r["metric"] in ("window", "window_iid"):
-                v = _f(r["value"])
-                kind = ("measured" if r["metric"] == "window" else "theory") if math.isfinite(v) else \
-                    ("censored-above" if r["metric"] == "window" else "theory-censored")
-                rows.append(row("window", lab, kind, _f(r["layer"]) * 100 + _f(r["head"]), v if math.isfinite(v) else -1.0))
-        # far mass and the B5 bound: mean over layers and heads, s.e. over seeds
-        lengths = sorted({_f(r["eval_length"]) for r in mine if r["metric"] == "far_mass"})
-        for L in lengths:
-            for metric, kind in (("far_mass", "measured"), ("far_mass_b5", "theory"), ("far_mass_ub", "upper")):
-                seeds = {}
-                for r in per_seed:
-                    if _lab(r) == lab and r["metric"] == metric and _f(r["eval_length"]) == L:
-                        seeds.setdefault(r["seed"], []).append(_f(r["value"]))
-                vals = np.array([np.mean(v) for v in seeds.values()])
-                if vals.size:
-                    se = vals.std(ddof=1) / math.sqrt(vals.size) if vals.size > 1 else 0.0
-                    rows.append(row("far", lab, kind, L, vals.mean(), se if math.isfinite(se) else 0.0))
+    for lab in st.labels:
+        b = st.bits[lab]
+        for k in st.ks:
+            iv = crossed([b.excess(k)])
+            rows += [row("excess", lab, "measured", k, iv.value, iv.se), row("excess", lab, "lo", k, iv.lo),
+                     row("excess", lab, "hi", k, iv.hi)]
+        _, cross = stop_length(b, TAU)
+        cap = 2.0 * max(st.ks)               # a crossing beyond the lengths measured is drawn at the cap
+        for kind, v in (("measured", cross.value), ("lo", cross.lo), ("hi", cross.hi)):
+            rows.append(row("stop", lab, kind if math.isfinite(v) else f"{kind}-censored", 0, min(v, cap)))
+        sp = _spread(lab)
+        if sp:
+            kind, s = sp
+            k16 = 16 if 16 in st.ks else max(st.ks)
+            iv = crossed([b.excess(k16)])
+            rows += [row(f"scale-excess-{kind}", lab, "measured", s, iv.value, iv.se),
+                     row(f"scale-excess-{kind}", lab, "lo", s, iv.lo), row(f"scale-excess-{kind}", lab, "hi", s, iv.hi)]
+            win = [w for w in st.per_head(lab, "window")]
+            fin = [w for w in win if math.isfinite(w)]
+            if win and len(fin) == len(win):
+                rows.append(row(f"scale-window-{kind}", lab, "measured", s, float(np.median(fin))))
+            lv = crossed([b.level()])
+            rows += [row(f"scale-level-{kind}", lab, "measured", s, lv.value, lv.se),
+                     row(f"scale-level-{kind}", lab, "lo", s, lv.lo), row(f"scale-level-{kind}", lab, "hi", s, lv.hi)]
+        if lab.split(":")[0] == "rope":
+            lv = crossed([b.level()])
+            rows.append(row("rope-level", lab, "measured", 0, lv.value, lv.se))
+            k16 = 16 if 16 in st.ks else max(st.ks)
+            rows.append(row("rope-excess", lab, "measured", 0, crossed([b.excess(k16)]).value))
+    rows.append(row("tau", "tau", "theory", 0, TAU))
     return rows
+
+
+def _ci(ax, rows, panel, lab, col, marker="o", ls="-", label=None):
+    x, y, _ = select(rows, panel, lab, "measured")
+    if not x.size:
+        return
+    ax.plot(x, y, ls, color=col, marker=marker, ms=3, label=label or lab)
+    xl, lo, _ = select(rows, panel, lab, "lo")
+    xh, hi, _ = select(rows, panel, lab, "hi")
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if ok.any():
+        ax.fill_between(xl[ok], lo[ok], hi[ok], color=col, alpha=0.18, lw=0)
 
 
 def draw(rows):
     import matplotlib.pyplot as plt
 
-    from .common import band
-
-    labels = list(dict.fromkeys(r["series"] for r in rows))
-    fig, axes = plt.subplots(1, 4, figsize=(17.0, 4.2))
-    a, b, c, d = axes
-    for lab in labels:
-        col = COLORS.get(lab, None)
-        x, y, se = select(rows, "beyond", lab, "measured")
-        if x.size:
-            band(a, x, y, se, col, label=lab, marker=".")
-        x, y, se = select(rows, "position", lab, "measured")
-        if x.size:
-            band(b, x, y, se, col, label=lab, marker=".")
-        x, y, se = select(rows, "far", lab, "measured")
-        if x.size:
-            band(c, x, y, se, col, label=lab, marker=".")
-    ctx = min((r["x"] for r in rows if r["kind"] == "level-1x"), default=None)
-    for ax in (a, b):
-        if ctx:
-            ax.axvline(ctx, color="black", lw=0.8, ls=":")
+    labels = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "excess"))
+    tau = next((r["y"] for r in rows if r["panel"] == "tau"), 0.05)
+    fig, axes = plt.subplots(2, 3, figsize=(14.0, 8.4))
+    (a, b, c), (d, e, f) = axes
+    controlled = ("alibi", "fox", "so2-learned-forget", "path-forget")
+    main = [lab for lab in labels if not lab.startswith("so2-random") or lab in ("so2-random:abs=0.3", "so2-random:rel=0.5")]
+    main = [lab for lab in main if lab.split(":")[0] != "so2-learned" or lab == "so2-learned"]
+    main = [lab for lab in main if lab.split(":")[0] != "rope" or lab == "rope"]
+    for lab in main:
+        ax = b if lab.split(":")[0] in controlled or lab == "nope" else a
+        ls = "--" if lab == "so2-random:rel=0.5" or lab.endswith("gate=fla") else "-"
+        _ci(ax, rows, "excess", lab, color(lab) if lab != "so2-random:rel=0.5" else "#c49c94", ls=ls)
+    for ax, title in ((a, "rotation only"), (b, "far mass controlled by a bias (and NoPE)")):
+        ax.axhline(tau, color="black", lw=0.8, ls=":")
+        ax.axhline(0, color="0.6", lw=0.6)
         ax.set_xscale("log", base=2)
-    a.set_xlabel("evaluation length L (bytes)")
-    a.set_ylabel("bits/byte beyond the training context")
-    a.set_title("loss beyond the context (± 2 s.e. over seeds)")
-    b.set_xlabel("position in the window (bytes; bucket end)")
-    b.set_ylabel("bits per byte")
-    b.set_title("loss by position, longest length")
+        ax.set_xlabel("multiple k of the training context (positions [kT/2, kT))")
+        ax.set_ylabel("excess: full minus sliding-window bits/byte")
+        ax.set_title(f"same-window excess, {title}\n(95% band over seeds and windows; dotted: TAU = {tau:g})",
+                     fontsize=9)
+        ax.legend(fontsize=6.5, ncol=2)
+    # stopping length per mechanism
+    stop = [lab for lab in labels if any(r["panel"] == "stop" and r["series"] == lab for r in rows)]
+    cap = max([r["y"] for r in rows if r["panel"] == "stop"] + [64.0])
+    for i, lab in enumerate(stop):
+        get = {r["kind"]: r["y"] for r in rows if r["panel"] == "stop" and r["series"] == lab}
+        y = get.get("measured", get.get("measured-censored"))
+        lo = get.get("lo", get.get("lo-censored"))
+        hi = get.get("hi", get.get("hi-censored"))
+        col = color(lab)
+        c.plot([lo, hi], [i, i], "-", color=col, lw=2.0, alpha=0.6)
+        c.plot([y], [i], ">" if "measured-censored" in get else "o", color=col, ms=5)
+    c.axvline(cap, color="0.5", lw=0.8, ls="--")
+    c.text(cap, len(stop) - 0.5, " beyond\n measured", fontsize=6.5, va="top")
+    c.set_yticks(range(len(stop)), stop, fontsize=6.5)
+    c.invert_yaxis()
     c.set_xscale("log", base=2)
-    c.set_yscale("log")
-    c.set_xlabel("evaluation length L (bytes)")
-    c.set_ylabel("attention mass at lag > W (mean over heads)")
-    c.set_title("far mass, W = half the context")
-    for lab in labels:
-        if lab.startswith(BIASED):       # B6 form: an upper bound under the head's own bias
-            x, y, _ = select(rows, "far", lab, "upper")
-            if x.size:
-                c.plot(x, y, "--", color=COLORS.get(lab), lw=1.0)
-            continue
-        x, y, _ = select(rows, "far", lab, "theory")     # B5 is for rotation-only mechanisms (no bias)
-        keep = y > 0
-        if keep.any():
-            c.plot(x[keep], y[keep], ":", color=COLORS.get(lab), lw=1.0)
-    c.text(0.02, 0.02, "dotted: B5 lower bound (rotation-only heads); dashed: B6-form upper bound\n"
-           "(heads with a bias); both for scores within the measured B",
-           transform=c.transAxes, fontsize=6.5)
-    # windows: one point per head, per mechanism
-    wl = [lab for lab in labels if any(r["panel"] == "window" and r["series"] == lab for r in rows)]
-    top = max([r["y"] for r in rows if r["panel"] == "window"] + [1.0]) * 2
-    for i, lab in enumerate(wl):
-        ys = [r["y"] for r in rows if r["panel"] == "window" and r["series"] == lab and r["kind"] == "measured"]
-        cens = [r for r in rows if r["panel"] == "window" and r["series"] == lab and r["kind"] == "censored-above"]
-        jit = np.linspace(-0.25, 0.25, max(len(ys), 1))[:len(ys)]
-        d.plot(i + jit, ys, "o", color=COLORS.get(lab), ms=3)
-        th = [r["y"] for r in rows if r["panel"] == "window" and r["series"] == lab and r["kind"] == "theory"]
-        if th:
-            d.plot(i + np.linspace(-0.25, 0.25, len(th)) + 0.06, th, "x", color="black", ms=3.5, mew=0.8)
-        if cens:
-            d.plot([i] * len(cens), [top] * len(cens), "^", color=COLORS.get(lab), ms=5)
-    d.set_xticks(range(len(wl)), wl, rotation=35, ha="right", fontsize=7)
-    d.set_yscale("log")
-    d.set_ylabel("mixing window W(0.1) per head (lags)")
-    d.set_title("windows per head (x: i.i.d.-token prediction;\ntriangles: beyond the lags measured)", fontsize=9)
-    a.legend(fontsize=6.5)
+    c.set_xlabel("stopping length (multiple of the training context)")
+    c.set_title("where the mean excess crosses TAU\n(bar: 95% bootstrap over seeds and windows; "
+                "triangle: not crossed)", fontsize=9)
+    # E1 over its whole range
+    for kind, mk, name in (("abs", "o", "abs=S: theta_m + S z"), ("rel", "s", "rel=S: theta_m (1 + S z)")):
+        sel = [r for r in rows if r["panel"] == f"scale-excess-{kind}"]
+        xs = sorted({r["x"] for r in sel})
+        col = COLORS["so2-random"] if kind == "abs" else "#c49c94"
+        val = [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "measured") for s in xs]
+        lo = [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "lo") for s in xs]
+        hi = [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "hi") for s in xs]
+        if xs:
+            d.plot(xs, val, "-", marker=mk, color=col, ms=4, label=name)
+            d.fill_between(xs, lo, hi, color=col, alpha=0.18, lw=0)
+        sel = sorted((r for r in rows if r["panel"] == f"scale-window-{kind}"), key=lambda r: r["x"])
+        if sel:
+            e.plot([r["x"] for r in sel], [r["y"] for r in sel], "-", marker=mk, color=col, ms=4, label=name)
+        sel = [r for r in rows if r["panel"] == f"scale-level-{kind}"]
+        xs = sorted({r["x"] for r in sel})
+        if xs:
+            f.plot(xs, [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "measured") for s in xs], "-",
+                   marker=mk, color=col, ms=4, label=name)
+            f.fill_between(xs, [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "lo") for s in xs],
+                           [next(r["y"] for r in sel if r["x"] == s and r["kind"] == "hi") for s in xs],
+                           color=col, alpha=0.18, lw=0)
+    for r in rows:
+        if r["panel"] == "rope-excess":
+            d.axhline(r["y"], color=COLORS["rope"], lw=0.9, ls="-." if r["series"] != "rope" else "-")
+            d.text(0.0, r["y"], f" {r['series']}", fontsize=6, color=COLORS["rope"],
+                   transform=d.get_yaxis_transform(), va="bottom")
+        if r["panel"] == "rope-level":
+            f.axhline(r["y"], color=COLORS["rope"], lw=0.9, ls="-." if r["series"] != "rope" else "-")
+            f.text(0.0, r["y"], f" {r['series']}", fontsize=6, color=COLORS["rope"], transform=f.get_yaxis_transform(),
+                   va="bottom")
+    d.axhline(tau, color="black", lw=0.8, ls=":")
+    d.set_ylabel("excess at 16x (bits/byte)")
+    d.set_title("E1 over the angle spread: excess at 16x\n(horizontal: RoPE at each base)", fontsize=9)
+    e.set_yscale("log")
+    e.set_ylabel("mixing window W(0.1), median over heads (lags)")
+    e.set_title("measured mixing window of the random tables", fontsize=9)
+    f.set_ylabel("in-context level: sliding-window bits/byte")
+    f.set_title("the in-context cost of the spread\n(horizontal: RoPE at each base)", fontsize=9)
+    for ax in (d, e, f):
+        ax.set_xscale("log")
+        ax.set_xlabel("angle spread S of the frozen random table")
+        ax.legend(fontsize=6.5)
     fig.tight_layout()
     return fig
 
 
 def draw_run(folder: Path):
     """Draw the figure of a finished ``mixing.lm run`` folder into it (lm.png, lm.pdf)."""
-    from mixing.lm.run import read_csv
-
     from . import common
 
     common.style()
-    fig = draw(figure_rows(read_csv(Path(folder) / "results.csv")))
+    fig = draw(figure_rows(Path(folder)))
     return common.save_figure(fig, Path(folder), "lm")

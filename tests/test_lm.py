@@ -12,16 +12,21 @@ torch = pytest.importorskip("torch")
 
 from mixing.lm import data, export as export_mod, reference, transport as tr  # noqa: E402
 from mixing.lm.__main__ import main  # noqa: E402
-from mixing.lm.model import LM, MECHANISMS, Config  # noqa: E402
+from mixing.lm.model import LM, MECHANISMS, Config, parse_mechanism  # noqa: E402
 from mixing.lm.train import TrainConfig, read_checkpoint, train  # noqa: E402
 
 #: tolerances per output (float64 throughout)
 TOL = {"logits": 1e-10, "attention": 1e-10, "gradient": 1e-6}
 
 
+#: every mechanism, and the options that change its computation
+VARIANTS = MECHANISMS + ("path-forget:gate=fla", "so2-learned-forget:gate=fla", "fox:gate=fla", "rope:base=100",
+                         "so2-learned:zero")
+
+
 def tiny(mechanism, seed=0, layers=1, width=12, heads=3):
     torch.manual_seed(seed)
-    return LM(Config(mechanism=mechanism, layers=layers, width=width, heads=heads, seed=seed)).double()
+    return LM(Config(**parse_mechanism(mechanism), layers=layers, width=width, heads=heads, seed=seed)).double()
 
 
 def perturb(model, scale=0.3, seed=1):
@@ -57,7 +62,10 @@ def test_path_logits_match_explicit_products(T):
     beta = 2 * torch.rand(B, H, T, generator=g, dtype=torch.float64)
     ref = tr.reference_logits(q, k, tr.householder_matrices(w, beta))
     mask = torch.ones(T, T, dtype=torch.bool).tril()
-    for name, fast in (("ut", tr.path_logits(q, k, w, beta)), ("scan", tr.path_logits_scan(q, k, w, beta))):
+    forms = (("ut", tr.path_logits(q, k, w, beta)), ("scan", tr.path_logits_scan(q, k, w, beta)),
+             ("chunked", tr.path_logits_chunked(q, k, w, beta, chunk=3)),
+             ("one chunk", tr.path_logits_chunked(q, k, w, beta, chunk=64)))
+    for name, fast in forms:
         err = (fast - ref)[..., mask].abs().max().item()
         assert err < TOL["logits"], (name, err)
 
@@ -69,12 +77,14 @@ def test_path_forms_agree_at_long_length():
     beta = 1.5 + 0.5 * torch.rand(1, 2, 600, generator=g)
     ut = tr.path_logits(q, k, w, beta)
     with torch.no_grad():
-        scan = tr.householder_logits(q, k, w, beta)          # above SCAN_ABOVE: the scan
+        chunked = tr.householder_logits(q, k, w, beta)       # above SCAN_ABOVE: chunk by chunk
+        scan = tr.path_logits_scan(q, k, w, beta)
     mask = torch.ones(600, 600, dtype=torch.bool).tril()
-    assert (ut - scan)[..., mask].abs().max().item() < 1e-3   # float32 inputs
+    assert (ut - chunked)[..., mask].abs().max().item() < 1e-3   # float32 inputs
+    assert (scan - chunked)[..., mask].abs().max().item() < 1e-3
 
 
-@pytest.mark.parametrize("mechanism", MECHANISMS)
+@pytest.mark.parametrize("mechanism", VARIANTS)
 def test_attention_matches_reference(mechanism):
     model = perturb(tiny(mechanism))
     att = model.attentions()[0]
@@ -84,9 +94,20 @@ def test_attention_matches_reference(mechanism):
     fast = att(x, tokens)
     ref = reference.attention(att, x, tokens)
     assert (fast - ref).abs().max().item() < TOL["attention"]
+    att.fast = True                                             # the fused evaluation path
+    with torch.no_grad():
+        fused = att(x, tokens)
+    assert (fused - ref).abs().max().item() < TOL["attention"]
 
 
-@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_gate_scaling_differs_from_fox():
+    a, b = perturb(tiny("path-forget")), perturb(tiny("path-forget:gate=fla"))
+    b.load_state_dict(a.state_dict())
+    x = torch.randint(0, 256, (1, 15))
+    assert (a(x) - b(x)).abs().max().item() > 1e-4
+
+
+@pytest.mark.parametrize("mechanism", VARIANTS)
 def test_causal(mechanism):
     model = perturb(tiny(mechanism, layers=2))
     g = torch.Generator().manual_seed(4)
@@ -238,26 +259,33 @@ def test_export_runs_in_the_engine(tmp_path, corpus, capsys):
 
 def test_quick_run_cli(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["run", "--quick", "--mechanisms", "rope,alibi,so2-random:abs=0.3,so2-learned,path", "--seeds", "2",
-               "--out", str(out)])
-    assert rc == 0
+    argv = ["run", "--quick", "--mechanisms", "rope,alibi,so2-random:abs=0.3,so2-learned,path", "--seeds", "2",
+            "--out", str(out), "--jobs", "1"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "| E1 |" in text and "| E4 |" in text
+    assert "| E1 |" in text and "| E4 |" in text and "L_stop" in text and "nan" not in text
     import csv
 
     rows = list(csv.DictReader(open(out / "results.csv")))
     metrics = {r["metric"] for r in rows}
-    assert {"bpb_all", "bpb_within", "bpb_beyond", "bpb_pos", "far_mass", "far_mass_b5", "B", "coherence", "window",
-            "val_bpb"} <= metrics
-    agg = [r for r in rows if r["seed"] == "all" and r["metric"] == "bpb_all"]
-    assert agg and all(r["seeds"] == "2" and float(r["stderr"]) >= 0 for r in agg)
+    assert {"excess", "bpb_full", "bpb_sliding", "vs_alibi", "level", "L_stop", "L_cross", "far_mass", "far_mass_b5",
+            "far_mass_ub", "B_train", "B_seen", "coherence", "window", "val_bpb"} <= metrics
+    agg = [r for r in rows if r["seed"] == "all" and r["metric"] == "excess"]
+    assert agg and all(r["seeds"] == "2" and float(r["lo"]) <= float(r["value"]) <= float(r["hi"]) for r in agg)
     man = json.loads((out / "manifest.json").read_text())
     assert man["corpus"]["files"] > 100 and len(man["models"]) == 10
     assert (out / "lm.png").read_bytes()[:4] == b"\x89PNG"
+    ck = out / "models" / "path" / "seed1" / "model.pt"
+    assert ck.exists() and ck.stat().st_size < 200_000
     # rerun: everything is reused (no training), same table
-    rc = main(["run", "--quick", "--mechanisms", "rope,alibi,so2-random:abs=0.3,so2-learned,path", "--seeds", "2",
-               "--out", str(out)])
-    assert rc == 0 and "step" not in capsys.readouterr().out
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "trained in" not in again and again.split("figure:")[-1] == text.split("figure:")[-1]
+    # another study's settings into the same folder: refused
+    _one_line_exit_2(["run", "--quick", "--mechanisms", "rope", "--windows", "3", "--out", str(out)], capsys,
+                     "other settings")
+    _one_line_exit_2(["run", "--quick", "--mechanisms", "rope,rope", "--out", str(tmp_path / "dup")], capsys,
+                     "more than once")
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +309,9 @@ def test_bad_input(tmp_path, capsys, corpus):
     (tmp_path / "junk" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     common = ["--steps", "1", "--out", str(tmp_path / "o")]
     _one_line_exit_2(["train", "--mechanism", "bogus", *common], capsys, "unknown mechanism")
-    _one_line_exit_2(["train", "--mechanism", "so2-random:abs=-1", *common], capsys, "angle scale")
+    _one_line_exit_2(["train", "--mechanism", "so2-random:abs=-1", *common], capsys, "angle table")
+    _one_line_exit_2(["train", "--mechanism", "rope:gate=fla", *common], capsys, "no forget gate")
+    _one_line_exit_2(["train", "--mechanism", "path-forget:gate=x", *common], capsys, "fox or fla")
     _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(tmp_path / "nowhere"), *common], capsys, "does not exist")
     _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(empty), *common], capsys, "no text")
     _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(tmp_path / "small.txt"), *common], capsys, "--context")
@@ -301,14 +331,12 @@ def test_missing_torch_is_one_line(monkeypatch, capsys):
 
 
 def test_results_doc_tables_are_the_committed_studys_report():
-    """docs/results.md's transformer tables are `mixing.lm report` of the committed results, not typed in."""
+    """docs/results.md's transformer tables are `mixing.lm report` of the committed study, not typed in."""
     from pathlib import Path
 
     from mixing.lm.report import verdict_table
-    from mixing.lm.run import read_csv
 
     root = Path(__file__).resolve().parents[1]
-    results = root / "figures" / "output" / "lm-run" / "results.csv"
-    table = verdict_table(read_csv(results))
-    assert "| E1 |" in table and "| B5 |" in table
+    table = verdict_table(root / "figures" / "output" / "lm-run")
+    assert "| E1 |" in table and "| B5 |" in table and "L_stop" in table
     assert table in (root / "docs" / "results.md").read_text()

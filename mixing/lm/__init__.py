@@ -10,19 +10,23 @@ engine generators file (``export``), studies over mechanisms and seeds (``run``)
 E1-E4 verdicts (``report``). Command line: ``python -m mixing.lm``.
 """
 
-MECHANISM_HELP = """mechanisms:
+MECHANISM_HELP = """mechanisms (options follow the name after ':', e.g. so2-learned:abs=0:base=500):
   nope                 no position information
-  rope                 RoPE, base 10000
+  rope[:base=B]        RoPE, theta_m = B^(-2m/d), default base 10000
   alibi                ALiBi, slopes 2^(-8h/H)
-  so2-random[:abs=S|:rel=S]
+  fox[:gate=G]         softmax with a forget gate (FoX), no rotation
+  so2-random[:abs=S|:rel=S|:zero]
                        accumulated SO(2), frozen random per-token angles around the RoPE
                        frequencies: abs=S adds S*N(0,1) radians (every block decoheres),
                        rel=S multiplies by 1 + S*N(0,1) (RoPE-matched); default abs=0.3
-  so2-learned          accumulated SO(2), learned per-token angles (start: the abs=0.3 table)
+  so2-learned[:TABLE]  accumulated SO(2), learned per-token angles, started at TABLE
+                       (abs=S, rel=S or zero; default abs=0.3; abs=0 starts at RoPE)
   so2-learned-v        the same with values rotated and the output rotated back
-  so2-learned-forget   so2-learned with a forget gate (FoX)
+  so2-learned-forget   so2-learned with a forget gate
   path                 PaTH: Householder-like transports I - beta w w^T from the hidden state
-  path-forget          PaTH with a forget gate (PaTH-FoX)"""
+  path-forget[:gate=G] PaTH with a forget gate
+gates (G): fox adds sum log f unscaled (FoX, the default); fla divides it by sqrt(d)
+  with the scores, as fla's PaTH-FoX does"""
 
 
 def load(checkpoint, device: str = "cpu"):

@@ -1,6 +1,6 @@
 """``python -m mixing.lm``: small byte-level transformers, one per position mechanism.
 
-  run     train every mechanism at several seeds, evaluate to 16x the context, tabulate, draw
+  run     train every mechanism at several seeds, evaluate to 32x the context, tabulate, draw
   train   train one model (resumes a killed run in the same folder)
   eval    evaluate a trained model at several lengths (bits per byte, far mass, coherence)
   export  write one head's generators along held-out text as an engine generators file
@@ -19,9 +19,7 @@ from pathlib import Path
 MISSING_TORCH = 'mixing.lm needs PyTorch: pip install -e ".[lm]"'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from ..cli import Parser as _Parser
 
 
 def _positive_int(text):
@@ -76,14 +74,18 @@ def parser():
     from . import MECHANISM_HELP
 
     r = sub.add_parser("run", help="train and evaluate every mechanism, write results.csv and the figure",
-                       description="Train every mechanism at several seeds, evaluate at 1x..16x the context, "
+                       description="Train every mechanism at several seeds, score held-out windows with full and sliding-window context, "
                                    "write DIR/results.csv, DIR/manifest.json and DIR/lm.png. Rerunning resumes.",
                        epilog=MECHANISM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--quick", action="store_true", help="every mechanism, one seed, a tiny model (1 layer, width 32, context 32) for 60 steps: the smoke test (about 10 s on 2 cores; the size and training options are ignored)")
+    r.add_argument("--quick", action="store_true", help="every mechanism, one seed, a tiny model (1 layer, width 32, context 32) for 60 steps: the smoke test (the size and training options are ignored)")
     r.add_argument("--mechanisms", metavar="LIST", help="comma-separated (default: all, with so2-random at abs=0.3 and rel=0.5)")
-    r.add_argument("--seeds", type=_positive_int, help="seeds per mechanism (default 3; 1 with --quick)")
-    r.add_argument("--multiples", type=_int_list, help="evaluation lengths as multiples of the context (default 1,2,4,8,16)")
-    r.add_argument("--windows", type=_positive_int, help="held-out windows per length (default 8)")
+    r.add_argument("--seeds", type=_positive_int, help="seeds per mechanism (default 5; 1 with --quick)")
+    r.add_argument("--multiples", type=_int_list,
+                   help="multiples k of the context whose excess is reported (powers of 2, default 2,4,8,16,32; "
+                        "every model is scored on windows of the largest, one per test file)")
+    r.add_argument("--windows", type=_positive_int, help="held-out windows, from distinct test files (default 64)")
+    r.add_argument("--jobs", type=_positive_int, help="models trained at once, one process and one torch thread "
+                                                       "each (default: the number of cores)")
     r.add_argument("--out", required=True, help="run folder")
     _model_args(r)
     _train_args(r)
@@ -98,8 +100,9 @@ def parser():
 
     e = sub.add_parser("eval", help="evaluate a trained model")
     e.add_argument("--checkpoint", required=True, help="run folder of a trained model")
-    e.add_argument("--lengths", type=_int_list, help="evaluation lengths (default 1x..16x the training context)")
-    e.add_argument("--windows", type=_positive_int, default=8, help="held-out windows per length (default 8)")
+    e.add_argument("--multiple", type=_positive_int, default=32,
+                   help="evaluation length as a multiple of the training context (default 32)")
+    e.add_argument("--windows", type=_positive_int, default=64, help="held-out windows from distinct test files (default 64)")
     e.add_argument("--corpus", metavar="PATH", help="the corpus it was trained on (default: the stdlib source)")
     e.add_argument("--out", required=True, help="folder for eval.csv")
     e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -142,6 +145,10 @@ def main(argv=None) -> int:
     except FloatingPointError as exc:
         print(f"python -m mixing.lm {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:               # a read-only or full disk: one line, nothing left half-written
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"python -m mixing.lm {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"python -m mixing.lm {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
@@ -171,7 +178,14 @@ def cmd_run(args, argv):
         study.multiples = tuple(args.multiples)
     if args.windows:
         study.windows = args.windows
-    rows = run_mod.run(study, args.out, corpus=_corpus(args), argv=["python", "-m", "mixing.lm", *argv])
+    if any(k & (k - 1) or k < 2 for k in study.multiples):
+        from ..errors import ParameterError
+
+        raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {args.multiples})")
+    import os
+
+    jobs = args.jobs or len(os.sched_getaffinity(0))
+    rows = run_mod.run(study, args.out, corpus=_corpus(args), argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
     try:
         from figures import lm as fig
 
@@ -179,7 +193,8 @@ def cmd_run(args, argv):
         print(f"figure: {paths[0]}")
     except ImportError:
         pass
-    print(verdict_table(rows))
+    del rows
+    print(verdict_table(args.out))
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0
 
@@ -188,8 +203,8 @@ def cmd_train(args, argv):
     from .model import Config, parse_mechanism
     from .train import train
 
-    name, scale = parse_mechanism(args.mechanism)
-    cfg = Config(mechanism=name, scale=scale, layers=args.layers, width=args.width, heads=args.heads, seed=args.seed)
+    cfg = Config(**parse_mechanism(args.mechanism), layers=args.layers, width=args.width, heads=args.heads,
+                 seed=args.seed)
     cfg.validate()
     tc = _train_config(args).validate()
     corpus = _corpus(args)
@@ -202,19 +217,22 @@ def cmd_train(args, argv):
 
 
 def cmd_eval(args, argv):
-    from .evaluate import coherence, evaluate
-    from .run import _write_csv
+    import numpy as np
+
+    from ..stats import t_interval
+    from .evaluate import coherence, evaluate, multiples
+    from .run import _atomic_npz, _write_csv
     from .train import check_device, load_model, read_checkpoint
 
     check_device(args.device)
     ck = read_checkpoint(args.checkpoint)
     model = load_model(args.checkpoint, args.device)
     context = ck["train"]["context"]
-    lengths = args.lengths or [context * k for k in (1, 2, 4, 8, 16)]
+    length = context * args.multiple
     corpus = _corpus(args)
     from . import data
 
-    data.check_length(corpus, "test", max(lengths), what="--lengths")
+    data.check_length(corpus, "test", length, what="--multiple")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -222,20 +240,23 @@ def cmd_eval(args, argv):
         from ..errors import ParameterError
 
         raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
-    rows = evaluate(model, corpus, lengths, context, args.windows, device=args.device)
+    rows, arrays = evaluate(model, corpus, length, context, args.windows, device=args.device)
     rows += coherence(model, corpus, min(4 * context, 512))
-    common = {"mechanism": model.cfg.mechanism, "scale": model.cfg.scale, "seed": model.cfg.seed, "seeds": 1,
-              "train_context": context, "layers": model.cfg.layers, "width": model.cfg.width,
-              "heads": model.cfg.heads, "steps": ck["train"]["steps"], "batch": ck["train"]["batch"]}
-    rows = [{**common, **r} for r in rows]
-    _write_csv(out / "eval.csv", rows)
-    print(f"{'length':>8} {'bpb (all)':>18} {'bpb (beyond ctx)':>18}")
-    for L in lengths:
-        a = next(r for r in rows if r["eval_length"] == L and r["metric"] == "bpb_all")
-        b = next((r for r in rows if r["eval_length"] == L and r["metric"] == "bpb_beyond"), None)
-        beyond = f"{b['value']:.4f} ± {b['stderr']:.4f}" if b else "-"
-        print(f"{L:>8} {a['value']:.4f} ± {a['stderr']:.4f} {beyond:>18}")
-    print(f"rows: {out / 'eval.csv'}")
+    cfg = model.cfg
+    common = {"mechanism": cfg.mechanism, "scale": cfg.scale, "gate": cfg.gate, "rope_base": cfg.rope_base,
+              "seed": cfg.seed, "seeds": 1, "train_context": context, "layers": cfg.layers, "width": cfg.width,
+              "heads": cfg.heads, "steps": ck["train"]["steps"], "batch": ck["train"]["batch"]}
+    _write_csv(out / "eval.csv", [{**common, **r} for r in rows])
+    _atomic_npz(out / "bits.npz", arrays)
+    edges = [tuple(e) for e in arrays["edges"]]
+    print(f"{cfg.label()} (one model: intervals over the {args.windows} windows only)")
+    print(f"{'multiple':>8} {'positions':>13} {'full bits':>9} {'sliding':>9}   excess [95%]")
+    for k in multiples(length, context):
+        j = edges.index((k * context // 2, k * context))
+        iv = t_interval(arrays["full"][:, j] - arrays["sliding"][:, j])
+        print(f"{k:>7}x {f'[{edges[j][0]}, {edges[j][1]})':>13} {np.mean(arrays['full'][:, j]):9.4f} "
+              f"{np.mean(arrays['sliding'][:, j]):9.4f}   {iv.text(4)}")
+    print(f"rows: {out / 'eval.csv'}, bits: {out / 'bits.npz'}")
     return 0
 
 
@@ -254,14 +275,8 @@ def cmd_export(args, argv):
 
 def cmd_report(args, argv):
     from .report import verdict_table
-    from .run import read_csv
 
-    path = Path(args.dir) / "results.csv"
-    if not path.exists():
-        from ..errors import ParameterError
-
-        raise ParameterError(f"dir: no results.csv in {args.dir}")
-    print(verdict_table(read_csv(path)))
+    print(verdict_table(args.dir))
     return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +45,15 @@ def _bucket(rel: str) -> str:
 
 @dataclass
 class Corpus:
-    """The three splits as uint8 arrays and the fingerprint of what they came from."""
+    """The three splits as uint8 arrays, the fingerprint of what they came from, and where each
+    file of a split starts and ends in it (``files[split]``: an int64 array [n, 2] of [start,
+    end) offsets, the separator excluded; a single-file corpus has one span per split)."""
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     fingerprint: dict
+    files: dict = field(default_factory=dict)
 
     def split(self, name: str) -> np.ndarray:
         return getattr(self, name)
@@ -99,10 +102,16 @@ def load(path: str | Path | None = None) -> Corpus:
     if total == 0:
         raise ParameterError(f"--corpus: {root} holds no text (no non-empty files)")
     arrays = {s: np.frombuffer(b"".join(parts[s]), dtype=np.uint8) for s in SPLITS}
+    spans = {}
+    for s in SPLITS:
+        sizes = np.array([len(b) for b in parts[s]], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        ends = starts + sizes - (0 if root.is_file() else len(SEPARATOR))
+        spans[s] = np.stack([starts, ends], axis=1) if sizes.size else np.zeros((0, 2), dtype=np.int64)
     fp = {"source": "python-stdlib" if default else str(root.resolve()), "files": count, "bytes": total,
           "sha256": digest.hexdigest(), "python": sys.version.split()[0],
           **{f"{s}_bytes": int(arrays[s].size) for s in SPLITS}}
-    return Corpus(fingerprint=fp, **arrays)
+    return Corpus(fingerprint=fp, files=spans, **arrays)
 
 
 def check_length(corpus: Corpus, split: str, length: int, what: str = "--context") -> None:
@@ -130,3 +139,27 @@ def eval_windows(data: np.ndarray, length: int, count: int) -> np.ndarray:
     last = data.size - length - 1
     starts = np.linspace(0, last, num=count).astype(np.int64) if count > 1 else np.array([0])
     return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64)
+
+
+def file_windows(corpus: Corpus, split: str, length: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` windows of ``length + 1`` bytes, each from a different file of ``split``.
+
+    The files are those long enough for a window, taken in a fixed order that derives from
+    ``seed`` alone (so every model of a study sees the same windows); each window starts at an
+    offset drawn uniformly inside its file. Returns the windows [count, length + 1] and their
+    start offsets in the split. Fewer long-enough files than ``count`` is an error naming both
+    numbers (a window shared between two files, or two windows from one file, would make the
+    windows dependent).
+    """
+    spans = corpus.files.get(split)
+    if spans is None or len(spans) == 0:
+        raise ParameterError(f"corpus: no file boundaries recorded for the {split} split")
+    data = corpus.split(split)
+    long = spans[(spans[:, 1] - spans[:, 0]) >= length + 1]
+    if len(long) < count:
+        raise ParameterError(f"--windows: {count} windows of {length + 1} bytes from distinct {split} files need "
+                             f"{count} such files; the corpus has {len(long)} (fewer windows or a shorter length)")
+    rng = np.random.default_rng([seed, length, 0x5EED])
+    chosen = np.sort(rng.permutation(len(long))[:count])
+    starts = np.array([rng.integers(a, b - length) for a, b in long[chosen]], dtype=np.int64)
+    return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64), starts

@@ -1,19 +1,25 @@
 """Evaluation of a trained model beyond its training context, and the theory's quantities in it.
 
-- Loss: ``windows`` held-out (test split) windows of each evaluation length L, evenly spaced
-  through the split and the same for every model; the next-byte loss in bits at every
-  position. Reported: ``bpb_all`` (mean over all positions of the window), ``bpb_within``
-  (positions < the training context), ``bpb_beyond`` (positions >= the training context;
-  a whole-window average hides the failure there) and, at the longest length, ``bpb_pos``
-  over position buckets (``x`` = the bucket's last position). Standard errors are over
-  windows.
-- Far mass (per layer and head): the attention mass on sources at lag > W, averaged over
-  the queries in the second half of each window, ``far_mass``; beside it ``B`` (the largest
-  |content score| seen, in logits), and the B5 lower bound on far mass for scores within
-  [-B, B], ``|F_i| e^-B / ((W+1) e^B + |F_i| e^-B)`` with ``|F_i| = i - W`` far sources,
-  averaged over the same queries, ``far_mass_b5``; and the upper bound of B6's form for
-  scores within [-B, B] under the head's own bias (ALiBi's slopes or the forget gate's
-  values along the text; trivial, near 1, without a bias), ``far_mass_ub``.
+- Loss, full and sliding (``position_bits``, ``sliding_bits``): ``windows`` held-out windows of
+  the longest length, each from a different test file (``data.file_windows``, the same for every
+  model of a study). Every byte is scored twice on the same tokens: with its full causal
+  context, and with a sliding window of the training context T (each byte scored by a window of
+  T bytes that ends at it, as the last T/4 positions of a training window see; the first T bytes
+  by the window that starts the text, which is their full context). The second is the model's
+  in-distribution level on those very bytes, so ``full - sliding`` is its degradation from
+  extra context alone, paired per window. Causal attention makes a byte's loss independent of
+  how long the window runs past it, so one window of length L gives every shorter length too:
+  the excess at ``k`` x T is the mean over the positions ``[k T / 2, k T)``.
+- Far mass (per layer and head): the attention mass on sources at lag > W at each query,
+  averaged over ``probe_windows`` of the test windows and over the queries of each position
+  bucket; ``B_train``, the largest |content score| of the head on ``probe_windows`` validation
+  windows of the training length (held out from the test windows); ``B_seen``, the largest
+  seen on the long test windows (above ``B_train``: the scores left the training-length range);
+  the B5 lower bound on far mass for scores within [-B_train, B_train],
+  ``|F_i| e^-B / ((W+1) e^B + |F_i| e^-B)`` with ``|F_i| = i - W`` far sources, averaged like
+  the far mass, ``far_mass_b5``; and the B6-form upper bound with the same B under the head's
+  own bias (ALiBi's slopes, or the forget gate's realised values on the same window),
+  ``far_mass_ub``.
 - Coherence (per layer and head, mechanisms with transports): ``tr(P_{i<-j})/d`` along
   held-out text against the lag, averaged over independent held-out windows (written at
   about 48 geometrically spaced lags), and the mixing window ``W(0.1)``: one past the last
@@ -23,6 +29,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -48,54 +55,145 @@ def buckets(length: int, context: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def multiples(length: int, context: int) -> list[int]:
+    """The multiples k of the context whose bucket ``[k T / 2, k T)`` lies inside ``length`` (k >= 2)."""
+    return [2 ** e for e in range(1, 21) if context * 2 ** e <= length]
+
+
+@contextlib.contextmanager
+def fused(model: LM):
+    """Evaluate with fused attention (the same numbers to rounding, far less memory and time)."""
+    old = [a.fast for a in model.attentions()]
+    for a in model.attentions():
+        a.fast = True
+    try:
+        yield model
+    finally:
+        for a, f in zip(model.attentions(), old):
+            a.fast = f
+
+
 @torch.no_grad()
-def evaluate(model: LM, corpus, lengths, context: int, windows: int = 8, window: int | None = None,
-             device: str = "cpu", progress=None) -> list[dict]:
-    """Rows ``{eval_length, metric, layer, head, x, value, stderr}`` for every length."""
+def position_bits(model: LM, windows: np.ndarray, device: str = "cpu", progress=None) -> np.ndarray:
+    """Next-byte loss in bits at every position with full causal context, [N, L]."""
     model.eval()
-    W = context // 2 if window is None else window
-    rows = []
-    longest = max(lengths)
-    for L in lengths:
-        win = torch.from_numpy(data_mod.eval_windows(corpus.test, L, windows)).to(device)
-        for att in model.attentions():
-            att.probe = {"window": W}
-        bits, far, Bmax, upper = [], [], [], []
-        for w in win.split(1):
-            bits.append(loss_bits(model, w).cpu().numpy()[0])
-            far.append(torch.stack([a.probe_out["far_mass"][:, L // 2:].mean(-1) for a in model.attentions()]).cpu().numpy())
-            upper.append(torch.stack([a.probe_out["far_mass_ub"][:, L // 2:].mean(-1)
-                                      for a in model.attentions()]).cpu().numpy())
-            Bmax.append(torch.stack([a.probe_out["B"] for a in model.attentions()]).cpu().numpy())
+    out = []
+    with fused(model):
+        for w in torch.from_numpy(windows).split(1):
+            out.append(loss_bits(model, w.to(device)).double().cpu().numpy()[0])
             if progress is not None:
                 progress()
-        for att in model.attentions():
+    return np.stack(out)
+
+
+def sliding_starts(length: int, context: int, stride: int) -> list[tuple[int, int, int]]:
+    """The sliding windows (start, first scored position, end): the first window [0, T) scores
+    all its positions; each later one, of T bytes ending at ``end``, scores the last ``stride``
+    positions before ``end`` (the last, shorter block whatever remains)."""
+    T = context
+    spans = [(0, 0, min(T, length))]
+    end = T
+    while end < length:
+        nxt = min(end + stride, length)
+        spans.append((nxt - T, end, nxt))
+        end = nxt
+    return spans
+
+
+@torch.no_grad()
+def sliding_bits(model: LM, windows: np.ndarray, context: int, stride: int | None = None, device: str = "cpu",
+                 batch: int = 256, progress=None) -> np.ndarray:
+    """Next-byte loss in bits at every position, each byte scored by a window of ``context``
+    bytes ending at it (see ``sliding_starts``; default stride T/4), [N, L]."""
+    model.eval()
+    N, L = windows.shape[0], windows.shape[1] - 1
+    T = min(context, L)
+    stride = max(1, T // 4) if stride is None else stride
+    spans = sliding_starts(L, T, stride)
+    out = np.full((N, L), np.nan)
+    pieces = [(n, a, first, end) for n in range(N) for a, first, end in spans]
+    with fused(model):
+        for k in range(0, len(pieces), batch):
+            part = pieces[k:k + batch]
+            x = torch.from_numpy(np.stack([windows[n, a:a + T + 1] for n, a, _, _ in part])).to(device)
+            bits = loss_bits(model, x).double().cpu().numpy()
+            for row, (n, a, first, end) in zip(bits, part):
+                out[n, first:end] = row[first - a:end - a]
+            if progress is not None:
+                progress()
+    return out
+
+
+def bucket_means(bits: np.ndarray, edges: list[tuple[int, int]]) -> np.ndarray:
+    """Mean bits over each position bucket, [N, buckets]."""
+    return np.stack([bits[:, a:b].mean(1) for a, b in edges], axis=1)
+
+
+@torch.no_grad()
+def _probe(model: LM, windows: np.ndarray, W: int, B=None, device: str = "cpu"):
+    """Attention statistics of every layer and head, per window: far mass [N, layers, H, L],
+    the B6-form bound (when ``B`` [layers, H] is given) and the largest |score| [N, layers, H]."""
+    far, ub, seen = [], [], []
+    atts = model.attentions()
+    for li, att in enumerate(atts):
+        att.probe = {"window": W, "B": None if B is None else torch.as_tensor(B[li])}
+    try:
+        for w in torch.from_numpy(windows).split(1):
+            model(w[:, :-1].to(device))
+            far.append(np.stack([a.probe_out["far_mass"].double().cpu().numpy() for a in atts]))
+            seen.append(np.stack([a.probe_out["B_seen"].double().cpu().numpy() for a in atts]))
+            if B is not None:
+                ub.append(np.stack([a.probe_out["far_mass_ub"].double().cpu().numpy() for a in atts]))
+    finally:
+        for att in atts:
             att.probe, att.probe_out = None, None
-        bits = np.stack(bits)                       # [windows, L]
-        far, Bmax, upper = np.stack(far), np.stack(Bmax), np.stack(upper)   # [windows, layers, heads]
+    return np.stack(far), (np.stack(ub) if ub else None), np.stack(seen)
 
-        def add(metric, values, layer="", head="", x=""):
-            m, s = _mean_se(values)
-            rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m, "stderr": s})
 
-        add("bpb_all", bits.mean(1))
-        add("bpb_within", bits[:, :min(context, L)].mean(1))
-        if L > context:
-            add("bpb_beyond", bits[:, context:].mean(1))
-        if L == longest:
-            for a, b in buckets(L, context):
-                add("bpb_pos", bits[:, a:b].mean(1), x=b - 1)
-        n_far = np.maximum(np.arange(L // 2, L) - W, 0)       # far sources of each recorded query
-        for layer in range(far.shape[1]):
-            for head in range(far.shape[2]):
-                add("far_mass", far[:, layer, head], layer, head)
-                B = Bmax[:, layer, head]
-                add("B", B, layer, head)
-                e2 = np.exp(-2 * B)[:, None]                        # per window
-                b5 = (n_far * e2 / ((W + 1) + n_far * e2)).mean(1)   # the bound, averaged like far_mass
-                add("far_mass_b5", b5, layer, head)
-                add("far_mass_ub", upper[:, layer, head], layer, head)
-    return rows
+@torch.no_grad()
+def evaluate(model: LM, corpus, length: int, context: int, windows: int = 64, probe_windows: int = 8,
+             window: int | None = None, stride: int | None = None, seed: int = 0, device: str = "cpu",
+             progress=None) -> tuple[list[dict], dict]:
+    """Rows ``{eval_length, metric, layer, head, x, value, stderr}`` and the arrays of the loss:
+    ``edges`` [buckets, 2], ``full`` and ``sliding`` [windows, buckets] (mean bits per bucket),
+    ``starts`` (the windows' offsets in the test split)."""
+    model.eval()
+    W = context // 2 if window is None else window
+    win, starts = data_mod.file_windows(corpus, "test", length, windows, seed)
+    edges = buckets(length, context)
+    full = bucket_means(position_bits(model, win, device, progress), edges)
+    slide = bucket_means(sliding_bits(model, win, context, stride, device), edges)
+    arrays = {"edges": np.array(edges, dtype=np.int64), "full": full, "sliding": slide, "starts": starts,
+              "length": np.int64(length), "context": np.int64(context)}
+    rows = []
+
+    def add(metric, values, layer="", head="", x="", L=length):
+        m, s = _mean_se(values)
+        rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m,
+                     "stderr": s})
+
+    # the score range at the training length, on validation windows (never the test windows)
+    pw = min(probe_windows, windows)
+    val, _ = data_mod.file_windows(corpus, "val", context, pw, seed)
+    _, _, seen_val = _probe(model, val, W, device=device)
+    B_train = seen_val.max(0)                                              # [layers, H]
+    far, ub, seen = _probe(model, win[:pw], W, B_train, device)            # [pw, layers, H, L]
+    pos = np.arange(length)
+    ks = multiples(length, context)
+    for layer in range(far.shape[1]):
+        for head in range(far.shape[2]):
+            B = float(B_train[layer, head])
+            add("B_train", [B], layer, head, L=context)
+            add("B_seen", seen[:, layer, head], layer, head)
+            n_far = np.maximum(pos - W, 0)
+            e2 = math.exp(-2 * B)
+            b5 = n_far * e2 / ((W + 1) + n_far * e2)
+            for k in ks:
+                q = slice(k * context // 2, k * context)
+                add("far_mass", far[:, layer, head, q].mean(-1), layer, head, x=k)
+                add("far_mass_b5", [b5[q].mean()], layer, head, x=k)
+                add("far_mass_ub", ub[:, layer, head, q].mean(-1), layer, head, x=k)
+    return rows, arrays
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ are transported too:
 ``nope``             plain scores
 ``rope``             ``P_{i<-j} = R((i - j) theta)``, ``theta_m = base^(-2m/d)`` (base 10000)
 ``alibi``            plain scores, bias ``-m_h (i - j)``, slopes ``m_h = 2^(-8h/H)``
+``fox``              plain scores plus a forget gate (FoX: the gate alone, no rotation)
 ``so2-random``       accumulated SO(2), frozen random per-token angle table (``scale``)
 ``so2-learned``      accumulated SO(2), learned per-token angle table (same start)
 ``so2-learned-v``    the same, values rotated by ``R(-Phi_j)`` and the output by ``R(Phi_i)``
@@ -18,15 +19,19 @@ are transported too:
 ``path-forget``      PaTH plus a forget gate
 ==================== =========================================================================
 
-Forget gate (FoX convention, for both gated mechanisms): ``log f_t = logsigmoid(W_f x_t +
-b_f)`` per head, bias ``sum_{t=j+1..i} log f_t`` added to the scaled scores (fla's PaTH-FoX
-scales the gate by 1/sqrt(d) as well; FoX does not). PaTH does not transport values.
+Forget gate (every ``*-forget`` mechanism and ``fox``): ``log f_t = logsigmoid(W_f x_t + b_f)``
+per head, bias ``g_ij = sum_{t=j+1..i} log f_t`` added to the scaled scores. Option
+``gate=fox`` (the default) adds it unscaled, as FoX does; ``gate=fla`` adds ``g_ij / sqrt(d)``,
+as fla's PaTH-FoX (``fla/ops/path_attn``) scales the gate together with the scores. PaTH
+does not transport values.
 
 Angle tables are per layer and per head, ``[256, heads, d_head/2]``. The random scale is
 ``rel=s`` (``phi = theta_m (1 + s z)``, RoPE-matched: each block's angle spread is
 proportional to its RoPE frequency) or ``abs=s`` (``phi = theta_m + s z``: every block gets
 the same absolute spread, so every block decoheres within about ``2 ln 10 / s^2`` lags),
-``z ~ N(0, 1)`` drawn from the model seed. The learned table starts at the ``abs`` table.
+``z ~ N(0, 1)`` drawn from the model seed, or ``zero`` (every angle 0). The learned tables
+start at the table their option names (default ``abs=0.3``; ``abs=0`` is the RoPE start).
+``base=B`` sets the RoPE frequencies ``theta_m = B^(-2m/d)`` (default 10000).
 """
 
 from __future__ import annotations
@@ -41,12 +46,12 @@ from torch import nn
 from ..errors import ParameterError
 from . import transport as tr
 
-MECHANISMS = ("nope", "rope", "alibi", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget",
+MECHANISMS = ("nope", "rope", "alibi", "fox", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget",
               "path", "path-forget")
 ROTATING = ("rope", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget")
 SO2 = ("so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget")
 HOUSEHOLDER = ("path", "path-forget")
-FORGET = ("so2-learned-forget", "path-forget")
+FORGET = ("fox", "so2-learned-forget", "path-forget")
 VOCAB = 256
 #: scores this far (in nats) below their row's maximum get attention weight exactly 0: e^-30
 #: (9e-14) is below float32's resolution next to the maximum's weight, and the tiny weights
@@ -55,40 +60,85 @@ VOCAB = 256
 NEGLIGIBLE = 30.0
 
 
-def parse_mechanism(text: str) -> tuple[str, str]:
-    """``"so2-random:abs=0.3"`` -> ``("so2-random", "abs=0.3")``; validates the name and the scale."""
-    name, _, scale = text.strip().partition(":")
+DEFAULT_SCALE = "abs=0.3"
+GATES = ("fox", "fla")
+DEFAULT_BASE = 10000.0
+
+
+def _scale(name: str, text: str) -> str:
+    if text == "zero":
+        return "zero"
+    kind, _, value = text.partition("=")
+    try:
+        v = float(value)
+    except ValueError:
+        v = float("nan")
+    if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
+        raise ParameterError(f"--mechanism: angle table of {name} must be abs=S, rel=S (S >= 0) or zero (got {text!r})")
+    return f"{kind}={v:g}"
+
+
+def parse_mechanism(text: str) -> dict:
+    """``"so2-random:abs=0.3"`` -> the Config fields ``{mechanism, scale, gate, rope_base}``.
+
+    Options after the name, separated by ``:``: the SO(2) angle table (``abs=S``, ``rel=S`` or
+    ``zero``; for ``so2-learned*`` the start of the learned table), ``gate=fox|fla`` for the
+    forget-gated mechanisms (FoX's unscaled gate, or fla's PaTH-FoX scaling by 1/sqrt(d)) and
+    ``base=B`` for the RoPE frequencies (``rope``, and the centre of the SO(2) tables).
+    """
+    name, *opts = [part.strip() for part in text.strip().split(":")]
     if name not in MECHANISMS:
         raise ParameterError(f"--mechanism: unknown mechanism {name!r} (choose from {', '.join(MECHANISMS)})")
-    if scale and name not in SO2:
-        raise ParameterError(f"--mechanism: {name} takes no angle scale (got {text!r})")
-    if name in SO2:
-        scale = scale or DEFAULT_SCALE
-        kind, _, value = scale.partition("=")
-        try:
-            v = float(value)
-        except ValueError:
-            v = float("nan")
-        if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
-            raise ParameterError(f"--mechanism: angle scale of {name} must be abs=S or rel=S with S >= 0 (got {scale!r})")
-        scale = f"{kind}={v:g}"
-    return name, scale
+    out = {"mechanism": name, "scale": DEFAULT_SCALE if name in SO2 else "",
+           "gate": "fox" if name in FORGET else "", "rope_base": DEFAULT_BASE}
+    seen = set()
+    for opt in opts:
+        key = "base" if opt.startswith("base=") else "gate" if opt.startswith("gate=") else "scale"
+        if key in seen:
+            raise ParameterError(f"--mechanism: {key} given twice in {text!r}")
+        seen.add(key)
+        if key == "scale":
+            if name not in SO2:
+                raise ParameterError(f"--mechanism: {name} takes no angle table (got {text!r})")
+            out["scale"] = _scale(name, opt)
+        elif key == "gate":
+            value = opt.partition("=")[2]
+            if name not in FORGET:
+                raise ParameterError(f"--mechanism: {name} has no forget gate (got {text!r})")
+            if value not in GATES:
+                raise ParameterError(f"--mechanism: gate must be fox or fla (got {opt!r})")
+            out["gate"] = value
+        else:
+            if name not in ROTATING:
+                raise ParameterError(f"--mechanism: {name} has no RoPE frequencies to set a base for (got {text!r})")
+            try:
+                base = float(opt.partition("=")[2])
+            except ValueError:
+                base = float("nan")
+            if not (math.isfinite(base) and base > 1):
+                raise ParameterError(f"--mechanism: base must be a number > 1 (got {opt!r})")
+            out["rope_base"] = base
+    return out
 
 
-DEFAULT_SCALE = "abs=0.3"
-
-
-def label(mechanism: str, scale: str = "") -> str:
-    """``so2-random:abs=0.3``-style name; a learned table's start is named only when not the default."""
-    if not scale or (mechanism in SO2 and mechanism != "so2-random" and scale == DEFAULT_SCALE):
-        return mechanism
-    return f"{mechanism}:{scale}"
+def label(mechanism: str, scale: str = "", gate: str = "", rope_base: float = DEFAULT_BASE) -> str:
+    """``so2-random:abs=0.3``-style name; options at their defaults are left out (a learned
+    table's default start, FoX's gate, base 10000), except a frozen random table's scale."""
+    parts = [mechanism]
+    if scale and not (mechanism in SO2 and mechanism != "so2-random" and scale == DEFAULT_SCALE):
+        parts.append(scale)
+    if gate and gate != "fox":
+        parts.append(f"gate={gate}")
+    if rope_base and float(rope_base) != DEFAULT_BASE:
+        parts.append(f"base={float(rope_base):g}")
+    return ":".join(parts)
 
 
 @dataclass
 class Config:
     mechanism: str = "rope"
-    scale: str = ""                  # angle scale of the SO(2) tables, "abs=S" or "rel=S"
+    scale: str = ""                  # angle table of the SO(2) mechanisms: "abs=S", "rel=S" or "zero"
+    gate: str = ""                   # forget gate: "fox" (unscaled) or "fla" (scaled by 1/sqrt(d))
     layers: int = 4
     width: int = 128
     heads: int = 4
@@ -100,11 +150,13 @@ class Config:
         return self.width // self.heads
 
     def label(self) -> str:
-        return label(self.mechanism, self.scale)
+        return label(self.mechanism, self.scale, self.gate, self.rope_base)
 
     def validate(self) -> "Config":
-        name, scale = parse_mechanism(self.label())
-        self.mechanism, self.scale = name, scale
+        if self.mechanism in FORGET and not self.gate:
+            self.gate = "fox"            # checkpoints from before the gate option
+        for key, value in parse_mechanism(self.label()).items():
+            setattr(self, key, value)
         for key in ("layers", "width", "heads"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < 1:
@@ -129,6 +181,8 @@ def random_table(cfg: Config, layer: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * (layer + 1))
     z = torch.randn(VOCAB, cfg.heads, cfg.d_head // 2, generator=g, dtype=torch.float64)
     theta = rope_frequencies(cfg.d_head, cfg.rope_base)
+    if cfg.scale == "zero":
+        return torch.zeros(VOCAB, cfg.heads, cfg.d_head // 2)
     kind, _, value = cfg.scale.partition("=")
     s = float(value)
     table = theta * (1 + s * z) if kind == "rel" else theta + s * z
@@ -164,6 +218,7 @@ class Attention(nn.Module):
             self.beta_proj = nn.Linear(C, H)
         if m in FORGET:
             self.gate = nn.Linear(C, H)
+        self.fast = False        # evaluation: fused attention (``_fused``) where no statistics are recorded
         self.probe = None        # set to {"window": W} to record attention statistics
         self.probe_out = None
 
@@ -195,6 +250,8 @@ class Attention(nn.Module):
             return -self.slopes.to(x.dtype)[:, None, None] * lag
         if m in FORGET:
             G = torch.cumsum(F.logsigmoid(self.gate(x)).transpose(1, 2), dim=-1)   # [B, H, T]
+            if self.cfg.gate == "fla":
+                G = G / math.sqrt(self.cfg.d_head)
             return G[..., :, None] - G[..., None, :]
         return None
 
@@ -204,6 +261,8 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).reshape(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)
         m = self.cfg.mechanism
         Phi = self.phases(tokens, T)
+        if self.fast and self.probe is None and not torch.is_grad_enabled() and m not in HOUSEHOLDER:
+            return self.proj(self._fused(q, k, v, x, Phi).transpose(1, 2).reshape(B, T, C))
         if Phi is not None:
             s = tr.so2_logits(q, k, Phi)
         elif m in HOUSEHOLDER:
@@ -225,27 +284,49 @@ class Attention(nn.Module):
         else:
             o = a @ v
         if self.probe is not None:
-            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"])
+            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"], self.probe.get("B"))
         return self.proj(o.transpose(1, 2).reshape(B, T, C))
 
 
-def _attention_stats(a, content, bias, causal, window):
-    """Per head (mean over batch): far mass ``sum_{i - j > W} a_ij`` at each query position, the
-    largest |content score| over the causal pairs (the B of the bounds B5 and B6), and at each
-    query the B6-form upper bound on far mass for content scores within [-B, B] under the
-    head's own bias ``b_ij`` (ALiBi's or the forget gate's; 0 without one):
+    def _fused(self, q, k, v, x, Phi):
+        """The same attention by ``scaled_dot_product_attention`` (evaluation only): no score
+        matrix of the model's own, and no cut-off of weights below e^-NEGLIGIBLE of the row's
+        largest (they change an output by less than T e^-30 of its size)."""
+        T, dh = q.shape[-2], self.cfg.d_head
+        m = self.cfg.mechanism
+        if Phi is not None:
+            q, k = tr.rotate(q, -Phi), tr.rotate(k, -Phi)
+            if m == "so2-learned-v":
+                v = tr.rotate(v, -Phi)
+        bias = self.bias(x, T)
+        if bias is None:
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1 / math.sqrt(dh))
+        else:
+            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            mask = bias.to(q.dtype).masked_fill(~causal, float("-inf"))
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1 / math.sqrt(dh))
+        return tr.rotate(o, Phi) if m == "so2-learned-v" else o
+
+
+def _attention_stats(a, content, bias, causal, window, B=None):
+    """Per head (mean over the batch): far mass ``sum_{i - j > W} a_ij`` at each query position;
+    ``B_seen``, the largest |content score| over the causal pairs (max over the batch); and, when
+    a score range ``B`` per head is given (measured elsewhere, e.g. on training-length windows),
+    at each query the B6-form upper bound on far mass for content scores within [-B, B] under
+    the head's own realised bias ``b_ij`` (ALiBi's or the forget gate's; 0 without one):
     ``sum_far e^{B + b} / (sum_near e^{-B + b} + sum_far e^{B + b})``."""
     T = a.shape[-1]
     i = torch.arange(T, device=a.device)
     far = (i[:, None] - i[None, :]) > window
-    far_mass = (a * far).sum(-1).mean(0)                          # [H, T]
-    B = content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2))    # [batch, H]
-    b = torch.zeros_like(content) if bias is None else bias.expand_as(content)
-    Bx = B[..., None, None]
-    log_far = (Bx + b).masked_fill(~(far & causal), float("-inf")).logsumexp(-1)
-    log_near = (-Bx + b).masked_fill(~(causal & ~far), float("-inf")).logsumexp(-1)
-    upper = torch.sigmoid(log_far - log_near).mean(0)             # [H, T]
-    return {"far_mass": far_mass.detach(), "B": B.amax(0).detach(), "far_mass_ub": upper.detach()}
+    out = {"far_mass": (a * far).sum(-1).mean(0).detach(),                                  # [H, T]
+           "B_seen": content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2)).amax(0).detach()}   # [H]
+    if B is not None:
+        b = torch.zeros_like(content) if bias is None else bias.expand_as(content)
+        Bx = B.to(content.dtype)[None, :, None, None]
+        log_far = (Bx + b).masked_fill(~(far & causal), float("-inf")).logsumexp(-1)
+        log_near = (-Bx + b).masked_fill(~(causal & ~far), float("-inf")).logsumexp(-1)
+        out["far_mass_ub"] = torch.sigmoid(log_far - log_near).mean(0).detach()              # [H, T]
+    return out
 
 
 class Block(nn.Module):

@@ -3,7 +3,7 @@
 The specification the fast path (:class:`mixing.lm.model.Attention`) is tested against: each
 generator ``G_t`` is built as a d x d matrix (identity, ``blockdiag R(phi_t)`` or
 ``I - beta_t w_t w_t^T``), each path ``P_{i<-j} = G_i ... G_{j+1}`` by multiplying them, each
-bias by summing over the path (ALiBi's ``-m (i - j)``, the forget gate's ``sum_{t=j+1..i} log f_t``),
+bias by summing over the path (ALiBi's ``-m (i - j)``, the forget gate's ``sum_{t=j+1..i} log f_t``, divided by sqrt(d) for ``gate=fla``),
 the softmax over ``j <= i`` one row at a time (scores more than ``NEGLIGIBLE`` below the row's
 maximum weighted 0, as in the model), and value transport as ``sum_j a_ij P_{i<-j} v_j``.
 Float64 throughout; O(T^2 d^3), for tests on short sequences only.
@@ -45,6 +45,8 @@ def attention(att: Attention, x, tokens):
     P = tr.reference_paths(generator_matrices(att, x, tokens))          # [B, H, T, T, d, d]
     if m in FORGET:
         logf = F.logsigmoid(att.gate(x)).double().transpose(1, 2)       # [B, H, T]
+        if att.cfg.gate == "fla":
+            logf = logf / math.sqrt(dh)                                  # fla's PaTH-FoX scaling
     o = torch.zeros(B, H, T, dh, dtype=torch.float64)
     for i in range(T):
         s = torch.empty(B, H, i + 1, dtype=torch.float64)

@@ -1,31 +1,52 @@
-"""The E1-E4 verdicts of a study, computed from its result rows (never typed by hand).
+"""The tables and E1-E4 verdicts of a study, computed from its files (never typed by hand).
 
-Every comparison uses the mean over seeds and its standard error over seeds (``seed == "all"``
-rows). The degradation of a model at length L is ``excess(L) = bpb_beyond(L) - bpb_all(1x)``:
-the bits per byte on positions beyond the training context minus the model's own
-training-length level. Rules (the same for every run; each verdict prints its numbers):
+The measure (docs/theory.md, "Trained models: the same-window excess"): for every test window
+and position bucket, ``excess = full - sliding``, the model's bits per byte with full causal
+context minus its bits on the same bytes with a sliding window of its training context T. The
+excess at ``k`` x T is the mean over the positions ``[k T / 2, k T)``.
 
-Each verdict is given at 16x the training context and at the longest length evaluated.
+Intervals: 95%, over seeds and windows together (``mixing.stats.crossed``: seed effects,
+window effects shared between mechanisms, Satterthwaite degrees of freedom). The rule, one
+for every table (``mixing.stats.classify``):
 
-- E1 (random accumulated rotations beat RoPE): ``so2-random`` at the scale with the lowest
-  *validation* bits per byte at the training context (chosen there, never at evaluation
-  lengths) against ``rope``: bpb beyond the context; reproduced when RoPE's is higher by
-  more than 2 combined standard errors, contradicted when lower by more than that, else
-  inconclusive. The other scales are listed too ("E1 (other scale)"), never as the headline.
-- E2 (learned token-dependent rotations stay near their training-length level):
-  ``so2-learned``: reproduced when excess + 2 s.e. < 5% of its 1x level.
-- E3 (rotating values helps): ``so2-learned-v`` against ``so2-learned``, as in E1.
-- E4 (rotation-only degrades, ALiBi stays flat): for each rotation-only mechanism
-  (``so2-learned``, ``so2-learned-v``, ``path``) whether excess - 2 s.e. > 0, and whether ALiBi's
-  excess + 2 s.e. < 5% of its level; reproduced when all degrade and ALiBi is flat, partly
-  when some do.
+- a model *extrapolates to* ``k`` x T when the upper bound of its excess is below ``TAU``
+  bits per byte at every multiple up to ``k``; it *fails* at ``k`` when the lower bound is
+  above ``TAU``; else that multiple is unresolved;
+- ``L_stop`` is the first multiple where it fails; its interval is the 2.5-97.5% range of the
+  point where the mean excess first crosses ``TAU`` (log-linear between multiples), over a
+  pigeonhole bootstrap of seeds and windows;
+- a comparison "A beats B" is reproduced when the interval of the difference lies above 0,
+  contradicted when below, else inconclusive.
+
+Claims (regime: the study's model, data and lengths, printed with the tables):
+
+- E1: ``so2-random`` at the scale with the lowest validation bits/byte at T (chosen there,
+  never at evaluation lengths) against ``rope`` at its validation-chosen base: excess of RoPE
+  minus excess of so2-random, at each multiple; every other scale is listed too.
+- E2: ``so2-learned`` extrapolates (excess below TAU), at each multiple; and against its own
+  frozen start (``so2-random`` at the same table): whether learning lowers the excess.
+- E3: ``so2-learned-v`` against ``so2-learned``: excess difference, with the seeds needed to
+  resolve it.
+- E4: every rotation-only mechanism fails while ALiBi extrapolates, at each multiple.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
-TOL = 0.05
+import numpy as np
+
+from ..stats import Interval, classify, crossed, pigeonhole, seeds_needed
+
+#: the excess (bits per byte) above which a model no longer extrapolates: about 2% of the
+#: in-context level of these models (2.2-2.9 bits per byte); see docs/theory.md
+TAU = 0.05
+BOOTSTRAP = 2000
+#: mechanisms that control far mass with a bias (ALiBi's slopes or a forget gate)
+CONTROLLED = ("alibi", "fox", "so2-learned-forget", "path-forget")
+ROTATION_ONLY = ("rope", "so2-random", "so2-learned", "so2-learned-v", "path")
 
 
 def _f(x):
@@ -35,211 +56,392 @@ def _f(x):
         return float("nan")
 
 
-class Table:
-    def __init__(self, rows):
-        self.rows = [r for r in rows if str(r["seed"]) == "all"]
-        self.lengths = sorted({int(_f(r["eval_length"])) for r in self.rows if r["metric"] == "bpb_all"})
-        self.context = int(_f(self.rows[0]["train_context"])) if self.rows else 0
+def row_label(r) -> str:
+    from .model import label
 
-    def labels(self):
-        seen = []
-        for r in self.rows:
-            lab = label(r)
-            if lab not in seen:
-                seen.append(lab)
-        return seen
-
-    def get(self, lab, metric, L=None):
-        for r in self.rows:
-            if label(r) == lab and r["metric"] == metric and (L is None or int(_f(r["eval_length"])) == L) \
-                    and str(r.get("layer", "")) in ("", "nan"):
-                return _f(r["value"]), _f(r["stderr"])
-        return float("nan"), float("nan")
-
-    def per_head(self, lab, metric, L=None):
-        return [_f(r["value"]) for r in self.rows if label(r) == lab and r["metric"] == metric
-                and (L is None or str(r["eval_length"]) in ("", str(L))) and str(r.get("layer", "")) not in ("", "nan")]
-
-    def excess(self, lab, L):
-        b, sb = self.get(lab, "bpb_beyond", L)
-        a, sa = self.get(lab, "bpb_all", self.context)
-        return b - a, math.hypot(sb, sa), a
+    return label(r["mechanism"], r.get("scale") or "", r.get("gate") or "", _f(r.get("rope_base")) or 10000.0)
 
 
-def label(r) -> str:
-    from .model import label as model_label
-
-    return model_label(r["mechanism"], r.get("scale") or "")
+def base_name(lab: str) -> str:
+    return lab.split(":")[0]
 
 
-def _pm(m, s, nd=3):
-    if not math.isfinite(m):
-        return "-"
-    return f"{m:.{nd}f} ± {s:.{nd}f}" if math.isfinite(s) else f"{m:.{nd}f}"
+class Bits:
+    """The bits tables of one mechanism: ``full`` and ``sliding`` [seeds, windows, buckets]."""
+
+    def __init__(self, full, sliding, edges, context, starts):
+        self.full, self.sliding = np.asarray(full), np.asarray(sliding)
+        self.edges, self.context, self.starts = np.asarray(edges), int(context), np.asarray(starts)
+
+    @property
+    def seeds(self) -> int:
+        return self.full.shape[0]
+
+    def bucket(self, k: int) -> int:
+        a, b = k * self.context // 2, k * self.context
+        hit = np.nonzero((self.edges[:, 0] == a) & (self.edges[:, 1] == b))[0]
+        if hit.size == 0:
+            raise KeyError(k)
+        return int(hit[0])
+
+    def multiples(self) -> list[int]:
+        out = []
+        for a, b in self.edges:
+            k = b // self.context
+            if b == k * self.context and a == b // 2 and k >= 2:
+                out.append(int(k))
+        return out
+
+    def excess(self, k: int) -> np.ndarray:
+        j = self.bucket(k)
+        return self.full[:, :, j] - self.sliding[:, :, j]
+
+    def level(self) -> np.ndarray:
+        """Sliding-window bits over every position at or beyond T, [seeds, windows]."""
+        keep = self.edges[:, 0] >= self.context
+        width = (self.edges[keep, 1] - self.edges[keep, 0]).astype(float)
+        return (self.sliding[:, :, keep] * width).sum(-1) / width.sum()
 
 
-def _compare(t, a, b, L):
-    """(verdict on 'a beats b', text) for bpb beyond the context at L (lower is better)."""
-    ma, sa = t.get(a, "bpb_beyond", L)
-    mb, sb = t.get(b, "bpb_beyond", L)
-    diff, se = mb - ma, math.hypot(sa, sb)
-    if not math.isfinite(diff):
-        return "not measured", f"{a} or {b} missing"
-    if not math.isfinite(se):
-        return "inconclusive", f"one seed, no standard error: {a} {ma:.3f} vs {b} {mb:.3f} bits/byte beyond the context at {L}"
-    verdict = "reproduced" if diff > 2 * se else "contradicted" if diff < -2 * se else "inconclusive"
-    return verdict, f"{a} {_pm(ma, sa)} vs {b} {_pm(mb, sb)} bits/byte beyond the context at {L} ({L // t.context}x)"
-
-
-def best_random(t):
-    cands = [lab for lab in t.labels() if lab.startswith("so2-random")]
-    if not cands:
-        return None
-    return min(cands, key=lambda lab: t.get(lab, "val_bpb")[0])
-
-
-def verdicts(rows) -> list[tuple[str, str, str]]:
-    """(claim, verdict, evidence) rows, at 16x the training context and at the longest length."""
-    t = Table(rows)
-    if not t.rows:
-        return []
-    lengths = [L for L in (16 * t.context, max(t.lengths)) if L in t.lengths]
-    lengths = list(dict.fromkeys(lengths))
-    out = []
-    chosen = best_random(t)
-    if chosen:
-        vals = ", ".join(f"{lab} {t.get(lab, 'val_bpb')[0]:.3f}" for lab in t.labels() if lab.startswith("so2-random"))
-        for lab in [chosen] + [x for x in t.labels() if x.startswith("so2-random") and x != chosen]:
-            for L in lengths:
-                v, text = _compare(t, lab, "rope", L)
-                tag = "E1" if lab == chosen else "E1 (other scale)"
-                extra = (f"; {lab} has the lowest validation bits/byte at the training context ({vals}), "
-                         "so it is the headline scale") if lab == chosen and L == lengths[0] else ""
-                out.append((tag, v, text + extra))
-    if "so2-learned" in t.labels():
-        for L in lengths:
-            ex, se, lvl = t.excess("so2-learned", L)
-            if not math.isfinite(ex):
+def load_bits(folder: Path, labels, seeds) -> dict[str, Bits]:
+    """Every finished model's bits, per mechanism (``seeds``: a count, or label -> count; seeds
+    without a finished model are left out); the windows must be the same for every model."""
+    out, starts = {}, None
+    for lab in labels:
+        full, slide, meta = [], [], None
+        for seed in range(seeds[lab] if isinstance(seeds, dict) else seeds):
+            p = Path(folder) / "models" / lab.replace(":", "_").replace("=", "") / f"seed{seed}" / "bits.npz"
+            if not p.exists():
                 continue
-            v = ("inconclusive" if not math.isfinite(se) else
-                 "reproduced" if ex + 2 * se < TOL * lvl else "not reproduced")
-            out.append(("E2", v, f"so2-learned: excess {ex:+.3f} ± {se:.3f} bits/byte at {L // t.context}x over "
-                                 f"its 1x level {lvl:.3f} (threshold {TOL:.0%} = {TOL * lvl:.3f})"))
-    if "so2-learned-v" in t.labels() and "so2-learned" in t.labels():
-        for L in lengths:
-            v, text = _compare(t, "so2-learned-v", "so2-learned", L)
-            out.append(("E3", v, text))
-    rot = [lab for lab in ("so2-learned", "so2-learned-v", "path") if lab in t.labels()]
-    if rot and "alibi" in t.labels():
-        for L in lengths:
-            exs = {lab: t.excess(lab, L) for lab in rot + ["alibi"]}
-            if not all(math.isfinite(s) for _, s, _ in exs.values()):
-                out.append(("E4", "inconclusive", "one seed: no standard errors"))
-                continue
-            degrade = [lab for lab in rot if exs[lab][0] - 2 * exs[lab][1] > 0]
-            a_e, a_s, a_l = exs["alibi"]
-            flat = a_e + 2 * a_s < TOL * a_l
-            v = ("reproduced" if flat and len(degrade) == len(rot) else
-                 "partly" if flat and degrade else "not reproduced")
-            text = "; ".join(f"{lab} excess {e:+.3f} ± {s:.3f}" for lab, (e, s, _) in exs.items())
-            out.append(("E4", v, f"at {L // t.context}x: {text} bits/byte (degrading: {', '.join(degrade) or 'none'}; "
-                                 f"ALiBi {'flat' if flat else 'not flat'})"))
+            with np.load(p, allow_pickle=False) as z:
+                full.append(z["full"])
+                slide.append(z["sliding"])
+                meta = (z["edges"].copy(), int(z["context"]), z["starts"].copy())
+            if starts is None:
+                starts = meta[2]
+            elif not np.array_equal(starts, meta[2]):
+                raise ValueError(f"{p}: scored on other test windows than the rest of the study")
+        if full:
+            out[lab] = Bits(np.stack(full), np.stack(slide), *meta)
     return out
 
 
-def bpb_table(rows) -> str:
-    t = Table(rows)
-    if not t.rows:
-        return "(no aggregated rows)"
-    mults = [k for k in (1, 4, 16) if t.context * k in t.lengths]
-    head = ["mechanism", "val bpb (1x)"] + [f"bpb {k}x" if k == 1 else f"beyond ctx {k}x" for k in mults] \
-        + ["far mass 16x", "W(0.1) median [range]", "W(0.1) i.i.d. tokens"]
+def stop_length(b: Bits, tau: float = TAU) -> tuple[float, Interval]:
+    """``L_stop`` by the rule (first multiple failing at 95%; inf if none) and the bootstrap
+    interval of the crossing point, both as multiples of T."""
+    ks = b.multiples()
+    ivs = [crossed([b.excess(k)]) for k in ks]
+    stop = next((k for k, iv in zip(ks, ivs) if classify(iv, tau) == "above"), math.inf)
+    X = np.stack([b.excess(k) for k in ks], axis=-1)                 # [S, N, K]
+    point = _crossing(X.mean((0, 1)), ks, tau)
+    rng = np.random.default_rng(12345)
+    boots = np.empty(BOOTSTRAP)
+    for i in range(BOOTSTRAP):
+        (si,), wi = pigeonhole(rng, [X.shape[0]], X.shape[1])
+        boots[i] = _crossing(X[si][:, wi].mean((0, 1)), ks, tau)
+    lo, hi = np.percentile(boots, 2.5, method="lower"), np.percentile(boots, 97.5, method="higher")
+    return stop, Interval(point, float("nan"), float("nan"), float(lo), float(hi))
+
+
+def _crossing(curve, ks, tau) -> float:
+    """Where the excess curve (0 at 1x by construction) first exceeds tau, log-linear between
+    multiples; inf if it never does."""
+    prev_k, prev_e = 1.0, 0.0
+    for k, e in zip(ks, curve):
+        if e > tau:
+            if e == prev_e:
+                return float(k)
+            frac = (tau - prev_e) / (e - prev_e)
+            return float(2 ** (math.log2(prev_k) + frac * (math.log2(k) - math.log2(prev_k))))
+        prev_k, prev_e = k, e
+    return math.inf
+
+
+def bits_rows(folder: Path, labels, seeds) -> list[dict]:
+    """results.csv rows of the bits: per seed (mean and s.e. over windows) and over seeds and
+    windows (``seed`` "all": the crossed interval), and the stopping length."""
+    tables = load_bits(folder, labels, seeds)
+    rows = []
+    alibi = tables.get("alibi")
+    for lab, b in tables.items():
+        base = _identity(folder, lab)
+        ctx = b.context
+        for k in b.multiples():
+            L = k * ctx
+            series = {"bpb_full": b.full[:, :, b.bucket(k)], "bpb_sliding": b.sliding[:, :, b.bucket(k)],
+                      "excess": b.excess(k)}
+            for metric, X in series.items():
+                for s in range(b.seeds):
+                    m, se = X[s].mean(), X[s].std(ddof=1) / math.sqrt(X.shape[1])
+                    rows.append({**base, "seed": s, "seeds": 1, "eval_length": L, "metric": metric, "x": k,
+                                 "value": float(m), "stderr": float(se)})
+                rows.append(_iv_row(base, b.seeds, L, metric, k, crossed([X])))
+            if alibi is not None and lab != "alibi":
+                j = b.bucket(k)
+                rows.append(_iv_row(base, b.seeds, L, "vs_alibi", k,
+                                    crossed([b.full[:, :, j], alibi.full[:, :, j]], [1, -1])))
+        rows.append(_iv_row(base, b.seeds, "", "level", "", crossed([b.level()])))
+        stop, cross = stop_length(b)
+        rows.append({**base, "seed": "all", "seeds": b.seeds, "eval_length": "", "metric": "L_stop", "x": "",
+                     "value": stop, "stderr": float("nan")})
+        rows.append({**base, "seed": "all", "seeds": b.seeds, "eval_length": "", "metric": "L_cross", "x": "",
+                     "value": cross.value, "stderr": float("nan"), "lo": cross.lo, "hi": cross.hi})
+    return rows
+
+
+def _identity(folder, lab):
+    from .model import parse_mechanism
+
+    p = parse_mechanism(lab)
+    return {"mechanism": p["mechanism"], "scale": p["scale"], "gate": p["gate"], "rope_base": p["rope_base"]}
+
+
+def _iv_row(base, seeds, L, metric, x, iv: Interval) -> dict:
+    return {**base, "seed": "all", "seeds": seeds, "eval_length": L, "metric": metric, "x": x, "value": iv.value,
+            "stderr": iv.se, "lo": iv.lo, "hi": iv.hi, "dof": iv.dof}
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+
+class Study:
+    """A finished (or partly finished) study folder: its rows, bits and settings."""
+
+    def __init__(self, folder: Path):
+        from .run import read_csv
+
+        self.folder = Path(folder)
+        path = self.folder / "results.csv"
+        if not path.exists():
+            from ..errors import ParameterError
+
+            raise ParameterError(f"dir: no results.csv in {folder}")
+        self.rows = read_csv(path)
+        man = self.folder / "manifest.json"
+        self.manifest = json.loads(man.read_text()) if man.exists() else {}
+        labels = list(dict.fromkeys(row_label(r) for r in self.rows))
+        seeds = {}
+        for r in self.rows:
+            if str(r["seed"]) not in ("all", ""):
+                lab = row_label(r)
+                seeds[lab] = max(seeds.get(lab, 0), int(_f(r["seed"])) + 1)
+        self.bits = load_bits(self.folder, labels, {lab: seeds.get(lab, 0) for lab in labels})
+        self.labels = [lab for lab in labels if lab in self.bits]
+        self.context = next(iter(self.bits.values())).context if self.bits else 0
+        self.ks = next(iter(self.bits.values())).multiples() if self.bits else []
+
+    def value(self, lab, metric, x="") -> float:
+        vals = [_f(r["value"]) for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
+                and r["metric"] == metric and str(r.get("layer", "")) in ("", "nan") and str(r.get("x", "")) == str(x)]
+        return vals[0] if vals else float("nan")
+
+    def per_head(self, lab, metric, x=""):
+        return [_f(r["value"]) for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
+                and r["metric"] == metric and str(r.get("layer", "")) not in ("", "nan") and str(r.get("x", "")) == str(x)]
+
+    def excess(self, lab, k) -> Interval:
+        return crossed([self.bits[lab].excess(k)])
+
+    def diff(self, a, b, k, what="excess") -> Interval:
+        """``what``(a) - ``what``(b) at k (``excess`` or ``full``), windows paired."""
+        A, B = self.bits[a], self.bits[b]
+        if what == "excess":
+            return crossed([A.excess(k), B.excess(k)], [1, -1])
+        return crossed([A.full[:, :, A.bucket(k)], B.full[:, :, B.bucket(k)]], [1, -1])
+
+    def regime(self) -> str:
+        m = self.manifest
+        model, tr = m.get("model", {}), m.get("train", {})
+        corpus = m.get("corpus", {})
+        seeds = sorted({b.seeds for b in self.bits.values()})
+        windows = sorted({b.full.shape[1] for b in self.bits.values()})
+        return (f"Regime: byte-level language models on {corpus.get('source', '?')} ({corpus.get('files', '?')} files), "
+                f"{model.get('layers', '?')} layers, width {model.get('width', '?')}, {model.get('heads', '?')} heads, "
+                f"trained at context T = {tr.get('context', '?')} for {tr.get('steps', '?')} steps of "
+                f"{tr.get('batch', '?')} windows; {'-'.join(map(str, seeds))} seeds per mechanism; "
+                f"{'/'.join(map(str, windows))} test windows of {self.context * max(self.ks or [1])} bytes from distinct "
+                f"test files, the same for every model; intervals 95% over seeds and windows; "
+                f"threshold TAU = {TAU} bits/byte.")
+
+
+def _cell(iv: Interval, verdict: str | None = None) -> str:
+    text = iv.text()
+    return f"{text} {verdict}" if verdict else text
+
+
+def _k(x, kmax) -> str:
+    return f"{x:.3g}x" if math.isfinite(x) else f"> {kmax}x"
+
+
+def stop_table(st: Study) -> str:
+    head = ["mechanism", "val bpb (T)", "in-context level", "L_stop (rule)", "crossing [95%]",
+            f"vs ALiBi at {max(st.ks)}x", f"far mass at {max(st.ks)}x", "W(0.1) median [range]",
+            "table moved (rad RMS)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for lab in t.labels():
-        cells = [lab, _pm(*t.get(lab, "val_bpb"))]
-        for k in mults:
-            L = t.context * k
-            cells.append(_pm(*t.get(lab, "bpb_all" if k == 1 else "bpb_beyond", L)))
-        far = t.per_head(lab, "far_mass", 16 * t.context if 16 * t.context in t.lengths else max(t.lengths))
-        cells.append(f"{sum(far) / len(far):.3g}" if far else "-")
-        win = sorted(w for w in t.per_head(lab, "window"))
+    kmax = max(st.ks)
+    for lab in st.labels:
+        b = st.bits[lab]
+        stop, cross = stop_length(b)
+        stop_txt = f"{stop}x" if math.isfinite(stop) else f"> {kmax}x"
+        cross_txt = f"{_k(cross.value, kmax)} [{_k(cross.lo, kmax)}, {_k(cross.hi, kmax)}]"
+        vs = st.diff(lab, "alibi", kmax, "full").text() if "alibi" in st.bits and lab != "alibi" else "-"
+        far = st.per_head(lab, "far_mass", kmax)
+        win = sorted(st.per_head(lab, "window"))
         fin = [w for w in win if math.isfinite(w)]
         if win:
             med = win[len(win) // 2]
-            cells.append(f"{med:.0f} [{min(fin):.0f}, {max(fin):.0f}]" if fin and math.isfinite(med)
-                         else f"> lags ({len(fin)}/{len(win)} finite)")
+            wtxt = (f"{med:.0f} [{min(fin):.0f}, {max(fin):.0f}]" if fin and math.isfinite(med)
+                    else f"> lags ({len(fin)}/{len(win)} finite)")
         else:
-            cells.append("-")
-        iid = sorted(w for w in t.per_head(lab, "window_iid") if math.isfinite(w))
-        cells.append(f"{iid[len(iid) // 2]:.0f} [{iid[0]:.0f}, {iid[-1]:.0f}]" if iid else "-")
+            wtxt = "-"
+        moved = [_f(r["value"]) for r in st.rows if str(r["seed"]) not in ("all", "") and row_label(r) == lab
+                 and r["metric"] == "angle_shift"]
+        cells = [lab, f"{st.value(lab, 'val_bpb'):.3f}", crossed([b.level()]).text(sign=False), stop_txt, cross_txt, vs,
+                 f"{sum(far) / len(far):.3g}" if far else "-", wtxt,
+                 f"{np.mean(moved):.3f} ({min(moved):.3f}-{max(moved):.3f})" if moved else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-BIASED = ("alibi", "so2-learned-forget", "path-forget")
+WORD = {"below": "holds", "above": "fails", "unresolved": "unresolved"}
 
 
-def b5_check(rows) -> list[tuple[str, str, str]]:
-    """B5 on every (seed, length, layer, head): far mass >= the bound for scores within the measured B.
+def excess_table(st: Study) -> str:
+    head = ["mechanism"] + [f"{k}x" for k in st.ks]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lab in st.labels:
+        cells = [lab]
+        for k in st.ks:
+            iv = st.excess(lab, k)
+            cells.append(_cell(iv, WORD[classify(iv, TAU)]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-    It must hold for rotation-only mechanisms; ALiBi and the gated ones add a bias outside B,
-    so the bound does not apply to them (and a violation there is the far-mass control at work)."""
-    per = {}
-    for r in rows:
-        if str(r["seed"]) == "all" or r["metric"] not in ("far_mass", "far_mass_b5"):
-            continue
-        key = (label(r), r["seed"], r["eval_length"], r["layer"], r["head"])
-        per.setdefault(key, {})[r["metric"]] = _f(r["value"])
-    slack: dict = {}
-    for key, v in per.items():
-        if len(v) == 2:
-            lab = key[0]
-            slack.setdefault(lab, []).append(v["far_mass"] - v["far_mass_b5"])
-    if not slack:
-        return []
-    rot = {lab: min(v) for lab, v in slack.items() if not lab.startswith(BIASED)}
-    bias = {lab: min(v) for lab, v in slack.items() if lab.startswith(BIASED)}
-    n = sum(len(v) for lab, v in slack.items() if lab in rot)
-    ok = all(m >= 0 for m in rot.values())
-    worst = min(rot, key=rot.get) if rot else None
-    out = [("B5", "holds" if ok else "violated",
-            f"rotation-only heads: far mass minus the bound >= {rot[worst]:.3g} over {n} (seed, length, layer, "
-            f"head) cases (smallest: {worst})" if worst else "no rotation-only mechanism")]
-    if bias:
-        text = ", ".join(f"{lab} {m:+.3g}" for lab, m in bias.items())
-        out.append(("B5 (biased)", "does not apply",
-                    f"smallest slack with a bias outside B: {text} (negative: far mass below the rotation-only floor)"))
+
+def _chosen(st: Study, prefix: str):
+    cands = [lab for lab in st.labels if base_name(lab) == prefix]
+    if not cands:
+        return None, []
+    return min(cands, key=lambda lab: st.value(lab, "val_bpb")), cands
+
+
+COMPARE = {"above": "reproduced", "below": "contradicted", "unresolved": "inconclusive"}
+
+
+def _compare_cell(st: Study, a: str, b: str, k: int) -> str:
+    """The cell of "a minus b > 0": the interval, the verdict and, when inconclusive, the seeds
+    an effect of the measured size would need."""
+    iv = st.diff(a, b, k)
+    v = COMPARE[classify(iv)]
+    if v == "inconclusive":
+        need = seeds_needed(iv, min(st.bits[a].seeds, st.bits[b].seeds))
+        v += f" (~{need:.0f} seeds)" if math.isfinite(need) else ""
+    return _cell(iv, v)
+
+
+def verdicts(st: Study) -> list[list[str]]:
+    """Rows [claim, subject, cell per multiple..., rule] of the E1-E4 verdicts."""
+    out = []
+    so2, scales = _chosen(st, "so2-random")
+    rope, bases = _chosen(st, "rope")
+    if so2 and rope:
+        for lab in [so2] + [s for s in scales if s != so2]:
+            cells = [_compare_cell(st, rope, lab, k) for k in st.ks]
+            tag = "E1" if lab == so2 else "E1 (other scale)"
+            out.append([tag, f"{rope} minus {lab}", *cells, "excess difference > 0 at 95%"])
+    if "so2-learned" in st.bits:
+        cells = []
+        for k in st.ks:
+            iv = st.excess("so2-learned", k)
+            cells.append(_cell(iv, {"below": "reproduced", "above": "not reproduced",
+                                    "unresolved": "unresolved"}[classify(iv, TAU)]))
+        out.append(["E2", "so2-learned", *cells, f"excess < {TAU} at 95%"])
+    # each learned table against its own frozen start (the same table, not learned)
+    for lab in [x for x in st.labels if base_name(x) == "so2-learned"]:
+        table = lab.partition(":")[2] or "abs=0.3"
+        start = {"abs=0": "rope", "zero": "nope"}.get(table, f"so2-random:{table}")
+        if start in st.bits:
+            cells = [_compare_cell(st, start, lab, k) for k in st.ks]
+            out.append(["E2 (learning)", f"{start} (frozen start) minus {lab}", *cells,
+                        "excess difference > 0 at 95%"])
+    if "so2-learned-v" in st.bits and "so2-learned" in st.bits:
+        cells = [_compare_cell(st, "so2-learned", "so2-learned-v", k) for k in st.ks]
+        out.append(["E3", "so2-learned minus so2-learned-v", *cells, "excess difference > 0 at 95%"])
+    rot = [lab for lab in st.labels if base_name(lab) in ROTATION_ONLY]
+    if rot and "alibi" in st.bits:
+        cells = []
+        for k in st.ks:
+            states = {lab: classify(st.excess(lab, k), TAU) for lab in rot + ["alibi"]}
+            failing = [lab for lab in rot if states[lab] == "above"]
+            holding = [lab for lab in rot if states[lab] == "below"]
+            flat = states["alibi"] == "below"
+            if flat and len(failing) == len(rot):
+                v = "reproduced"
+            elif holding or states["alibi"] == "above":
+                v = "not reproduced (" + ", ".join(
+                    [f"{lab} holds" for lab in holding] + (["ALiBi fails"] if states["alibi"] == "above" else [])) + ")"
+            else:
+                v = f"unresolved ({len(failing)}/{len(rot)} fail)"
+            cells.append(v)
+        out.append(["E4", "every rotation-only model fails, ALiBi holds", *cells,
+                    f"excess > {TAU} (fails) / < {TAU} (holds) at 95%"])
     return out
 
 
-def b6_check(rows) -> list[tuple[str, str, str]]:
-    """B6 (far-mass control): far mass <= the bound for scores within [-B, B] under the head's own
-    bias, on every (seed, length, layer, head) of the biased mechanisms, and how the bound (mean
-    over heads and seeds) moves from the shortest to the longest length."""
-    per, lengths = {}, set()
-    for r in rows:
-        if str(r["seed"]) == "all" or r["metric"] not in ("far_mass", "far_mass_ub") or not label(r).startswith(BIASED):
-            continue
-        key = (label(r), r["seed"], r["eval_length"], r["layer"], r["head"])
-        per.setdefault(key, {})[r["metric"]] = _f(r["value"])
-        lengths.add(int(_f(r["eval_length"])))
-    if not per:
-        return []
-    slack = [v["far_mass_ub"] - v["far_mass"] for v in per.values() if len(v) == 2]
-    lo, hi = min(lengths), max(lengths)
-    trend = []
-    for lab in dict.fromkeys(k[0] for k in per):
-        ub = {L: [v["far_mass_ub"] for k, v in per.items() if k[0] == lab and int(_f(k[2])) == L and len(v) == 2]
-              for L in (lo, hi)}
-        if ub[lo] and ub[hi]:
-            trend.append(f"{lab} {sum(ub[lo]) / len(ub[lo]):.3g} -> {sum(ub[hi]) / len(ub[hi]):.3g}")
-    ok = min(slack) >= -1e-6
-    return [("B6", "holds" if ok else "violated",
-             f"biased heads: bound minus far mass >= {min(slack):.3g} over {len(slack)} cases; the bound (mean over "
-             f"heads) from L = {lo} to {hi}: {'; '.join(trend)}")]
-
-
-def verdict_table(rows) -> str:
-    lines = [bpb_table(rows), "", "| claim | verdict | evidence |", "|---|---|---|"]
-    lines += [f"| {c} | {v} | {e} |" for c, v, e in verdicts(rows) + b5_check(rows) + b6_check(rows)]
+def verdict_block(st: Study) -> str:
+    head = ["claim", "comparison"] + [f"{k}x" for k in st.ks] + ["rule"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in verdicts(st)]
     return "\n".join(lines)
+
+
+def bound_rows(st: Study) -> list[list[str]]:
+    """B5 and B6 with B from the training length: checks that can fail, with their slack."""
+    per = {}
+    for r in st.rows:
+        if str(r["seed"]) == "all" or r["metric"] not in ("far_mass", "far_mass_b5", "far_mass_ub"):
+            continue
+        key = (row_label(r), r["seed"], r["layer"], r["head"], r["x"])
+        per.setdefault(key, {})[r["metric"]] = _f(r["value"])
+    seen = {}
+    for r in st.rows:
+        if str(r["seed"]) != "all" and r["metric"] in ("B_train", "B_seen"):
+            seen.setdefault((row_label(r), r["seed"], r["layer"], r["head"]), {})[r["metric"]] = _f(r["value"])
+    out_of_range = sum(1 for v in seen.values() if v.get("B_seen", 0) > v.get("B_train", math.inf))
+    rot = [v for k, v in per.items() if base_name(k[0]) in ROTATION_ONLY + ("nope",) and "far_mass_b5" in v]
+    out = []
+    if rot:
+        slack = [v["far_mass"] - v["far_mass_b5"] for v in rot]
+        bound = max(v["far_mass_b5"] for v in rot)
+        held = sum(s >= 0 for s in slack)
+        out.append(["B5", f"{held}/{len(slack)} hold",
+                    f"far mass >= the B5 lower bound with B from training-length validation windows, per (seed, "
+                    f"multiple, layer, head) of the rotation-only models; the bound is at most {bound:.2g}, the "
+                    f"smallest slack {min(slack):.3g}: a bound this loose says nothing about these models. "
+                    f"{out_of_range}/{len(seen)} heads saw |scores| above their training-length B on the long windows"])
+    biased = [v for k, v in per.items() if base_name(k[0]) in CONTROLLED and "far_mass_ub" in v]
+    if biased:
+        slack = [v["far_mass_ub"] - v["far_mass"] for v in biased]
+        held = sum(s >= -1e-9 for s in slack)
+        out.append(["B6", f"{held}/{len(slack)} hold",
+                    "far mass <= the B6-form bound with B from training-length validation windows and the head's "
+                    "realised bias (ALiBi's slopes; the forget gate's values on the same window, so for gated heads "
+                    f"it is conditional on the gate); smallest slack {min(slack):.3g}"])
+    return out
+
+
+def verdict_table(folder) -> str:
+    """The whole report of a study folder (Markdown)."""
+    st = folder if isinstance(folder, Study) else Study(Path(folder))
+    if not st.labels:
+        return "(no finished models)"
+    parts = [st.regime(), "", "Level and stopping length (L_stop: the first multiple whose excess is above "
+             f"TAU = {TAU} at 95%; crossing: bootstrap over seeds and windows):", "", stop_table(st), "",
+             "Excess over the sliding-window level (bits/byte, 95% interval; holds: below TAU, fails: above):", "",
+             excess_table(st), "", "Verdicts:", "", verdict_block(st)]
+    bounds = bound_rows(st)
+    if bounds:
+        parts += ["", "| bound | cases | what it says |", "|---|---|---|"]
+        parts += ["| " + " | ".join(r) + " |" for r in bounds]
+    return "\n".join(parts)

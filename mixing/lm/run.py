@@ -1,13 +1,22 @@
 """A study: train every mechanism at several seeds, evaluate beyond the context, tabulate.
 
-Folder layout (every piece written atomically; rerunning the same command resumes):
+Folder layout (every piece written atomically; rerunning the same command resumes, model by
+model, and a folder holding another study's settings is refused):
 
-  DIR/models/<mechanism>/seed<k>/checkpoint.pt    the trained model
-  DIR/models/<mechanism>/seed<k>/eval.csv         its evaluation rows
-  DIR/results.csv     per-seed rows (stderr over windows) and rows with seed "all"
-                      (mean over seeds, stderr over seeds)
-  DIR/manifest.json   argv, settings, versions, corpus fingerprint, seeds, wall times
+  DIR/models/<mechanism>/seed<k>/checkpoint.pt    training state (resumable; not kept in git)
+  DIR/models/<mechanism>/seed<k>/model.pt         the trained weights and settings (small;
+                                                  ``torch.load(weights_only=True)``)
+  DIR/models/<mechanism>/seed<k>/bits.npz         full-context and sliding-window bits per
+                                                  test window and position bucket
+  DIR/models/<mechanism>/seed<k>/eval.csv         its other evaluation rows (written last:
+                                                  a model with eval.csv is finished)
+  DIR/results.csv     per-seed rows (stderr over windows) and rows with seed "all" (mean over
+                      seeds; for the bits, the interval over seeds and windows)
+  DIR/manifest.json   argv, settings, versions, corpus fingerprint, seeds, wall times, peak RSS
   DIR/lm.png, lm.pdf  the figure
+
+Models run in ``jobs`` worker processes, each with one torch thread (a model's numbers do not
+depend on how many run at once).
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ import csv
 import json
 import os
 import platform
+import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,30 +36,48 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ParameterError
+from ..locks import held
 from . import data as data_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
 from .train import TrainConfig, load_model, train
 
-ALL = ("nope", "rope", "alibi", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
-       "so2-learned-forget", "path", "path-forget")
-COLUMNS = ("mechanism", "scale", "seed", "seeds", "train_context", "eval_length", "metric", "layer", "head", "x",
-           "value", "stderr", "layers", "width", "heads", "steps", "batch")
+ALL = ("nope", "rope", "alibi", "fox", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
+       "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
+COLUMNS = ("mechanism", "scale", "gate", "rope_base", "seed", "seeds", "train_context", "eval_length", "metric",
+           "layer", "head", "x", "value", "stderr", "lo", "hi", "dof", "layers", "width", "heads", "steps", "batch")
 
 
 @dataclass
 class Study:
     mechanisms: tuple = ALL
-    seeds: int = 3
+    seeds: int = 5
     model: dict = field(default_factory=lambda: {"layers": 4, "width": 128, "heads": 4})
     train: TrainConfig = field(default_factory=TrainConfig)
-    multiples: tuple = (1, 2, 4, 8, 16)
-    windows: int = 8
+    multiples: tuple = (2, 4, 8, 16, 32)
+    windows: int = 64
+    probe_windows: int = 8
     coherence_lags: int = 512
+    #: seeds for some mechanisms instead of ``seeds`` (label -> count): more where an effect needs
+    #: them to resolve, fewer where a study has not finished them yet
+    label_seeds: dict = field(default_factory=dict)
+
+    def seeds_of(self, lab: str) -> int:
+        return int(self.label_seeds.get(lab, self.seeds))
+
+    @property
+    def length(self) -> int:
+        """The one evaluation length: every multiple's bucket lies inside it."""
+        return self.train.context * max(self.multiples)
 
     @property
     def lengths(self):
         return [self.train.context * k for k in self.multiples]
+
+    def spec(self) -> dict:
+        """Every setting a model's numbers depend on (a folder holds one spec)."""
+        return {"model": dict(self.model), "train": asdict(self.train), "length": self.length,
+                "windows": self.windows, "probe_windows": self.probe_windows, "coherence_lags": self.coherence_lags}
 
 
 def quick() -> Study:
@@ -56,7 +85,7 @@ def quick() -> Study:
     return Study(seeds=1, model={"layers": 1, "width": 32, "heads": 2},
                  train=TrainConfig(context=32, batch=8, steps=60, lr=3e-3, min_lr=3e-4, warmup=5, checkpoint_every=20,
                                    val_windows=8),
-                 multiples=(1, 2, 4, 16), windows=2, coherence_lags=64)
+                 multiples=(2, 4, 16), windows=4, probe_windows=2, coherence_lags=64)
 
 
 def _write_csv(path: Path, rows, columns=COLUMNS):
@@ -80,16 +109,27 @@ def _atomic_json(path: Path, obj):
     os.replace(tmp, path)
 
 
+def _atomic_npz(path: Path, arrays: dict):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def folder_name(lab: str) -> str:
+    return lab.replace(":", "_").replace("=", "")
+
+
 def aggregate(rows: list[dict]) -> list[dict]:
     """Mean over seeds and its standard error, per (mechanism, eval_length, metric, layer, head, x)."""
     groups: dict = {}
     for r in rows:
-        key = tuple(r[k] for k in ("mechanism", "scale", "train_context", "eval_length", "metric", "layer", "head", "x"))
+        key = tuple(r.get(k, "") for k in ("mechanism", "scale", "gate", "rope_base", "train_context", "eval_length",
+                                            "metric", "layer", "head", "x"))
         groups.setdefault(key, []).append(r)
     out = []
     for key, rs in groups.items():
         v = np.array([float(r["value"]) for r in rs], dtype=float)
-        if key[4] == "window" and not np.all(np.isfinite(v)):
+        if key[6] == "window" and not np.all(np.isfinite(v)):
             v = np.array([np.nan])       # a window beyond the measured lags in any seed stays unknown
         v = v[np.isfinite(v)]
         mean = float(v.mean()) if v.size else float("nan")
@@ -98,69 +138,161 @@ def aggregate(rows: list[dict]) -> list[dict]:
     return out
 
 
-def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print) -> list[dict]:
-    """Train and evaluate every (mechanism, seed) of ``study`` in ``out``; returns the result rows."""
-    out = Path(out)
-    labels = [label(*parse_mechanism(m)) for m in study.mechanisms]
+def save_weights(ck: dict, path: Path) -> None:
+    """The small file kept with a study: the weights and settings, no optimiser state."""
+    import torch
+
+    keep = {k: ck[k] for k in ("format", "mixing", "torch", "config", "train", "model", "step", "corpus", "wall",
+                               "done", "val_bpb", "val_bpb_se")}
+    keep["log"] = []
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(keep, tmp)
+    os.replace(tmp, path)
+
+
+_CORPUS: dict = {}
+
+
+def _worker_init(corpus_path):
+    import torch
+
+    torch.set_num_threads(1)
+    _CORPUS["c"] = data_mod.load(corpus_path)
+
+
+def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, progress=None) -> dict:
+    """Train (or resume) and evaluate one model into ``folder``; returns its timing."""
+    import torch
+
+    corpus = corpus if corpus is not None else _CORPUS["c"]
+    torch.set_num_threads(1)
+    cfg = Config(**parse_mechanism(lab), seed=seed, **study.model)
+    t0 = time.perf_counter()
+    ck = train(cfg, study.train, corpus, folder, progress=_bar(f"{lab} seed {seed}", progress) if progress else None)
+    save_weights(ck, folder / "model.pt")
+    t1 = time.perf_counter()
+    model = load_model(folder, study.train.device)
+    rows, arrays = evaluate(model, corpus, study.length, study.train.context, study.windows, study.probe_windows,
+                            device=study.train.device)
+    rows += coherence(model, corpus, study.coherence_lags)
+    rows.append({"eval_length": study.train.context, "metric": "val_bpb", "layer": "", "head": "",
+                 "x": "", "value": ck["val_bpb"], "stderr": ck["val_bpb_se"]})
+    shift = _angle_shift(model)
+    if shift is not None:
+        rows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
+                     "value": shift, "stderr": float("nan")})
+    _atomic_npz(folder / "bits.npz", arrays)
+    common = {"mechanism": cfg.mechanism, "scale": cfg.scale, "gate": cfg.gate, "rope_base": cfg.rope_base,
+              "seed": seed, "seeds": 1, "train_context": study.train.context, **study.model,
+              "steps": study.train.steps, "batch": study.train.batch}
+    timing = {"train_wall_s": round(ck["wall"], 1), "eval_wall_s": round(time.perf_counter() - t1, 1),
+              "val_bpb": ck.get("val_bpb"), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+              "threads": torch.get_num_threads()}
+    _atomic_json(folder / "timing.json", timing)
+    _write_csv(folder / "eval.csv", [{**common, **r} for r in rows])
+    timing["total_wall_s"] = round(time.perf_counter() - t0, 1)
+    return timing
+
+
+def _job(args):
+    study, lab, seed, folder = args
+    return lab, seed, run_model(study, lab, seed, folder)
+
+
+def check_labels(mechanisms) -> list[str]:
+    labels = [label(**parse_mechanism(m)) for m in mechanisms]
     if not labels:
         raise ParameterError("--mechanisms: the list is empty")
-    study.train.validate()
-    for lab in labels:
-        Config(*parse_mechanism(lab), **study.model).validate()
-    corpus = corpus if corpus is not None else data_mod.load()
-    data_mod.check_length(corpus, "test", max(study.lengths), what="--lengths")
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise ParameterError(f"--mechanisms: {', '.join(dup)} given more than once")
+    return labels
+
+
+def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print, jobs: int = 1) -> list[dict]:
+    """Train and evaluate every (mechanism, seed) of ``study`` in ``out``; returns the result rows.
+
+    ``out`` is locked for the whole run (a second study on it stops with one line)."""
+    out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
+    with held(out, "study"):
+        return _run(study, out, corpus, argv, progress, jobs)
+
+
+def _run(study: Study, out: Path, corpus, argv, progress, jobs: int) -> list[dict]:
+    labels = check_labels(study.mechanisms)
+    study.train.validate()
+    for lab in labels:
+        Config(**parse_mechanism(lab), **study.model).validate()
+    corpus = corpus if corpus is not None else data_mod.load()
+    data_mod.check_length(corpus, "test", study.length, what="--multiples")
+    data_mod.file_windows(corpus, "test", study.length, study.windows)      # enough distinct files, or one line
+    spec_path = out / "study.json"
+    if spec_path.exists():
+        old = json.loads(spec_path.read_text())
+        if old != json.loads(json.dumps(study.spec(), default=str)):
+            raise ParameterError(f"--out: {out} holds a study with other settings (see {spec_path}); "
+                                 f"choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
+    _atomic_json(spec_path, study.spec())
     started = time.time()
     manifest = {"argv": argv if argv is not None else sys.argv, "mixing": __version__, "started": started,
                 "python": platform.python_version(), "torch": _torch_version(), "numpy": np.__version__,
                 "corpus": corpus.fingerprint, "mechanisms": labels, "seeds": list(range(study.seeds)),
-                "model": study.model, "train": asdict(study.train), "lengths": study.lengths,
-                "windows": study.windows, "coherence_lags": study.coherence_lags, "models": {}}
-    rows = []
+                "label_seeds": dict(study.label_seeds),
+                **study.spec(), "multiples": list(study.multiples), "jobs": jobs, "models": {}}
+    todo = []
     for lab in labels:
-        name, scale = parse_mechanism(lab)
-        for seed in range(study.seeds):
-            cfg = Config(mechanism=name, scale=scale, seed=seed, **study.model)
-            folder = out / "models" / lab.replace(":", "_").replace("=", "") / f"seed{seed}"
-            evp = folder / "eval.csv"
-            common = {"mechanism": name, "scale": scale, "seed": seed, "seeds": 1,
-                      "train_context": study.train.context, **study.model,
-                      "steps": study.train.steps, "batch": study.train.batch}
-            t0 = time.perf_counter()
-            if evp.exists():             # finished earlier: its rows are all that is needed
-                mrows = read_csv(evp)
-                rows += mrows
-                if (folder / "timing.json").exists():
-                    manifest["models"][f"{lab}/seed{seed}"] = json.loads((folder / "timing.json").read_text())
+        for seed in range(study.seeds_of(lab)):
+            folder = out / "models" / folder_name(lab) / f"seed{seed}"
+            if (folder / "eval.csv").exists():
                 continue
-            ck = train(cfg, study.train, corpus, folder,
-                       progress=_bar(f"{lab} seed {seed}", progress) if progress else None)
-            t_train = ck["wall"]
-            model = load_model(folder, study.train.device)
-            mrows = evaluate(model, corpus, study.lengths, study.train.context, study.windows,
-                             device=study.train.device)
-            mrows += coherence(model, corpus, study.coherence_lags)
-            mrows.append({"eval_length": study.train.context, "metric": "val_bpb", "layer": "", "head": "",
-                          "x": "", "value": ck["val_bpb"], "stderr": ck["val_bpb_se"]})
-            shift = _angle_shift(model)
-            if shift is not None:
-                mrows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
-                              "value": shift, "stderr": float("nan")})
-            _write_csv(evp, [{**common, **r} for r in mrows])
-            rows += read_csv(evp)               # the same types whether computed now or resumed
-            timing = {"train_wall_s": round(t_train, 1), "total_wall_s": round(time.perf_counter() - t0, 1),
-                      "val_bpb": ck.get("val_bpb")}
-            manifest["models"][f"{lab}/seed{seed}"] = timing
-            _atomic_json(folder / "timing.json", timing)
+            todo.append((study, lab, seed, folder))
+    if jobs > 1 and len(todo) > 1:
+        src = corpus.fingerprint.get("source")
+        path = None if src == "python-stdlib" else src
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(path,)) as pool:
+            futures = [pool.submit(_job, t) for t in todo]
+            for k, fut in enumerate(as_completed(futures), 1):
+                lab, seed, timing = fut.result()
+                if progress:
+                    progress(f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
+                             f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s")
+    else:
+        for k, (_, lab, seed, folder) in enumerate(todo, 1):
+            timing = run_model(study, lab, seed, folder, corpus, progress)
             if progress:
-                progress(f"{lab} seed {seed}: val {ck['val_bpb']:.3f} bits/byte, trained in {t_train:.0f} s")
-    rows = rows + aggregate(rows)
-    _write_csv(out / "results.csv", rows)
+                progress(f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
+                         f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s")
+    rows = collect(out, labels, {lab: study.seeds_of(lab) for lab in labels}, manifest)
     manifest["ended"] = time.time()
     _atomic_json(out / "manifest.json", manifest)
+    return rows
+
+
+def collect(out: Path, labels, seeds: dict, manifest: dict | None = None) -> list[dict]:
+    """The rows of every finished model (``seeds``: label -> count), their aggregates, and the
+    bits rows (``results.csv``)."""
+    from .report import bits_rows
+
+    rows = []
+    for lab in labels:
+        for seed in range(seeds[lab]):
+            folder = out / "models" / folder_name(lab) / f"seed{seed}"
+            rows += read_csv(folder / "eval.csv")
+            if manifest is not None and (folder / "timing.json").exists():
+                manifest["models"][f"{lab}/seed{seed}"] = json.loads((folder / "timing.json").read_text())
+    rows = rows + aggregate(rows) + bits_rows(out, labels, seeds)
+    _write_csv(out / "results.csv", rows)
     return rows
 
 

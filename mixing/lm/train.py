@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..errors import ParameterError
+from ..locks import held
 from . import data as data_mod
 from .model import LM, Config
 
@@ -106,7 +107,10 @@ def read_checkpoint(folder: str | Path) -> dict:
     if not path.exists():
         raise ParameterError(f"--checkpoint: no checkpoint at {path}")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors, numbers, strings and containers only, never a pickled object that
+        # runs code; TorchVersion (a str) is what older checkpoints stored for the torch version
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:       # noqa: BLE001  (any unreadable file is one line)
         raise ParameterError(f"--checkpoint: {path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
@@ -139,7 +143,15 @@ def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) 
     data_mod.check_length(corpus, "train", tc.context)
     data_mod.check_length(corpus, "val", tc.context, what="--context")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
+    with held(out, "training run"):
+        return _train(cfg, tc, corpus, out, progress)
+
+
+def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> dict:
     path = out / "checkpoint.pt"
     model = LM(cfg).to(tc.device)
     opt = optimizer(model, tc)
@@ -161,7 +173,7 @@ def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) 
     t0 = time.perf_counter()
 
     def checkpoint(done: bool):
-        ck = {"format": FORMAT, "mixing": __version__, "torch": torch.__version__, "config": cfg.to_dict(),
+        ck = {"format": FORMAT, "mixing": __version__, "torch": str(torch.__version__), "config": cfg.to_dict(),
               "train": asdict(tc), "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
               "log": log, "corpus": corpus.fingerprint, "wall": wall + time.perf_counter() - t0, "done": done}
         if done:

@@ -12,8 +12,9 @@ the diagonal) and the content score is ``q_i^T P_{i<-j} k_j``.
   whole sequence come from the UT form (``path_logits``): with ``M = I + StrictUpper(diag(beta)
   W W^T)``,
   ``q_i^T P_{i<-j} k_j = q_i.k_j - sum_{j < t <= u <= i} (k_j.w_t) (M^-1)_{tu} beta_u (w_u.q_i)``,
-  exact, O(T^2 d + T^3) (the triangular solve in float64); or from a scan that transports every cached key by each new
-  token's ``H_t`` (``path_logits_scan``), O(T^2 d), used without gradients at long lengths.
+  exact, O(T^2 d + T^3) (the triangular solve in float64); from a scan that transports every cached key by each new
+  token's ``H_t`` (``path_logits_scan``), O(T^2 d); or chunk by chunk (``path_logits_chunked``: the UT form in each
+  chunk, the WY form ``I - W^T A W`` of each chunk's product across chunks), used without gradients at long lengths.
 
 ``reference_logits`` builds every ``G_t`` and every path as explicit matrices (float64); the
 tests hold the fast forms to it.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-#: above this length, and without gradients, PaTH scores use the scan (the UT solve is O(T^3))
+#: above this length, and without gradients, PaTH scores go chunk by chunk (the UT solve is O(T^3))
 SCAN_ABOVE = 512
 
 
@@ -81,10 +82,58 @@ def path_logits_scan(q, k, w, beta):
     return out
 
 
+def _wy(w, beta):
+    """``A`` with ``H_1 H_2 ... H_m = I - W^T A W`` (W: the rows w_t, H_1 leftmost): the UT
+    transform ``A = (I + diag(beta) StrictUpper(W W^T))^-1 diag(beta)``, upper triangular, in
+    float64; the product of the first n factors uses the leading n x n block of A."""
+    m = w.shape[-2]
+    ww = (w @ w.transpose(-1, -2)).double()
+    upper = torch.triu(torch.ones(m, m, dtype=torch.bool, device=w.device), diagonal=1)
+    M = torch.eye(m, dtype=torch.float64, device=w.device) + (beta.double()[..., :, None] * ww) * upper
+    return torch.linalg.solve_triangular(M, torch.diag_embed(beta.double()), upper=True, unitriangular=True)
+
+
+def _prefix_apply(x, w, beta, A, inclusive: bool):
+    """Row t of x multiplied by ``H_1 ... H_t`` (``inclusive``) or ``H_1 ... H_{t-1}``."""
+    m = w.shape[-2]
+    mask = torch.ones(m, m, dtype=torch.bool, device=w.device).tril(0 if inclusive else -1)
+    xw = ((x @ w.transpose(-1, -2)) * mask).double()                   # [t, v] = x_t . w_v, v in the prefix
+    return x - ((xw @ A.transpose(-1, -2)).to(x.dtype)) @ w
+
+
+@torch.no_grad()
+def path_logits_chunked(q, k, w, beta, chunk: int = 64):
+    """The same scores chunk by chunk (no gradients): the UT form inside each chunk of
+    ``chunk`` positions; against earlier positions, the chunk's queries carried back to the
+    chunk start (``H_a ... H_t q_t``) against the cached keys carried to it, and the cache then
+    carried across the chunk by its product in WY form ``I - W^T A W``. O(T^2 d + T chunk^2),
+    T / chunk steps instead of the scan's T."""
+    T = q.shape[-2]
+    out = torch.zeros(q.shape[:-1] + (T,), dtype=q.dtype, device=q.device)
+    cache = None                                                       # keys carried to the chunk start
+    for a in range(0, T, chunk):
+        e = min(a + chunk, T)
+        qc, kc, wc, bc = q[..., a:e, :], k[..., a:e, :], w[..., a:e, :], beta[..., a:e]
+        n = e - a
+        lower = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+        out[..., a:e, a:e] = path_logits(qc, kc, wc, bc) * lower
+        A = _wy(wc, bc)
+        if cache is not None:
+            qh = _prefix_apply(qc, wc, bc, A, inclusive=True)            # H_a ... H_t q_t
+            out[..., a:e, :a] = qh @ cache.transpose(-1, -2)
+            cache = cache - ((cache @ wc.transpose(-1, -2)).double() @ A).to(q.dtype) @ wc
+        # this chunk's keys carried to its end: H_{e-1} ... H_{j+1} k_j, a prefix product of
+        # the reversed chunk
+        wr, br = wc.flip(-2), bc.flip(-1)
+        kh = _prefix_apply(kc.flip(-2), wr, br, _wy(wr, br), inclusive=False).flip(-2)
+        cache = kh if cache is None else torch.cat([cache, kh], dim=-2)
+    return out
+
+
 def householder_logits(q, k, w, beta):
-    """PaTH scores by the UT form, or by the scan above ``SCAN_ABOVE`` positions without gradients."""
+    """PaTH scores by the UT form, or chunk by chunk above ``SCAN_ABOVE`` positions without gradients."""
     if q.shape[-2] > SCAN_ABOVE and not torch.is_grad_enabled():
-        return path_logits_scan(q, k, w, beta)
+        return path_logits_chunked(q, k, w, beta)
     return path_logits(q, k, w, beta)
 
 
