@@ -149,8 +149,11 @@ class Store:
         return (self.out / "manifest.json").exists() or self.points.exists()
 
     def clean_partial(self) -> int:
-        """Remove temporary files left by a write that was killed; return how many."""
-        stale = list(self.out.rglob("*.tmp"))
+        """Remove the temporary files a killed write of this sweep left (``atomic_write``'s, next
+        to the sweep's own files and points; nothing else in the folder); return how many."""
+        own = ("results.csv.", "manifest.json.")
+        stale = [p for p in self.out.glob("*.tmp") if p.name.startswith(own)]
+        stale += [p for p in self.points.glob("*.tmp")] if self.points.is_dir() else []
         for path in stale:
             path.unlink()
         return len(stale)

@@ -193,6 +193,8 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         sweep = resolve(args)
+        if args.out is not None and not args.out.strip():
+            raise ParameterError("--out: an empty path (leave --out out for a new folder under runs/)")
         if sweep["out"]:
             out = Path(sweep["out"])
         elif args.resume:
@@ -205,6 +207,9 @@ def main(argv=None) -> int:
         store = Store(out)
         ids = [p["id"] for p in sweep["points"]]
         existed = store.exists()
+        if not existed and out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+            raise ParameterError(f"--out: {out} holds files but no sweep; choose a new or empty folder "
+                                 "(a sweep never writes into a folder of other files)")
         if args.resume and not existed:
             raise ParameterError(f"--resume: {out} holds no sweep to resume (no manifest.json); "
                                  "drop --resume to start one there")

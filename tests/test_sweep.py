@@ -287,3 +287,25 @@ def test_lengths_in_any_order_label_every_row_right(given, tmp_path, capsys):
     both = rows(given, "both")
     assert "sorted and without repeats: 16,64" in capsys.readouterr().err
     assert both["16"] == rows("16", "a")["16"] and both["64"] == rows("64", "b")["64"]
+
+
+def test_a_folder_of_other_files_is_never_written_into(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.csv").write_text("my data\n")
+    assert main(["--mechanism", "rope", "--lengths", "16", "--trials", "4", "--out", str(mine)]) == 2
+    assert "holds files but no sweep" in capsys.readouterr().err
+    assert (mine / "results.csv").read_text() == "my data\n"
+    assert main(["--mechanism", "rope", "--lengths", "16", "--trials", "4", "--out", ""]) == 2
+
+
+def test_resume_removes_only_its_own_temporary_files(tmp_path):
+    out = tmp_path / "s"
+    argv = ["--mechanism", "rope", "--lengths", "16", "--trials", "4", "--out", str(out)]
+    assert main(argv) == 0
+    (out / "notes").mkdir()
+    (out / "notes" / "draft.tmp").write_text("mine")
+    (out / "results.csv.abc.tmp").write_text("left by a killed write")
+    assert main(argv + ["--resume"]) == 0
+    assert (out / "notes" / "draft.tmp").read_text() == "mine"
+    assert not (out / "results.csv.abc.tmp").exists()
