@@ -38,6 +38,14 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+def plain(text: str) -> str:
+    """A docstring as ``--help`` shows it: reST roles and literals without their markup."""
+    import re
+
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 def check_output_file(path, option: str) -> Path:
     """Refuse an output file that is a folder, or whose folder is missing or not writable,
     with one line naming ``option`` (before the work that would produce it)."""

@@ -160,7 +160,9 @@ def main(argv=None) -> int:
     if argv and argv[0] == "eval":
         return _eval(argv[1:])
     ap = Parser(prog="python -m proofs", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                usage="%(prog)s [-h] [--quick] [--report FILE] [--seed SEED]\n"
+                      "       %(prog)s eval NAME key=value ...   (or: eval --list)",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
     ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")
     ap.add_argument("--seed", type=int, default=20260626, help="seed of every simulation (default 20260626)")

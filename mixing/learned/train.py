@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cli import Parser, check_output_file
+from ..cli import Parser, check_output_file, plain
 from ..errors import ParameterError
 from ..params import MAX_MAGNITUDE
 from ..mechanisms import _hh_table, _so2_table
@@ -304,7 +304,7 @@ def load(path) -> Model:
 
 def main(argv=None) -> int:
     ap = Parser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog="\n".join(__doc__.strip().splitlines()[2:]),
+                                 epilog=plain("\n".join(__doc__.strip().splitlines()[2:])),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))
     ap.add_argument("--train-length", type=int, default=128, help="context length L of training (default 128)")
