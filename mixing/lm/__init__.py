@@ -2,12 +2,14 @@
 
 Byte-level language models (``model``) on real text (``data``: by default the standard
 library's source, split by file), one attention code path with the position mechanism as a
-component and its explicit-matrix reference (``transport``), AdamW training that resumes
-(``train``), evaluation beyond the training context with the theory's quantities measured
-inside the model (``evaluate``: bits per byte by position, far mass per head, coherence of
-the learned transports and their mixing windows), export of a head's generators to an
-engine generators file (``export``), studies over mechanisms and seeds (``run``) and the
-E1-E4 verdicts (``report``). Command line: ``python -m mixing.lm``.
+component and its explicit-matrix reference (``reference``, ``transport``), AdamW training
+that resumes (``train``), evaluation beyond the training context (``evaluate``: every byte
+scored with full and with sliding-window context on the same held-out windows, far mass per
+head against the B5/B6 bounds with the score range of the training length, coherence of the
+learned transports and their mixing windows), export of a head's generators to an engine
+generators file (``export``), studies over mechanisms and seeds in worker processes
+(``run``), and the tables, stopping lengths and E1-E4 verdicts with their intervals
+(``report``, on ``mixing.stats``). Command line: ``python -m mixing.lm``.
 """
 
 MECHANISM_HELP = """mechanisms (options follow the name after ':', e.g. so2-learned:abs=0:base=500):

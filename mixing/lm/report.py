@@ -126,6 +126,17 @@ def load_bits(folder: Path, labels, seeds) -> dict[str, Bits]:
     return out
 
 
+def holds_to(b: Bits, tau: float = TAU) -> int:
+    """The largest multiple k such that the model holds (excess below ``tau`` at 95%) at every
+    multiple up to k; 1 if it does not hold at the first."""
+    out = 1
+    for k in b.multiples():
+        if classify(crossed([b.excess(k)]), tau) != "below":
+            break
+        out = k
+    return out
+
+
 def stop_length(b: Bits, tau: float = TAU) -> tuple[float, Interval]:
     """``L_stop`` by the rule (first multiple failing at 95%; inf if none) and the bootstrap
     interval of the crossing point, both as multiples of T."""
@@ -229,6 +240,7 @@ class Study:
         self.bits = load_bits(self.folder, labels, {lab: seeds.get(lab, 0) for lab in labels})
         self.labels = [lab for lab in labels if lab in self.bits]
         self.context = next(iter(self.bits.values())).context if self.bits else 0
+        self.coherence_lags = int(self.manifest.get("coherence_lags", 512))
         self.ks = next(iter(self.bits.values())).multiples() if self.bits else []
 
     def value(self, lab, metric, x="") -> float:
@@ -275,7 +287,7 @@ def _k(x, kmax) -> str:
 
 
 def stop_table(st: Study) -> str:
-    head = ["mechanism", "val bpb (T)", "in-context level", "L_stop (rule)", "crossing [95%]",
+    head = ["mechanism", "val bpb (T)", "in-context level", "holds to", "L_stop (rule)", "crossing [95%]",
             f"vs ALiBi at {max(st.ks)}x", f"far mass at {max(st.ks)}x", "W(0.1) median [range]",
             "table moved (rad RMS)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -283,11 +295,13 @@ def stop_table(st: Study) -> str:
     for lab in st.labels:
         b = st.bits[lab]
         stop, cross = stop_length(b)
-        stop_txt = f"{stop}x" if math.isfinite(stop) else f"> {kmax}x"
+        held = holds_to(b)
+        stop_txt = f"{stop}x" if math.isfinite(stop) else f"> {kmax}x" if held == kmax else "not resolved"
+        held_txt = f"{held}x" if held > 1 else "-"
         cross_txt = f"{_k(cross.value, kmax)} [{_k(cross.lo, kmax)}, {_k(cross.hi, kmax)}]"
         vs = st.diff(lab, "alibi", kmax, "full").text() if "alibi" in st.bits and lab != "alibi" else "-"
         far = st.per_head(lab, "far_mass", kmax)
-        win = sorted(st.per_head(lab, "window"))
+        win = sorted(w if math.isfinite(w) else math.inf for w in st.per_head(lab, "window"))   # beyond: above all
         fin = [w for w in win if math.isfinite(w)]
         if win:
             med = win[len(win) // 2]
@@ -297,7 +311,8 @@ def stop_table(st: Study) -> str:
             wtxt = "-"
         moved = [_f(r["value"]) for r in st.rows if str(r["seed"]) not in ("all", "") and row_label(r) == lab
                  and r["metric"] == "angle_shift"]
-        cells = [lab, f"{st.value(lab, 'val_bpb'):.3f}", crossed([b.level()]).text(sign=False), stop_txt, cross_txt, vs,
+        cells = [lab, f"{st.value(lab, 'val_bpb'):.3f}", crossed([b.level()]).text(sign=False), held_txt, stop_txt,
+                 cross_txt, vs,
                  f"{sum(far) / len(far):.3g}" if far else "-", wtxt,
                  f"{np.mean(moved):.3f} ({min(moved):.3f}-{max(moved):.3f})" if moved else "-"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -415,10 +430,11 @@ def bound_rows(st: Study) -> list[list[str]]:
         slack = [v["far_mass"] - v["far_mass_b5"] for v in rot]
         bound = max(v["far_mass_b5"] for v in rot)
         held = sum(s >= 0 for s in slack)
+        bounds = np.array([v["far_mass_b5"] for v in rot])
         out.append(["B5", f"{held}/{len(slack)} hold",
-                    f"far mass >= the B5 lower bound with B from training-length validation windows, per (seed, "
-                    f"multiple, layer, head) of the rotation-only models; the bound is at most {bound:.2g}, the "
-                    f"smallest slack {min(slack):.3g}: a bound this loose says nothing about these models. "
+                    f"far mass >= the B5 lower bound, with B measured on training-length validation windows, per "
+                    f"(seed, multiple, layer, head) of the rotation-only models and NoPE; the bound: median "
+                    f"{np.median(bounds):.2g}, largest {bound:.2g}; smallest slack {min(slack):.3g}; "
                     f"{out_of_range}/{len(seen)} heads saw |scores| above their training-length B on the long windows"])
     biased = [v for k, v in per.items() if base_name(k[0]) in CONTROLLED and "far_mass_ub" in v]
     if biased:
@@ -427,7 +443,8 @@ def bound_rows(st: Study) -> list[list[str]]:
         out.append(["B6", f"{held}/{len(slack)} hold",
                     "far mass <= the B6-form bound with B from training-length validation windows and the head's "
                     "realised bias (ALiBi's slopes; the forget gate's values on the same window, so for gated heads "
-                    f"it is conditional on the gate); smallest slack {min(slack):.3g}"])
+                    f"it is conditional on the gate); smallest slack {min(slack):.3g}, median "
+                    f"{float(np.median(slack)):.3g}"])
     return out
 
 
