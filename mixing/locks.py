@@ -36,6 +36,11 @@ def take(folder: Path, what: str = "process"):
 
 @contextlib.contextmanager
 def held(folder: Path, what: str, option: str = "--out"):
+    """Hold ``folder``'s lock (the folder created if needed) for the ``with`` block."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"{option}: cannot create {folder}: {exc.strerror}") from None
     try:
         fh = take(folder, what)
     except OSError as exc:

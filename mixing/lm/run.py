@@ -214,10 +214,6 @@ def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print, j
 
     ``out`` is locked for the whole run (a second study on it stops with one line)."""
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
     with held(out, "study"):
         return _run(study, out, corpus, argv, progress, jobs)
 

@@ -143,10 +143,6 @@ def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) 
     data_mod.check_length(corpus, "train", tc.context)
     data_mod.check_length(corpus, "val", tc.context, what="--context")
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
     with held(out, "training run"):
         return _train(cfg, tc, corpus, out, progress)
 
