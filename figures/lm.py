@@ -83,7 +83,7 @@ def _spread(lab: str):
 
 def figure_rows(folder: Path) -> list[dict]:
     """The figure's tidy rows from a study folder (intervals: kinds ``lo`` and ``hi``)."""
-    from mixing.lm.report import TAU, Study, stop_length
+    from mixing.lm.report import TAU, Study
     from mixing.stats import crossed
 
     st = Study(Path(folder))
@@ -94,7 +94,7 @@ def figure_rows(folder: Path) -> list[dict]:
             iv = crossed([b.excess(k)])
             rows += [row("excess", lab, "measured", k, iv.value, iv.se), row("excess", lab, "lo", k, iv.lo),
                      row("excess", lab, "hi", k, iv.hi)]
-        _, cross = stop_length(b, TAU)
+        _, cross = st.stop(lab)
         cap = 2.0 * max(st.ks)               # a crossing beyond the lengths measured is drawn at the cap
         for kind, v in (("measured", cross.value), ("lo", cross.lo), ("hi", cross.hi)):
             rows.append(row("stop", lab, kind if math.isfinite(v) else f"{kind}-censored", 0, min(v, cap)))

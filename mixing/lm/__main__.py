@@ -185,7 +185,7 @@ def cmd_run(args, argv):
     import os
 
     jobs = args.jobs or len(os.sched_getaffinity(0))
-    rows = run_mod.run(study, args.out, corpus=_corpus(args), argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
+    run_mod.run(study, args.out, corpus=_corpus(args), argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
     try:
         from figures import lm as fig
 
@@ -193,7 +193,6 @@ def cmd_run(args, argv):
         print(f"figure: {paths[0]}")
     except ImportError:
         pass
-    del rows
     print(verdict_table(args.out))
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stats import Interval, classify, crossed, pigeonhole, seeds_needed
+from ..stats import Interval, classify, crossed, mean_se, pigeonhole, seeds_needed
 
 #: the excess (bits per byte) above which a model no longer extrapolates: about 2% of the
 #: in-context level of these models (2.2-2.9 bits per byte); see docs/theory.md
@@ -106,11 +106,13 @@ class Bits:
 def load_bits(folder: Path, labels, seeds) -> dict[str, Bits]:
     """Every finished model's bits, per mechanism (``seeds``: a count, or label -> count; seeds
     without a finished model are left out); the windows must be the same for every model."""
+    from .run import folder_name
+
     out, starts = {}, None
     for lab in labels:
         full, slide, meta = [], [], None
         for seed in range(seeds[lab] if isinstance(seeds, dict) else seeds):
-            p = Path(folder) / "models" / lab.replace(":", "_").replace("=", "") / f"seed{seed}" / "bits.npz"
+            p = Path(folder) / "models" / folder_name(lab) / f"seed{seed}" / "bits.npz"
             if not p.exists():
                 continue
             with np.load(p, allow_pickle=False) as z:
@@ -159,9 +161,7 @@ def _crossing(curve, ks, tau) -> float:
     multiples; inf if it never does."""
     prev_k, prev_e = 1.0, 0.0
     for k, e in zip(ks, curve):
-        if e > tau:
-            if e == prev_e:
-                return float(k)
+        if e > tau:             # prev_e <= tau < e: the step is never flat
             frac = (tau - prev_e) / (e - prev_e)
             return float(2 ** (math.log2(prev_k) + frac * (math.log2(k) - math.log2(prev_k))))
         prev_k, prev_e = k, e
@@ -175,7 +175,7 @@ def bits_rows(folder: Path, labels, seeds) -> list[dict]:
     rows = []
     alibi = tables.get("alibi")
     for lab, b in tables.items():
-        base = _identity(folder, lab)
+        base = _identity(lab)
         ctx = b.context
         for k in b.multiples():
             L = k * ctx
@@ -183,9 +183,9 @@ def bits_rows(folder: Path, labels, seeds) -> list[dict]:
                       "excess": b.excess(k)}
             for metric, X in series.items():
                 for s in range(b.seeds):
-                    m, se = X[s].mean(), X[s].std(ddof=1) / math.sqrt(X.shape[1])
+                    m, se = mean_se(X[s])
                     rows.append({**base, "seed": s, "seeds": 1, "eval_length": L, "metric": metric, "x": k,
-                                 "value": float(m), "stderr": float(se)})
+                                 "value": m, "stderr": se})
                 rows.append(_iv_row(base, b.seeds, L, metric, k, crossed([X])))
             if alibi is not None and lab != "alibi":
                 j = b.bucket(k)
@@ -200,7 +200,7 @@ def bits_rows(folder: Path, labels, seeds) -> list[dict]:
     return rows
 
 
-def _identity(folder, lab):
+def _identity(lab):
     from .model import parse_mechanism
 
     p = parse_mechanism(lab)
@@ -255,6 +255,13 @@ class Study:
     def excess(self, lab, k) -> Interval:
         return crossed([self.bits[lab].excess(k)])
 
+    def stop(self, lab) -> tuple[float, Interval]:
+        """``stop_length`` of a mechanism as ``bits_rows`` wrote it into results.csv."""
+        got = {r["metric"]: r for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
+               and r["metric"] in ("L_stop", "L_cross")}
+        c = got["L_cross"]
+        return _f(got["L_stop"]["value"]), Interval(_f(c["value"]), float("nan"), float("nan"), _f(c["lo"]), _f(c["hi"]))
+
     def diff(self, a, b, k, what="excess") -> Interval:
         """``what``(a) - ``what``(b) at k (``excess`` or ``full``), windows paired."""
         A, B = self.bits[a], self.bits[b]
@@ -294,9 +301,9 @@ def stop_table(st: Study) -> str:
     kmax = max(st.ks)
     for lab in st.labels:
         b = st.bits[lab]
-        stop, cross = stop_length(b)
+        stop, cross = st.stop(lab)
         held = holds_to(b)
-        stop_txt = f"{stop}x" if math.isfinite(stop) else f"> {kmax}x" if held == kmax else "not resolved"
+        stop_txt = f"{stop:g}x" if math.isfinite(stop) else f"> {kmax}x" if held == kmax else "not resolved"
         held_txt = f"{held}x" if held > 1 else "-"
         cross_txt = f"{_k(cross.value, kmax)} [{_k(cross.lo, kmax)}, {_k(cross.hi, kmax)}]"
         vs = st.diff(lab, "alibi", kmax, "full").text() if "alibi" in st.bits and lab != "alibi" else "-"

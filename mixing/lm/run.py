@@ -40,7 +40,7 @@ from ..locks import held
 from . import data as data_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
-from .train import TrainConfig, load_model, train
+from .train import TrainConfig, _atomic_save, load_model, train
 
 ALL = ("nope", "rope", "alibi", "fox", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
        "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
@@ -140,14 +140,10 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 def save_weights(ck: dict, path: Path) -> None:
     """The small file kept with a study: the weights and settings, no optimiser state."""
-    import torch
-
     keep = {k: ck[k] for k in ("format", "mixing", "torch", "config", "train", "model", "step", "corpus", "wall",
                                "done", "val_bpb", "val_bpb_se")}
     keep["log"] = []
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(keep, tmp)
-    os.replace(tmp, path)
+    _atomic_save(keep, path)
 
 
 _CORPUS: dict = {}
@@ -232,10 +228,6 @@ def _run(study: Study, out: Path, corpus, argv, progress, jobs: int) -> list[dic
         if old != json.loads(json.dumps(study.spec(), default=str)):
             raise ParameterError(f"--out: {out} holds a study with other settings (see {spec_path}); "
                                  f"choose another folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
     _atomic_json(spec_path, study.spec())
     started = time.time()
     manifest = {"argv": argv if argv is not None else sys.argv, "mixing": __version__, "started": started,
