@@ -77,3 +77,23 @@ def check_base(v):
 
 def check_flag(v):
     return None if v in (0, 1) else "must be 0 or 1"
+
+
+def parse_spread(text: str, bare: str | None = None) -> tuple[str, float] | None:
+    """An SO(2) table's spread ``abs=S`` or ``rel=S`` (S a finite number >= 0) as (kind, S), or
+    None when it is not one; a bare number is read as ``bare`` when that is given. Each caller
+    words its own error."""
+    t = str(text).strip()
+    if "=" in t:
+        kind, _, value = t.partition("=")
+    elif bare is not None:
+        kind, value = bare, t
+    else:
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        return None
+    if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
+        return None
+    return kind, v

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..cli import Parser, check_output_file, plain
 from ..errors import ParameterError
-from ..params import MAX_MAGNITUDE
+from ..params import MAX_MAGNITUDE, parse_spread
 from ..mechanisms import _hh_table, _so2_table
 from . import recall
 
@@ -108,15 +108,10 @@ class Model:
 
 def parse_sigma(text) -> tuple[str, float]:
     """``"abs=0.5"`` | ``"rel=0.5"`` | ``"0.5"`` (absolute) -> (kind, value), validated."""
-    t = str(text).strip()
-    kind, _, value = t.partition("=") if "=" in t else ("abs", "", t)
-    try:
-        v = float(value)
-    except ValueError:
-        v = float("nan")
-    if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
+    spread = parse_spread(text, bare="abs")
+    if spread is None:
         raise ParameterError(f"sigma: expected abs=S or rel=S with S >= 0 (or a number: absolute), got {text!r}")
-    return kind, v
+    return spread
 
 
 def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32, tokens: str = "uniform",

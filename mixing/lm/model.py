@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ParameterError
+from ..params import parse_spread
 from . import transport as tr
 
 MECHANISMS = ("nope", "rope", "alibi", "fox", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget",
@@ -68,14 +69,10 @@ DEFAULT_BASE = 10000.0
 def _scale(name: str, text: str) -> str:
     if text == "zero":
         return "zero"
-    kind, _, value = text.partition("=")
-    try:
-        v = float(value)
-    except ValueError:
-        v = float("nan")
-    if kind not in ("abs", "rel") or not (math.isfinite(v) and v >= 0):
+    spread = parse_spread(text)
+    if spread is None:
         raise ParameterError(f"--mechanism: angle table of {name} must be abs=S, rel=S (S >= 0) or zero (got {text!r})")
-    return f"{kind}={v:g}"
+    return f"{spread[0]}={spread[1]:g}"
 
 
 def parse_mechanism(text: str) -> dict:
