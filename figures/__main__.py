@@ -89,6 +89,7 @@ def main(argv=None) -> int:
     except ParameterError as exc:
         print(f"figures: error: {exc}", file=sys.stderr)
         return 2
+    name = None
     try:
         with executors.using(executor):
             for name in args.names or NAMES:
@@ -96,6 +97,17 @@ def main(argv=None) -> int:
                 paths, reused = render(name, out, args.quick, args.force)
                 how = "redrawn from saved data" if reused else "computed"
                 print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
+    except OSError as exc:          # a full disk or a read-only folder: the figures done so far are kept
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"figures: error: {name}: {exc.strerror or exc}{where}; the figures finished before it are kept, "
+              "rerun to finish", file=sys.stderr)
+        return 1
+    except executors.WorkersLost as exc:
+        print(f"figures: error: {name}: {exc}; rerun to finish", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"figures: interrupted during {name}; the figures finished before it are kept", file=sys.stderr)
+        return 130
     finally:
         executor.close()
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mixing  # noqa: E402
+from mixing.files import replacing  # noqa: E402
 
 COLUMNS = ("panel", "series", "kind", "x", "y", "stderr")
 SEED = 20260626
@@ -96,9 +96,8 @@ def load_cached(out: Path, name: str, man: dict):
 
 
 def _atomic_write(path: Path, write):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".tmp" + path.suffix) as tmp:
+        write(tmp)
 
 
 def save_data(out: Path, name: str, man: dict, rows):

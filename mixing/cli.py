@@ -46,10 +46,15 @@ def plain(text: str) -> str:
     return text.replace("``", "")
 
 
-def check_output_file(path, option: str) -> Path:
-    """Refuse an output file that is a folder, or whose folder is missing or not writable,
-    with one line naming ``option`` (before the work that would produce it)."""
+def check_output_file(path, option: str, suffix: str | None = None) -> Path:
+    """Refuse an output file that is a folder, or whose folder is missing or not writable, or
+    (with ``suffix``) whose name does not end in it, so that the file is written exactly where
+    asked; one line naming ``option`` (before the work that would produce it)."""
     p = Path(path)
+    if not str(path).strip():
+        raise ParameterError(f"{option}: an empty path")
+    if suffix is not None and p.suffix != suffix:
+        raise ParameterError(f"{option}: {p} must end in {suffix} (the file is written under exactly that name)")
     if p.is_dir():
         raise ParameterError(f"{option}: {p} is a folder, not a file")
     parent = p.parent if str(p.parent) else Path(".")

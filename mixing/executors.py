@@ -111,12 +111,28 @@ def _worker_versions():
     return {"mixing": mixing.__version__, "numpy": numpy.__version__, "numba": numba.__version__}
 
 
+class WorkersLost(RuntimeError):
+    """A Dask run that cannot finish: no live worker for ``no_workers_timeout`` seconds, or a
+    block whose workers died more often than Dask's ``allowed-failures`` retries allow."""
+
+
+#: seconds a Dask run waits with no live worker before it gives up (a restarting worker or a
+#: cluster that scales up comes back well within this)
+NO_WORKERS_TIMEOUT = 60.0
+
+
 class DaskExecutor:
-    """Runs blocks as Dask tasks: an embedded LocalCluster, or the scheduler at ``address``."""
+    """Runs blocks as Dask tasks: an embedded LocalCluster, or the scheduler at ``address``.
+
+    A run never hangs: with no live worker for ``no_workers_timeout`` seconds it raises
+    :class:`WorkersLost`; a killed worker's blocks are rerun by Dask on the others (up to its
+    ``distributed.scheduler.allowed-failures`` retries, then :class:`WorkersLost` too)."""
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 5.0):
+    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 5.0,
+                 no_workers_timeout: float = NO_WORKERS_TIMEOUT):
+        self.no_workers_timeout = float(no_workers_timeout)
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -150,17 +166,50 @@ class DaskExecutor:
             self.close()
             raise ParameterError(f"--scheduler: {address} has no workers")
 
-    def run(self, blocks, progress=None):
-        from distributed import as_completed
+    def live_workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def run(self, blocks, progress=None, poll: float = 1.0):
+        import time
+
+        from distributed import wait
+        from distributed.scheduler import KilledWorker
 
         # pure=False: a fresh key per task, never a result cached from an earlier call
         futures = self.client.map(run_block, blocks, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
-        for fut, rows in as_completed(futures, with_results=True):
-            i = index[fut.key]
-            if progress is not None:
-                progress(blocks[i].steps)
-            yield i, rows
+        pending, alone_since = set(futures), None
+        try:
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
+                except TimeoutError:              # nothing finished within poll seconds
+                    done = set()
+                for fut in done:
+                    try:
+                        rows = fut.result()
+                    except KilledWorker:
+                        import dask
+
+                        tries = dask.config.get("distributed.scheduler.allowed-failures")
+                        raise WorkersLost(f"dask: the workers running a block died more often than Dask retries "
+                                          f"it (allowed-failures = {tries})") from None
+                    i = index[fut.key]
+                    if progress is not None:
+                        progress(blocks[i].steps)
+                    yield i, rows
+                if done or not pending:
+                    alone_since = None
+                elif self.live_workers() == 0:
+                    alone_since = alone_since or time.monotonic()
+                    if time.monotonic() - alone_since > self.no_workers_timeout:
+                        raise WorkersLost(f"dask: no live worker for {self.no_workers_timeout:g} s "
+                                          f"({len(pending)} blocks left)")
+                else:
+                    alone_since = None
+        finally:
+            if pending:
+                self.client.cancel(list(pending))
 
     def info(self) -> dict:
         return {"executor": "dask", "scheduler": self.client.scheduler.address, "embedded": self.cluster is not None,

@@ -31,9 +31,8 @@ DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trial
 #: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
 #: in the kernels is no longer safe
 MAX_COUNT = 2 ** 40
-#: above these estimates a sweep is refused unless --force-size is given
-MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
-MAX_BYTES = 8 * 2 ** 30     # 8 GiB
+#: above these estimates (``mixing.params``) a sweep is refused unless --force-size is given
+from .params import MAX_BYTES, MAX_STEPS  # noqa: E402,F401
 
 
 def _int(name, text):
@@ -57,15 +56,17 @@ def size_estimate(points) -> tuple[float, float]:
     (E P_delta, and Householder value transport's path) of the largest point."""
     steps, peak = 0.0, 0.0
     for p in points:
-        per_step = p["d"] if p["mechanism"] == "householder" else max(1, p["d"] // 2)
-        steps += float(p["trials"]) * executors.longest(p["x"]) * per_step
-        rows = float(p["trials"]) * (len(p["x"]) if isinstance(p["x"], list) else p["x"]) * 4 * 8
-        peak = max(peak, rows + 3 * 8.0 * p["d"] ** 2)
+        s, b = measures.work(p["mechanism"], p["d"], p["trials"], executors.longest(p["x"]),
+                             len(p["x"]) if isinstance(p["x"], list) else p["x"], p["params"].get("vocab", 0))
+        steps += s
+        peak = max(peak, b)
     return steps, peak
 
 
 def _int_list(name, value):
     items = value if isinstance(value, list) else str(value).split(",")
+    if any(str(v).strip() == "" for v in items) and len(items) > 1:
+        raise ParameterError(f"{name}: an empty item in {value!r}")
     out = [_int(name, v) for v in items if str(v).strip() != ""]
     if not out:
         raise ParameterError(f"{name}: empty list")
@@ -89,6 +90,8 @@ def parse_lengths(value) -> list[int]:
             raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b)")
         elif text:
             out.append(_int("lengths", text))
+        elif len(items) > 1:
+            raise ParameterError(f"lengths: an empty item in {value!r}")
     if not out:
         raise ParameterError("lengths: empty list")
     return out
@@ -123,10 +126,17 @@ def _param_items(texts) -> dict:
     return out
 
 
+#: the largest config file read (a config is a few lines; /dev/zero is not one)
+MAX_CONFIG = 1 << 20
+
+
 def load_config(path) -> dict:
     try:
         with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
+            raw = fh.read(MAX_CONFIG + 1)
+        if len(raw) > MAX_CONFIG:
+            raise ParameterError(f"--config: {path} is larger than {MAX_CONFIG >> 20} MiB; not a config file")
+        cfg = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ParameterError(f"--config: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -205,6 +215,11 @@ def resolve(args) -> dict:
 
     if smoke.active():
         trials = min(trials, 4)
+    given = lambda key: getattr(args, key) is not None or key in cfg  # noqa: E731
+    if measure == "retrieval" and given("lags"):
+        raise ParameterError("lags: the retrieval measure does not use lags (it takes --lengths)")
+    if measure != "retrieval" and given("lengths"):
+        raise ParameterError(f"lengths: the {measure} measure does not use lengths (it takes --lags)")
     if measure == "retrieval":
         xs = sorted_lengths(parse_lengths(get("lengths")))
         if smoke.active():
@@ -259,7 +274,7 @@ def resolve(args) -> dict:
     columns = COLUMNS + ["d"] + [k for k in params]
     steps, peak = size_estimate(points)
     if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):
-        raise ParameterError(f"--trials/--lengths/--d: this sweep needs about {steps:.2g} steps (about "
+        raise ParameterError(f"--trials/--lengths/--d/vocab: this sweep needs about {steps:.2g} steps (about "
                              f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
                              "add --force-size to run it anyway")
     show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import ParameterError
 from .kernels.contract import METRICS
 from .mechanisms import Mechanism
+from .params import check_seed
 from .task import Task
 
 DEVICES = ("cpu", "reference", "cuda")
@@ -67,6 +68,47 @@ def check_count(name: str, value) -> int:
     return int(value)
 
 
+def check_mechanism(mech) -> Mechanism:
+    if not isinstance(mech, Mechanism):
+        raise ParameterError(f"mech: expected a Mechanism (mixing.mechanisms.make(name, d, ...)), got {mech!r}")
+    return mech
+
+
+def check_task(task) -> Task:
+    if not isinstance(task, Task):
+        raise ParameterError(f"task: expected a Task (mixing.task.Task(...)), got {task!r}")
+    return task
+
+
+def work(mechanism: str, d: int, trials: float, longest: float, rows: float, vocab: int = 0) -> tuple[float, float]:
+    """(random-number steps, peak bytes) of ``trials`` trials to length (or lag) ``longest`` with
+    ``rows`` result rows per trial: d steps per position for Householder products, d/2 for the
+    others; the per-trial rows, the d x d matrices (E P_delta, Householder value transport's
+    path) and a per-token table of ``vocab`` entries with its alias table."""
+    per_step = d if mechanism == "householder" else max(1, d // 2)
+    steps = float(trials) * float(longest) * per_step
+    peak = float(trials) * float(rows) * 4 * 8 + 3 * 8.0 * d ** 2 + 8.0 * float(vocab or 0) * (d + 2)
+    return steps, peak
+
+
+def check_work(mech: Mechanism, trials: int, longest: int, rows: int, force_size: bool = False) -> None:
+    """Refuse a call whose estimated work exceeds ``params.MAX_STEPS`` steps or
+    ``params.MAX_BYTES`` bytes, before any work (``force_size=True`` runs it anyway)."""
+    from .params import MAX_BYTES, MAX_STEPS
+
+    steps, peak = work(mech.name, mech.d, trials, longest, rows, dict(mech.params).get("vocab", 0))
+    if (steps > MAX_STEPS or peak > MAX_BYTES) and not force_size:
+        raise ParameterError(f"trials/lengths: this call needs about {steps:.2g} steps (about "
+                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
+                             "pass force_size=True to run it anyway")
+
+
+def check_cosine(c) -> float:
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not -1.0 <= c <= 1.0:
+        raise ParameterError(f"c: must be a number in [-1, 1], got {c!r}")
+    return float(c)
+
+
 def check_lengths(lengths, task: Task | None = None) -> np.ndarray:
     try:
         arr = np.asarray(lengths)
@@ -106,11 +148,13 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
     Trials ``first .. first + trials - 1``: a block of a larger run has the rows that run
     would have at those trials (every draw is keyed by the absolute trial index).
     """
+    check_mechanism(mech)
     N = check_count("lags", N)
     trials = check_count("trials", trials)
+    check_seed(seed)
+    check_count("first", first + 1)
     check_device(device)
-    if not -1.0 <= c <= 1.0:
-        raise ParameterError(f"c: must lie in [-1, 1], got {c}")
+    check_cosine(c)
     spec = mech.spec(seed)
     kern = backend(device)
     out = np.empty((trials, N, 2))
@@ -125,8 +169,11 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
                         device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
     """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order (trials
     ``first .. first + trials - 1``, as in :func:`per_trial_walk`)."""
-    lengths = check_lengths(lengths, task)
+    check_mechanism(mech)
+    lengths = check_lengths(lengths, check_task(task))
     trials = check_count("trials", trials)
+    check_seed(seed)
+    check_count("first", first + 1)
     check_device(device)
     spec = mech.spec(seed)
     kern = backend(device)
@@ -150,9 +197,21 @@ def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
     return est
 
 
-def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, **kw) -> np.ndarray:
-    """Per-trial rows, through the active executor (``executors.using``) when there is one."""
+def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, force_size=False, **kw) -> np.ndarray:
+    """Per-trial rows, through the active executor (``executors.using``) when there is one;
+    sizes are checked first (:func:`check_work`)."""
     from . import executors
+
+    check_mechanism(mech)
+    trials = check_count("trials", trials)
+    check_seed(seed)
+    if kind == "retrieval":
+        x = check_lengths(x, check_task(task))
+        check_work(mech, trials, int(x[-1]), len(x), force_size)
+    else:
+        x = check_count("lags", x)
+        check_cosine(c)
+        check_work(mech, trials, x, x, force_size)
 
     ex = executors.active()
     if ex is None or ex.name == "local" or device == "cuda" or kw.get("chunk"):
@@ -188,6 +247,6 @@ def second_moment(mech: Mechanism, lags: int, trials: int, seed: int = 0, c: flo
 def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0,
               device: str = "cpu", **kw) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
-    lengths = check_lengths(lengths, task)
+    lengths = check_lengths(lengths, check_task(task))
     rows = _per_trial("retrieval", mech, lengths, seed, trials, device, task=task, **kw)
     return summarize(rows, METRICS, "L", lengths)

@@ -383,4 +383,10 @@ def make(name: str, d: int, /, **params) -> Mechanism:
     if dropped:
         key, why = next(iter(dropped.items()))
         raise ParameterError(f"{key}: {why}")
+    from .params import MAX_BYTES
+
+    vocab = dict(mech.params).get("vocab", 0) or 0
+    if 8.0 * vocab * (mech.d + 2) > MAX_BYTES:
+        raise ParameterError(f"vocab: a table of {vocab} tokens at d = {mech.d} needs about "
+                             f"{8.0 * vocab * (mech.d + 2) / 2 ** 30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)")
     return mech

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import ParameterError
 
 #: the largest size of a scale parameter (logit scale, value scales, biases): norms and
@@ -37,6 +39,9 @@ class Param:
                 raise ParameterError(
                     f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
             return value
+        if isinstance(text, bool):
+            raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, "
+                                 f"got {text!r}")
         try:
             if self.kind == "int":
                 f = float(text)
@@ -57,6 +62,23 @@ class Param:
             if msg:
                 raise ParameterError(f"{self.name}: {msg}, got {text!r}")
         return value
+
+
+#: above these estimates of a run's work a run is refused (the sweep's --force-size overrides)
+MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
+MAX_BYTES = 8 * 2 ** 30     # 8 GiB
+
+#: seeds are unsigned 64-bit keys (``mixing.rng``)
+MAX_SEED = 2 ** 64
+
+
+def check_seed(seed, name: str = "seed", room: int = 0) -> int:
+    """A seed: an integer (not a bool, not a float) in [0, 2^64 - room)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"{name}: expected an integer in [0, 2^64), got {seed!r}")
+    if not 0 <= int(seed) < MAX_SEED - room:
+        raise ParameterError(f"{name}: must lie in [0, 2^64{f' - {room}' if room else ''}), got {seed}")
+    return int(seed)
 
 
 def check_positive(v):

@@ -20,36 +20,21 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .errors import ParameterError
+from .files import write_text
 
 COLUMNS = ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed"]
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, with the permissions
-    any file the user makes gets (``0o666 & ~umask``, not mkstemp's 0600)."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (``mixing.files``),
+    creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_umask())
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, text)
 
 
 def point_id(point: dict) -> str:
@@ -97,6 +82,10 @@ def sha256_file(path: Path) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+#: the largest manifest a resume reads (a grid of a million points is about 500 MiB)
+MAX_MANIFEST = 1 << 30
 
 
 class Store:
@@ -148,19 +137,34 @@ class Store:
     def exists(self) -> bool:
         return (self.out / "manifest.json").exists() or self.points.exists()
 
-    def clean_partial(self) -> int:
+    def clean_partial(self) -> list[str]:
         """Remove the temporary files a killed write of this sweep left (``atomic_write``'s, next
-        to the sweep's own files and points; nothing else in the folder); return how many."""
+        to the sweep's own files and points; nothing else in the folder); return their paths
+        relative to the folder (the resume lists them in the manifest)."""
         own = ("results.csv.", "manifest.json.")
         stale = [p for p in self.out.glob("*.tmp") if p.name.startswith(own)]
         stale += [p for p in self.points.glob("*.tmp")] if self.points.is_dir() else []
         for path in stale:
             path.unlink()
-        return len(stale)
+        return [str(p.relative_to(self.out)) for p in stale]
 
     def manifest(self) -> dict:
-        with open(self.out / "manifest.json") as fh:
-            return json.load(fh)
+        """The sweep's manifest; a missing, unreadable or malformed one is a ParameterError."""
+        path = self.out / "manifest.json"
+        try:
+            if path.stat().st_size > MAX_MANIFEST:
+                raise ParameterError(f"--resume: {path} is larger than {MAX_MANIFEST >> 20} MiB; not a sweep's manifest")
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise ParameterError(f"--resume: {self.out} has points/ but no manifest.json; it cannot be resumed "
+                                 "(start the sweep in a new folder)") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ParameterError(f"--resume: {path} is not a readable sweep manifest ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("grid"), list) or not all(
+                isinstance(p, dict) and "id" in p for p in data["grid"]):
+            raise ParameterError(f"--resume: {path} is not a sweep manifest (no grid of points)")
+        return data
 
     def write_manifest(self, manifest: dict) -> None:
         atomic_write(self.out / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")

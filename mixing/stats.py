@@ -143,6 +143,36 @@ def classify(iv: Interval, threshold: float = 0.0, above: str = "above", below: 
     return unresolved
 
 
+def welch(a, b, level: float = LEVEL) -> Interval:
+    """mean(b) - mean(a) of two independent samples (e.g. the seeds of two studies), with the
+    Welch-Satterthwaite degrees of freedom."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size < 2 or b.size < 2:
+        return Interval(float(b.mean() - a.mean()) if a.size and b.size else float("nan"),
+                        float("nan"), float("nan"), float("nan"), float("nan"))
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
+    return Interval.t(float(b.mean() - a.mean()), se, dof, level)
+
+
+def independence(iv: Interval, proportional: float) -> str:
+    """The verdict rule for "a quantity does not depend on a setting", on the interval of the
+    log ratio of the quantity between two values of the setting whose own log ratio is
+    ``proportional``: ``holds`` when the interval contains 0 and lies wholly below
+    ``proportional`` (no dependence, and growth in proportion excluded), ``contradicted`` when it
+    excludes 0, else ``unresolved``."""
+    if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
+        return "unresolved"
+    if iv.lo > 0 or iv.hi < 0:
+        return "contradicted"
+    if iv.hi < proportional:
+        return "holds"
+    return "unresolved"
+
+
 def seeds_needed(iv: Interval, seeds: int, level: float = LEVEL) -> float:
     """Seeds for the interval of an effect of this size to exclude 0, if the standard error
     shrinks as 1/sqrt(seeds) (seed effects and the seed-by-window noise dominate); inf for a

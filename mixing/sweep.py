@@ -227,7 +227,9 @@ def main(argv=None) -> int:
                                      "this command's)")
             manifest = old
             manifest.setdefault("resumed", []).append(now())
-            store.clean_partial()
+            removed = store.clean_partial()
+            if removed:
+                manifest.setdefault("removed_partial", []).extend(removed)
             store.checksums = dict(manifest.get("checksums", {}))
             labels = {p["id"]: _label(p, sweep["given"]) for p in sweep["points"]}
             for pid, why in store.check_points(ids):
@@ -310,6 +312,17 @@ def _run(sweep, store, manifest, executor, ids, out) -> int:
         print(f"mixing.sweep: interrupted; finished points are kept in {out}, "
               "rerun the same command with --resume", file=sys.stderr)
         return 130
+    except OSError as exc:                   # a full disk or a folder made read-only under the sweep
+        bar.close()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"mixing.sweep: error: {exc.strerror or exc}{where}; the finished points are kept in {out}, "
+              "rerun the same command with --resume once there is space", file=sys.stderr)
+        return 1
+    except executors.WorkersLost as exc:
+        bar.close()
+        print(f"mixing.sweep: error: {exc}; finished points are kept in {out}, "
+              "rerun the same command with --resume", file=sys.stderr)
+        return 1
     bar.close()
     nrows = store.assemble(ids, sweep["columns"])
     manifest["end"] = now()

@@ -32,11 +32,33 @@ input.
 """
 
 
-def _number(text):
+def _number(key, text):
+    """An int or a float, or a ValueError naming the parameter."""
     try:
         return int(text)
     except ValueError:
+        pass
+    try:
         return float(text)
+    except ValueError:
+        raise ValueError(f"{key}: expected a number, got {text!r}") from None
+
+
+#: the largest size of any parameter: counts as in the engine (int64-safe), scales as in
+#: ``mixing.params`` (their squares must not overflow)
+MAX_COUNT = 2 ** 40
+MAX_MAGNITUDE = 1e100
+
+
+def _seed(text):
+    """--seed: an integer in [0, 2^64) (the engine's seed range)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^64), got {text!r}") from None
+    if not 0 <= v < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^64), got {text!r}")
+    return v
 
 
 #: the domain of every formula parameter: (integer?, lower, lower open?, upper, upper open?, meaning)
@@ -79,6 +101,9 @@ def _check_domain(name, value):
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
     rule = DOMAIN.get(name)
+    if abs(value) > (MAX_COUNT if rule is not None and rule[0] else MAX_MAGNITUDE):
+        raise ValueError(f"{name}: {value:g} is too large (at most "
+                         f"{'2^40' if rule is not None and rule[0] else '1e100'} in size)")
     if rule is None:
         return
     integer, lo, lo_open, hi, hi_open, meaning = rule
@@ -97,7 +122,10 @@ def _eval(argv) -> int:
     ap.add_argument("--list", action="store_true", help="list the formulas and their parameters")
     args = ap.parse_args(argv)
     table = {k: f for k, f in formulas().items() if f.cli}
-    if args.list or not args.name:
+    if not args.name and not args.list:
+        print("proofs eval: error: name a formula (python -m proofs eval --list shows them)", file=sys.stderr)
+        return 2
+    if args.list:
         width = max(len(k) for k in table)
         for k, f in table.items():
             params = "law=NAME <its parameter>=X n=N" if k == "so2-coherence" else " ".join(f"{p}=X" for p in f.params)
@@ -113,6 +141,9 @@ def _eval(argv) -> int:
         if not sep or not key or not val:
             print(f"proofs eval: error: expected key=value, got {item!r}", file=sys.stderr)
             return 2
+        if key in kw:
+            print(f"proofs eval: error: {key}: given more than once", file=sys.stderr)
+            return 2
         kw[key] = val
     try:
         if f.name == "so2-coherence":
@@ -120,17 +151,17 @@ def _eval(argv) -> int:
             if law not in laws.LAWS:
                 raise ValueError(f"law: choose from {', '.join(laws.LAWS)}")
             pname = laws.LAWS[law][1]
-            par = _number(kw.pop(pname)) if pname else None
+            par = _number(pname, kw.pop(pname)) if pname else None
             if pname and par is None:
                 raise ValueError(f"{pname}: required for law {law}")
-            call = {"law": law, "par": par, "n": _number(kw.pop("n"))}
+            call = {"law": law, "par": par, "n": _number("n", kw.pop("n"))}
         else:
             call = {}
             for p in f.params:
                 if p not in kw:
                     raise ValueError(f"{p}: missing (parameters: {', '.join(f.params)})")
                 v = kw.pop(p)
-                call[p] = [float(x) for x in v.split(",")] if p == "r" else _number(v)
+                call[p] = [_number(p, x) for x in v.split(",")] if p == "r" else _number(p, v)
         if kw:
             raise ValueError(f"{', '.join(kw)}: not a parameter of {f.name} ({', '.join(f.params)})")
         for key, val in call.items():
@@ -140,6 +171,8 @@ def _eval(argv) -> int:
                 _check_domain(laws.LAWS[call["law"]][1], val)
             elif val is not None:
                 _check_domain(key, val)
+        if f.name.startswith("householder") and call.get("d") == 1:
+            raise ValueError("d: Householder products need d >= 2 (in d = 1 the reflection is the constant -1)")
         if call.get("d") == 1 and "c" in call and abs(call["c"]) != 1:
             raise ValueError(f"c: unit vectors in d = 1 have q.k = -1 or 1, got {call['c']:g}")
         value = f(**call)
@@ -150,6 +183,9 @@ def _eval(argv) -> int:
         return 2
     except (ValueError, TypeError, ZeroDivisionError) as exc:
         print(f"proofs eval: error: {exc}", file=sys.stderr)
+        return 2
+    except ArithmeticError:                 # an overflow inside the formula
+        print("proofs eval: error: the value overflows at these parameters", file=sys.stderr)
         return 2
     print(repr(value))
     return 0
@@ -165,7 +201,7 @@ def main(argv=None) -> int:
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
     ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")
-    ap.add_argument("--seed", type=int, default=20260626, help="seed of every simulation (default 20260626)")
+    ap.add_argument("--seed", type=_seed, default=20260626, help="seed of every simulation (default 20260626)")
     args = ap.parse_args(argv)
     if args.report:
         try:

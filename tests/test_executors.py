@@ -139,3 +139,30 @@ def test_figures_cli_on_dask(tmp_path):
     assert cli.main(["window", "--quick", "--out", str(tmp_path / "l")]) == 0
     assert cli.main(["window", "--quick", "--out", str(tmp_path / "d"), "--executor", "dask"]) == 0
     assert (tmp_path / "l" / "window.csv").read_bytes() == (tmp_path / "d" / "window.csv").read_bytes()
+
+
+def test_a_run_with_no_live_worker_fails_in_bounded_time():
+    """Every worker gone: the run raises WorkersLost after no_workers_timeout, never hangs."""
+    import time
+
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=40)
+    try:
+        ex = executors.DaskExecutor(cluster.scheduler_address, no_workers_timeout=2.0)
+        try:
+            cluster.scale(0)
+            deadline = time.monotonic() + 30
+            while ex.live_workers() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert ex.live_workers() == 0
+            blocks = executors.split("walk", M.make("rope", 8), 16, 0, 8, pieces=2)
+            t = time.monotonic()
+            with pytest.raises(executors.WorkersLost, match="no live worker for 2 s"):
+                list(ex.run(blocks, poll=0.2))
+            assert time.monotonic() - t < 15
+        finally:
+            ex.close()
+    finally:
+        cluster.close()

@@ -163,3 +163,36 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path):
             train(cfg, TrainConfig(context=8, steps=1), data.load(root), tmp_path / "m")
     finally:
         fh.close()
+
+
+def _fake_study(context, windows_by_label):
+    """A Study stand-in with only window rows: label -> per seed, per head windows."""
+    from mixing.lm.report import Study
+
+    st = Study.__new__(Study)
+    st.context, st.labels, st.rows = context, list(windows_by_label), []
+    for lab, seeds in windows_by_label.items():
+        for s, heads in enumerate(seeds):
+            for h, w in enumerate(heads):
+                st.rows.append({"mechanism": lab, "scale": "", "gate": "", "rope_base": "10000", "seed": str(s),
+                                "metric": "window", "layer": "0", "head": str(h), "x": "", "value": str(w)})
+    return st
+
+
+def test_c3_verdicts_on_known_windows():
+    """A window that does not move with T holds; one that doubles with T is contradicted; a
+    head without a window counts as beyond every lag (the median decides)."""
+    from mixing.lm.contexts import c3_rows, model_windows
+
+    fixed = [[10, 11, 12], [9, 10, 11], [11, 12, 13]]
+    lo = _fake_study(32, {"path": fixed, "so2-learned": fixed, "rope": [[math.nan] * 3] * 3})
+    hi = _fake_study(64, {"path": [[10, 12, 11], [11, 10, 9], [12, 11, 13]],
+                          "so2-learned": [[2 * w for w in s] for s in fixed], "rope": [[math.nan] * 3] * 3})
+    assert model_windows(lo, "path") == [11, 10, 12]
+    assert model_windows(_fake_study(8, {"x": [[3, math.nan, math.nan]]}), "x") == [math.inf]
+    rows = {r["mechanism"]: r for r in c3_rows([hi, lo])}           # any order: sorted by context
+    assert rows["path"]["verdict"] == "holds"
+    assert rows["path"]["log_ratio"].lo < 0 < rows["path"]["log_ratio"].hi
+    assert rows["so2-learned"]["verdict"] == "contradicted"
+    assert rows["so2-learned"]["ratio"][0] == pytest.approx(2.0)
+    assert rows["rope"]["verdict"] == "no finite window"

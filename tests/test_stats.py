@@ -67,3 +67,26 @@ def test_pigeonhole_shares_the_windows():
     (s1, s2), w = pigeonhole(rng, [3, 7], 11)
     assert s1.shape == (3,) and s2.shape == (7,) and w.shape == (11,)
     assert s1.max() < 3 and s2.max() < 7 and w.max() < 11
+
+
+def test_welch_matches_scipy():
+    from scipy import stats as st
+
+    from mixing.stats import welch
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 5), rng.normal(1, 3, 4)
+    iv = welch(a, b)
+    ref = st.ttest_ind(b, a, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert iv.value == pytest.approx(b.mean() - a.mean())
+    assert (iv.lo, iv.hi) == pytest.approx((ci.low, ci.high))
+    assert iv.dof == pytest.approx(ref.df)
+
+
+@pytest.mark.parametrize("lo,hi,verdict", [(-0.1, 0.2, "holds"), (-0.1, 0.8, "unresolved"), (0.1, 0.3, "contradicted"),
+                                           (-0.5, -0.2, "contradicted"), (float("nan"), 1, "unresolved")])
+def test_independence_rule(lo, hi, verdict):
+    from mixing.stats import Interval, independence
+
+    assert independence(Interval(0.0, 0.1, 4, lo, hi), proportional=0.69) == verdict

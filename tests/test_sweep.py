@@ -309,3 +309,4 @@ def test_resume_removes_only_its_own_temporary_files(tmp_path):
     assert main(argv + ["--resume"]) == 0
     assert (out / "notes" / "draft.tmp").read_text() == "mine"
     assert not (out / "results.csv.abc.tmp").exists()
+    assert json.loads((out / "manifest.json").read_text())["removed_partial"] == ["results.csv.abc.tmp"]

@@ -127,7 +127,10 @@ def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
     """Write a generators file (validated first, so what is written can be read back)."""
     d = arrays["angles"].shape[1] * 2 if family == "so2" else arrays["directions"].shape[1]
     validate(path, {**arrays, "kind": kind}, family, d)
-    np.savez(path, kind=kind, **arrays, **{k: np.asarray(v) for k, v in meta.items()})
+    from ..files import replacing
+
+    with replacing(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, kind=kind, **arrays, **{k: np.asarray(v) for k, v in meta.items()})
 
 
 #: learned arrays of a ``mixing.learned`` file that belong to the recall task, not to the generators

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..cli import Parser, check_output_file, plain
 from ..errors import ParameterError
-from ..params import MAX_MAGNITUDE, parse_spread
+from ..params import MAX_BYTES, MAX_MAGNITUDE, MAX_STEPS, check_seed, parse_spread
 from ..mechanisms import _hh_table, _so2_table
 from . import recall
 
@@ -128,8 +128,12 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
         raise ParameterError(f"mechanism: unknown {mechanism!r} (choose from {', '.join(MECHANISMS)})")
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2 or d % 2:
         raise ParameterError(f"d: must be an even integer >= 2, got {d!r}")
-    if V < 2:
-        raise ParameterError(f"vocab: must be >= 2, got {V}")
+    if isinstance(V, bool) or not isinstance(V, (int, np.integer)) or V < 2:
+        raise ParameterError(f"vocab: must be an integer >= 2, got {V!r}")
+    if 8.0 * V * (3 * d + 4) > MAX_BYTES:
+        raise ParameterError(f"vocab: {V} token types at d = {d} need about {8.0 * V * (3 * d + 4) / 2 ** 30:.3g} GiB "
+                             f"of tables (at most {MAX_BYTES >> 30} GiB)")
+    check_seed(seed, room=1)
     if not B > 0:
         raise ParameterError(f"B: must be > 0, got {B}")
     if B > MAX_MAGNITUDE:
@@ -196,6 +200,10 @@ def check_schedule(train_length, steps, batch, lr) -> None:
         raise ParameterError(f"train-length: must be >= 2, got {train_length}")
     if steps < 1 or batch < 1 or not lr > 0 or not math.isfinite(lr):
         raise ParameterError("steps, batch and lr must be positive (and lr finite)")
+    work = float(steps) * batch * train_length * train_length       # each sequence scores every pair
+    if work > MAX_STEPS:
+        raise ParameterError(f"steps/batch/train-length: about {work:.2g} pair evaluations (more than "
+                             f"{MAX_STEPS:.0e}, about a day of one core)")
 
 
 def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 64, lr: float = 0.05,
@@ -267,7 +275,10 @@ def save(model: Model, path) -> None:
                         raw_U=model.params["U"], raw_th=model.params["th"], **meta)
     else:
         extra = {"raw_mu": model.params["mu"], "slope": model.slope} if "mu" in model.params else {}
-        np.savez(path, **{k: np.asarray(v) for k, v in {**meta, **extra}.items()})
+        from ..files import replacing
+
+        with replacing(path, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, **{k: np.asarray(v) for k, v in {**meta, **extra}.items()})
 
 
 def load(path) -> Model:
@@ -325,7 +336,7 @@ def main(argv=None) -> int:
         smoke.note("mixing.learned", f"{args.steps} steps")
     t0 = time.perf_counter()
     try:
-        check_output_file(args.out, "--out")
+        check_output_file(args.out, "--out", suffix=".npz")
         check_schedule(args.train_length, args.steps, args.batch, args.lr)
         model = init(args.mechanism, args.d, args.vocab, args.B, args.cap, args.tokens, args.seed, args.sigma)
         first = loss_and_grad(model, args.train_length, args.seed, 0, args.batch)[0]
@@ -334,9 +345,9 @@ def main(argv=None) -> int:
     except ParameterError as exc:
         print(f"mixing.learned: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except OSError as exc:                   # a full disk at the write: nothing is left under --out
         print(f"mixing.learned: error: --out: {exc.strerror}: {args.out}", file=sys.stderr)
-        return 2
+        return 1
     ev = evaluate(model, args.train_length, 256)
     print(f"{args.mechanism}: loss {first:.3f} -> {model.meta['final_loss']:.3f} in {time.perf_counter() - t0:.0f} s; "
           f"at L={args.train_length}: near weight {ev[:, 0].mean():.3f} ± {ev[:, 0].std(ddof=1) / math.sqrt(256):.3f}, "

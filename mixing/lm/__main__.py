@@ -5,6 +5,8 @@
   eval    evaluate a trained model at several lengths (bits per byte, far mass, coherence)
   export  write one head's generators along held-out text as an engine generators file
   report  the E1-E4 verdict table of a finished run (Markdown)
+  forecast  far mass and the stopping length forecast from lengths up to 2T
+  contexts  C3 and C4 across studies trained at different contexts (Markdown)
 
 Data: byte-level text, by default the source of this Python's standard library, split by
 file into train/val/test; --corpus PATH for a text file or a directory of text files.
@@ -22,6 +24,26 @@ MISSING_TORCH = 'mixing.lm needs PyTorch: pip install -e ".[lm]"'
 from ..cli import Parser as _Parser
 
 
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^63), got {text!r}") from None
+    if not 0 <= v < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^63), got {text!r}")
+    return v
+
+
+def _index(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
 def _positive_int(text):
     try:
         v = int(text)
@@ -34,7 +56,7 @@ def _positive_int(text):
 
 def _int_list(text):
     try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
+        vals = [int(x) for x in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
     if not vals or min(vals) < 1:
@@ -83,7 +105,8 @@ def parser():
     r.add_argument("--multiples", type=_int_list,
                    help="multiples k of the context whose excess is reported (powers of 2, default 2,4,8,16,32; "
                         "every model is scored on windows of the largest, one per test file)")
-    r.add_argument("--windows", type=_positive_int, help="held-out windows, from distinct test files (default 64)")
+    r.add_argument("--windows", type=_positive_int, help="held-out windows, from distinct test files (default 64, or as many "
+                                                        "test files as hold a window of the largest multiple)")
     r.add_argument("--jobs", type=_positive_int, help="models trained at once, one process and one torch thread "
                                                        "each (default: the number of cores)")
     r.add_argument("--out", required=True, help="run folder")
@@ -93,7 +116,7 @@ def parser():
     t = sub.add_parser("train", help="train one model", epilog=MECHANISM_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--mechanism", required=True, help="one of the mechanisms below (SO(2) ones take :abs=S or :rel=S)")
-    t.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
+    t.add_argument("--seed", type=_seed, default=0, help="model seed (default 0)")
     t.add_argument("--out", required=True, help="run folder (a killed run resumes here)")
     _model_args(t)
     _train_args(t)
@@ -109,14 +132,36 @@ def parser():
 
     x = sub.add_parser("export", help="export a head's generators as a generators file")
     x.add_argument("--checkpoint", required=True, help="run folder of a trained so2-* or path* model")
-    x.add_argument("--layer", type=int, default=0, help="layer (default 0)")
-    x.add_argument("--head", type=int, default=0, help="head (default 0)")
+    x.add_argument("--layer", type=_index, default=0, help="layer (default 0)")
+    x.add_argument("--head", type=_index, default=0, help="head (default 0)")
     x.add_argument("--length", type=_positive_int, default=4096, help="positions of held-out text (default 4096)")
     x.add_argument("--corpus", metavar="PATH", help="corpus (default: the stdlib source)")
     x.add_argument("--out", required=True, help="FILE.npz")
 
     p = sub.add_parser("report", help="the E1-E4 verdict table of a finished run")
     p.add_argument("dir", help="run folder (holding results.csv)")
+
+    f = sub.add_parser("forecast", help="forecast far mass and the stopping length from lengths up to 2T",
+                       description="Forecast, from measurements at lengths up to twice the training context only, "
+                                   "each head's far mass at longer lengths and the length where the model stops "
+                                   "extrapolating (mixing.lm.forecast; docs/theory.md, section 7). --checkpoint: "
+                                   "one trained model (intervals over test windows); --study: every model of a "
+                                   "finished study, beside its measured far mass and L_stop (intervals over seeds).")
+    g = f.add_mutually_exclusive_group(required=True)
+    g.add_argument("--checkpoint", help="run folder of a trained model")
+    g.add_argument("--study", help="a finished study folder (python -m mixing.lm run)")
+    f.add_argument("--multiples", type=_int_list, default=[2, 4, 8, 16, 32],
+                   help="multiples k of the context to forecast (default 2,4,8,16,32)")
+    f.add_argument("--windows", type=_positive_int, default=8, help="test windows of 2T bytes (default 8)")
+    f.add_argument("--corpus", metavar="PATH", help="the corpus it was trained on (default: the stdlib source)")
+    f.add_argument("--out", help="folder for forecast.json and forecast.png (default: print only)")
+
+    c = sub.add_parser("contexts", help="C3 and C4 across studies trained at different contexts",
+                       description="The mixing windows W(0.1) and stopping lengths of the same mechanisms trained "
+                                   "at two or more contexts T (one study folder per T): C3 (W does not depend on T) "
+                                   "and C4 (models with W < T extrapolate), with their 95% intervals and rules "
+                                   "(mixing.lm.contexts).")
+    c.add_argument("dirs", nargs="+", metavar="DIR", help="study folders (holding results.csv), one per context")
     return ap
 
 
@@ -135,7 +180,8 @@ def main(argv=None) -> int:
     except SystemExit as exc:            # argparse: --help (0) or one line of usage error (2)
         return int(exc.code or 0)
     if args.command is None:
-        ap.print_help()
+        print(f"python -m mixing.lm: error: name a command: {', '.join(COMMANDS)} (python -m mixing.lm --help "
+              "explains them)", file=sys.stderr)
         return 2
     try:
         return COMMANDS[args.command](args, args_list)
@@ -185,7 +231,18 @@ def cmd_run(args, argv):
     import os
 
     jobs = args.jobs or len(os.sched_getaffinity(0))
-    run_mod.run(study, args.out, corpus=_corpus(args), argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
+    run_mod.check_labels(study.mechanisms)             # bad settings first, before any note
+    study.train.validate()
+    corpus = _corpus(args)
+    if not args.windows and not args.quick:
+        from .data import long_files
+
+        have = long_files(corpus, "test", study.length)
+        if 8 <= have < study.windows:        # the default adapts to the corpus, with a note
+            print(f"python -m mixing.lm run: {have} test files hold a window of {study.length + 1} bytes; "
+                  f"scoring {have} windows (--windows sets it)", file=sys.stderr)
+            study.windows = have
+    run_mod.run(study, args.out, corpus=corpus, argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
     try:
         from figures import lm as fig
 
@@ -206,6 +263,9 @@ def cmd_train(args, argv):
                  seed=args.seed)
     cfg.validate()
     tc = _train_config(args).validate()
+    from .train import check_size
+
+    check_size(cfg, tc)
     corpus = _corpus(args)
     from .run import _bar
 
@@ -279,7 +339,72 @@ def cmd_report(args, argv):
     return 0
 
 
-COMMANDS = {"run": cmd_run, "train": cmd_train, "eval": cmd_eval, "export": cmd_export, "report": cmd_report}
+def cmd_forecast(args, argv):
+    import json
+
+    import numpy as np
+
+    from ..errors import ParameterError
+    from . import forecast as fo
+
+    if args.study:
+        rows = fo.study_rows(args.study, _corpus(args))
+        print(fo.table(rows))
+        result = {"study": args.study, "rows": [
+            {"mechanism": r["mechanism"], "ks": r["ks"], "forecast": list(map(float, r["forecast"])),
+             "measured": list(map(float, r["measured"])), "error": [[iv.value, iv.lo, iv.hi] for iv in r["error"]],
+             "L_stop_predicted": r["L_stop_predicted"], "L_stop": r["L_stop"]} for r in rows]}
+    else:
+        from .train import load_model, read_checkpoint
+
+        if any(k & (k - 1) or k < 2 for k in args.multiples):
+            raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {args.multiples})")
+        ck = read_checkpoint(args.checkpoint)
+        model = load_model(args.checkpoint)
+        r = fo.one_model(model, _corpus(args), ck["train"]["context"], args.multiples, args.windows)
+        ks = r["ks"]
+        print(f"{model.cfg.label()}, trained at T = {r['context']}: forecast from {args.windows} test windows of "
+              f"{2 * r['context']} bytes ({'biased heads: log-linear tail' if r['biased'] else 'stationary tail'})")
+        print("far mass by head (layer.head): " + ", ".join(f"{k}x" for k in ks))
+        for li in range(r["far"].shape[0]):
+            for h in range(r["far"].shape[1]):
+                print(f"  {li}.{h}: " + " ".join(f"{v:.3f}" for v in r["far"][li, h, 1:]))
+        print("predicted excess (bits/byte, 95% over windows): " +
+              ", ".join(f"{k}x {iv.text()}" for k, iv in zip(ks, r["predicted_excess"])))
+        stop = r["L_stop_predicted"]
+        print(f"predicted L_stop: {f'{stop:g}x' if np.isfinite(stop) else f'> {max(ks)}x'}")
+        result = {"checkpoint": args.checkpoint, "mechanism": model.cfg.label(), "context": r["context"], "ks": ks,
+                  "far": r["far"][:, :, 1:].tolist(), "far_k1": r["far"][:, :, 0].tolist(),
+                  "predicted_excess": [[iv.value, iv.lo, iv.hi] for iv in r["predicted_excess"]],
+                  "L_stop_predicted": stop}
+    if args.out:
+        from ..files import write_text
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "forecast.json", json.dumps(result, indent=2, default=float) + "\n")
+        try:
+            from figures.lm import draw_forecast
+
+            print(f"figure: {draw_forecast(result, out)[0]}")
+        except ImportError:
+            pass
+        print(f"wrote {out / 'forecast.json'}")
+    return 0
+
+
+def cmd_contexts(args, argv):
+    from ..errors import ParameterError
+    from .contexts import table
+
+    if len(args.dirs) < 2:
+        raise ParameterError("dirs: give two or more study folders, trained at different contexts")
+    print(table(args.dirs))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "train": cmd_train, "eval": cmd_eval, "export": cmd_export, "report": cmd_report,
+            "forecast": cmd_forecast, "contexts": cmd_contexts}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -141,6 +141,12 @@ def eval_windows(data: np.ndarray, length: int, count: int) -> np.ndarray:
     return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64)
 
 
+def long_files(corpus: Corpus, split: str, length: int) -> int:
+    """How many files of ``split`` hold a window of ``length + 1`` bytes."""
+    spans = corpus.files.get(split)
+    return 0 if spans is None else int(np.sum((spans[:, 1] - spans[:, 0]) >= length + 1))
+
+
 def file_windows(corpus: Corpus, split: str, length: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``count`` windows of ``length + 1`` bytes, each from a different file of ``split``.
 

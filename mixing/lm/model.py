@@ -158,6 +158,8 @@ class Config:
             v = getattr(self, key)
             if not isinstance(v, int) or v < 1:
                 raise ParameterError(f"--{key}: must be a positive integer (got {v!r})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            raise ParameterError(f"--seed: must be an integer in [0, 2^63) (got {self.seed!r})")
         if self.width % self.heads:
             raise ParameterError(f"--width: {self.width} is not divisible by --heads {self.heads}")
         if self.mechanism in ROTATING + HOUSEHOLDER and self.d_head % 2:
@@ -281,7 +283,8 @@ class Attention(nn.Module):
         else:
             o = a @ v
         if self.probe is not None:
-            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"], self.probe.get("B"))
+            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"], self.probe.get("B"),
+                                              self.probe.get("profile", False))
         return self.proj(o.transpose(1, 2).reshape(B, T, C))
 
 
@@ -305,7 +308,7 @@ class Attention(nn.Module):
         return tr.rotate(o, Phi) if m == "so2-learned-v" else o
 
 
-def _attention_stats(a, content, bias, causal, window, B=None):
+def _attention_stats(a, content, bias, causal, window, B=None, profile=False):
     """Per head (mean over the batch): far mass ``sum_{i - j > W} a_ij`` at each query position;
     ``B_seen``, the largest |content score| over the causal pairs (max over the batch); and, when
     a score range ``B`` per head is given (measured elsewhere, e.g. on training-length windows),
@@ -323,7 +326,31 @@ def _attention_stats(a, content, bias, causal, window, B=None):
         log_far = (Bx + b).masked_fill(~(far & causal), float("-inf")).logsumexp(-1)
         log_near = (-Bx + b).masked_fill(~(causal & ~far), float("-inf")).logsumexp(-1)
         out["far_mass_ub"] = torch.sigmoid(log_far - log_near).mean(0).detach()              # [H, T]
+    if profile:
+        out["profile"] = lag_profile(content if bias is None else content + bias, causal, window,
+                                     int(profile) if not isinstance(profile, bool) else window)
     return out
+
+
+def lag_profile(s, causal, window, first_query=None):
+    """The odds profile of a head: at each lag n, the mean over the batch and the queries
+    ``i >= max(n, first_query)`` (default W) of ``e^{s_{i,i-n}} / sum_{m <= W} e^{s_{i,i-m}}``
+    (a source's weight relative to the near set's; summed over the lags beyond W it is the
+    query's far odds). ``s`` [B, H, T, T] holds the scores with their bias. Returns [H, T]
+    (float64)."""
+    first = window if first_query is None else max(int(first_query), window)
+    T = s.shape[-1]
+    i = torch.arange(T, device=s.device)
+    near = causal & ((i[:, None] - i[None, :]) <= window)
+    s = s.double().masked_fill(~causal, float("-inf"))
+    log_near = s.masked_fill(~near, float("-inf")).logsumexp(-1, keepdim=True)
+    r = torch.exp(s - log_near)
+    prof = torch.full((s.shape[1], T), float("nan"), dtype=torch.float64, device=s.device)
+    for n in range(T):
+        d = torch.diagonal(r, offset=-n, dim1=-2, dim2=-1)[..., max(0, first - n):]   # queries i >= max(n, first)
+        if d.shape[-1]:
+            prof[:, n] = d.mean(dim=(0, 2))
+    return prof.detach()
 
 
 class Block(nn.Module):

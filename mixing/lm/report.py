@@ -228,10 +228,21 @@ class Study:
             from ..errors import ParameterError
 
             raise ParameterError(f"dir: no results.csv in {folder}")
-        self.rows = read_csv(path)
-        man = self.folder / "manifest.json"
-        self.manifest = json.loads(man.read_text()) if man.exists() else {}
-        labels = list(dict.fromkeys(row_label(r) for r in self.rows))
+        from ..errors import ParameterError
+
+        try:
+            self.rows = read_csv(path)
+            man = self.folder / "manifest.json"
+            self.manifest = json.loads(man.read_text()) if man.exists() else {}
+            if not isinstance(self.manifest, dict):
+                raise ValueError("manifest.json is not an object")
+            labels = list(dict.fromkeys(row_label(r) for r in self.rows))
+            for r in self.rows:
+                if str(r["seed"]) not in ("all", ""):
+                    int(_f(r["seed"]))
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"dir: {path} is not the results of a mixing.lm study "
+                                 f"({type(exc).__name__}: {exc})") from None
         seeds = {}
         for r in self.rows:
             if str(r["seed"]) not in ("all", ""):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import platform
 import resource
 import sys
@@ -36,11 +35,12 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ParameterError
+from ..files import replacing, write_text
 from ..locks import held
 from . import data as data_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
-from .train import TrainConfig, _atomic_save, load_model, train
+from .train import TrainConfig, _atomic_save, check_size, load_model, train
 
 ALL = ("nope", "rope", "alibi", "fox", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
        "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
@@ -89,13 +89,11 @@ def quick() -> Study:
 
 
 def _write_csv(path: Path, rows, columns=COLUMNS):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -104,15 +102,12 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def _atomic_json(path: Path, obj):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def _atomic_npz(path: Path, arrays: dict):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, **arrays)
 
 
 def folder_name(lab: str) -> str:
@@ -210,18 +205,25 @@ def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print, j
 
     ``out`` is locked for the whole run (a second study on it stops with one line)."""
     out = Path(out)
+    labels, corpus = validate(study, corpus)
     with held(out, "study"):
-        return _run(study, out, corpus, argv, progress, jobs)
+        return _run(study, out, corpus, labels, argv, progress, jobs)
 
 
-def _run(study: Study, out: Path, corpus, argv, progress, jobs: int) -> list[dict]:
+def validate(study: Study, corpus=None) -> tuple[list[str], object]:
+    """Check every setting of ``study`` against ``corpus`` (default: the stdlib source) before
+    any work or any file; returns the labels and the corpus."""
     labels = check_labels(study.mechanisms)
     study.train.validate()
     for lab in labels:
-        Config(**parse_mechanism(lab), **study.model).validate()
+        check_size(Config(**parse_mechanism(lab), **study.model).validate(), study.train)
     corpus = corpus if corpus is not None else data_mod.load()
     data_mod.check_length(corpus, "test", study.length, what="--multiples")
     data_mod.file_windows(corpus, "test", study.length, study.windows)      # enough distinct files, or one line
+    return labels, corpus
+
+
+def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> list[dict]:
     spec_path = out / "study.json"
     if spec_path.exists():
         old = json.loads(spec_path.read_text())

@@ -11,7 +11,6 @@ learning-rate factor ``angle_lr``.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..errors import ParameterError
+from ..files import write_bytes
 from ..locks import held
 from . import data as data_mod
 from .model import LM, Config
@@ -94,16 +94,21 @@ def loss_bits(model: LM, windows: torch.Tensor) -> torch.Tensor:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through ``mixing.files``: serialised in memory first, so that a full disk is an
+    OSError of the write (torch's own writer reports it as a RuntimeError)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getvalue())
 
 
 def read_checkpoint(folder: str | Path) -> dict:
     """The checkpoint of a run folder (or a checkpoint file), checked for its format."""
     path = Path(folder)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
+    if path.is_dir():                      # a training run, or a study's model folder (weights only)
+        path = path / "checkpoint.pt" if (path / "checkpoint.pt").exists() or not (path / "model.pt").exists() \
+            else path / "model.pt"
     if not path.exists():
         raise ParameterError(f"--checkpoint: no checkpoint at {path}")
     try:
@@ -136,10 +141,51 @@ def validation_bits(model: LM, corpus, context: int, windows: int, device: str) 
     return float(per.mean()), float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else 0.0
 
 
+def memory_estimate(cfg: Config, tc: TrainConfig) -> float:
+    """Bytes a training step needs, roughly: float32 weights, gradients and the two AdamW
+    moments (4 copies of the parameters), plus each layer's activations (about 16 floats per
+    position and width unit) and attention maps (4 per pair of positions and head; PaTH also
+    keeps a head dimension per pair)."""
+    w, L, T, B, H = cfg.width, cfg.layers, tc.context, tc.batch, cfg.heads
+    params = L * 12.0 * w * w + 2 * 256.0 * w + L * 256.0 * w
+    pair = 4.0 + (w / H if cfg.mechanism.startswith("path") else 0.0)
+    acts = L * (B * T * w * 16.0 + B * H * float(T) ** 2 * pair)
+    return 4.0 * (4 * params + acts)
+
+
+def flop_estimate(cfg: Config, tc: TrainConfig) -> float:
+    """Floating-point operations of a training run, roughly: 6 per parameter and token (forward
+    and backward) plus 12 per pair of positions and width unit in attention."""
+    w, L, T = cfg.width, cfg.layers, tc.context
+    tokens = float(tc.steps) * tc.batch * T
+    return tokens * (6.0 * (L * 12.0 * w * w + 256.0 * w) + 12.0 * L * T * w)
+
+
+#: the most floating-point operations a training run may take: about a day of one CPU core
+#: (1e11 per second), or of a GPU (1e14 per second)
+MAX_FLOPS = {"cpu": 1e16, "cuda": 1e19}
+
+
+def check_size(cfg: Config, tc: TrainConfig) -> None:
+    """Refuse a model whose training would need more than ``mixing.params.MAX_BYTES`` of memory
+    or more than ``MAX_FLOPS`` operations, before any work."""
+    from ..params import MAX_BYTES
+
+    need = memory_estimate(cfg, tc)
+    if need > MAX_BYTES:
+        raise ParameterError(f"--width/--layers/--context/--batch: training needs about {need / 2 ** 30:.3g} GiB "
+                             f"(at most {MAX_BYTES >> 30} GiB)")
+    flops = flop_estimate(cfg, tc)
+    if flops > MAX_FLOPS.get(tc.device, MAX_FLOPS["cpu"]):
+        raise ParameterError(f"--steps/--width/--layers/--context/--batch: training needs about {flops:.2g} "
+                             f"floating-point operations (more than a day on {tc.device})")
+
+
 def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) -> dict:
     """Train (or resume) the model of ``cfg`` in folder ``out``; returns the final checkpoint dict."""
     cfg.validate()
     tc.validate()
+    check_size(cfg, tc)
     data_mod.check_length(corpus, "train", tc.context)
     data_mod.check_length(corpus, "val", tc.context, what="--context")
     out = Path(out)
