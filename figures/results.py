@@ -296,6 +296,57 @@ def lm(data: Path):
             + image("lm") + "\n\n" + verdict_table(data / "lm-run"))
 
 
+def forecast(f: Fig):
+    labels = list(dict.fromkeys(series for (panel, series, kind) in f.rows if panel == "far"))
+    ks = [x for x, _, _ in f.rows[("far", labels[0], "measured")]]
+    head = ["mechanism"] + [f"{k:g}x: forecast / measured (error [95%])" for k in ks if k > 2] + \
+        ["L_stop predicted", "L_stop measured"]
+    rows, hits, n = [], 0, 0
+    kmax = max(ks)
+
+    def stop(lab, kind):
+        got = f.rows.get(("stop", lab, kind)) or f.rows.get(("stop", lab, f"{kind}-censored"))
+        censored = ("stop", lab, f"{kind}-censored") in f.rows
+        return (math.inf if censored else got[0][1])
+
+    for lab in labels:
+        fc = {x: y for x, y, _ in f.rows[("far", lab, "forecast")]}
+        ms = {x: y for x, y, _ in f.rows[("far", lab, "measured")]}
+        err = {x: y for x, y, _ in f.rows[("error", lab, "measured")]}
+        lo = {x: y for x, y, _ in f.rows.get(("error", lab, "lo"), [])}
+        hi = {x: y for x, y, _ in f.rows.get(("error", lab, "hi"), [])}
+        cells = []
+        for k in ks:
+            if k <= 2:
+                continue
+            iv = f"[{lo[k]:+.3f}, {hi[k]:+.3f}]" if k in lo else ""
+            cells.append(f"{fc[k]:.3f} / {ms[k]:.3f} ({err[k]:+.3f} {iv})".replace(" )", ")"))
+        p, m = stop(lab, "predicted"), stop(lab, "measured")
+        hits += p == m
+        n += 1
+        txt = lambda v: f"{v:g}x" if math.isfinite(v) else f"> {kmax:g}x"  # noqa: E731
+        rows.append([lab, *cells, txt(p), txt(m)])
+    return ("Far mass (lag > T/2, head mean) and the stopping length forecast for every model of the "
+            "study of section `lm` from its first 2T bytes of each test window only (the odds profile "
+            "of every head, extended past 2T by the stationary tail of theory.md section 7, or "
+            "log-linearly for heads with a bias), against what the same windows give at each multiple. "
+            "Error: forecast minus measured, with its 95% t interval over seeds; the predicted L_stop "
+            "ties the excess to the far mass gained past T, fitted at 2x. The predicted L_stop equals "
+            f"the measured one for {hits} of {n} mechanisms. `python -m mixing.lm forecast --study "
+            "figures/output/lm-run`.\n\n" + image("forecast") + "\n\n" + table(head, rows))
+
+
+def contexts(data: Path):
+    from mixing.lm.contexts import table as ctx_table
+
+    folders = [p.parent for p in sorted(data.glob("lm-*/results.csv")) if p.parent.name != "lm-run-quick"]
+    return ("The mechanisms of the study retrained at other contexts T with the same steps and batch "
+            "(`figures/output/lm-ctx*`; the manifests hold the commands), and the mixing windows and "
+            "stopping lengths compared across T by the rules of theory.md section 8. "
+            f"`python -m mixing.lm contexts {' '.join('figures/output/' + p.name for p in folders)}`.\n\n"
+            + ctx_table(folders))
+
+
 SECTIONS = (
     ("coherence", "coherence (B1)", coherence),
     ("score-gap", "score-gap (B3)", score_gap),
@@ -324,6 +375,9 @@ def render(data: Path = DATA) -> str:
     for name, title, fn in SECTIONS:
         parts.append(f"## {title}\n\n" + fn(Fig(data, name)))
     parts.append("## lm (E1-E4 in trained transformers)\n\n" + lm(data))
+    parts.append("## forecast (F1: where a trained model stops, from lengths up to 2T)\n\n"
+                 + forecast(Fig(data, "forecast")))
+    parts.append("## contexts (C3, C4 across training contexts)\n\n" + contexts(data))
     return "\n\n".join(p.rstrip() for p in parts) + "\n"
 
 

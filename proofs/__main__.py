@@ -89,6 +89,11 @@ DOMAIN = {
     "mu2": (False, 0, False, None, False, ">= 0"),
     "xi2": (False, 0, False, None, False, ">= 0"),
     "A": (False, 0, False, 1, False, "a mass in [0, 1]"),
+    "T": (True, 1, False, None, False, "a training length (integer >= 1)"),
+    "O_T": (False, 0, False, None, False, "far odds >= 0"),
+    "O_2T": (False, 0, False, None, False, "far odds >= 0"),
+    "u": (False, 0, False, None, False, "the expected odds of one far source (>= 0)"),
+    "b": (False, None, False, 0, True, "a bias rate per lag < 0"),
 }
 
 

@@ -359,9 +359,41 @@ def check_counterexamples(sz, seed):
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# F1: the stationary-tail forecast of far odds from two short lengths
+
+def check_forecast(sz, seed):
+    """The derived forecast E O(L) = O(2T) + (L - 2T)(O(2T) - O(T))/T, fed each trial's odds at
+    T and 2T, against the same trials' odds at L = 32T (paired); and where it must fail: a
+    bias (ALiBi) shrinks the far terms with the lag, so the forecast lies above the engine."""
+    import sympy as sp
+
+    from . import forecast
+
+    expr, _ = forecast.stationary()
+    f = sp.lambdify((forecast.O1, forecast.O2, forecast.T, forecast.L), expr, modules="numpy")
+    out = []
+    T, L = 32, 1024
+    task = Task(B=4.0, window=16)
+    cases = ((M.make("so2", 16, law="gaussian", sigma=1.0), "so2 gaussian sigma=1", "eq"),
+             (M.make("householder", 16, beta=2.0), "householder beta=2", "eq"),
+             (M.make("alibi", 16, m=0.05), "alibi m=0.05", "le"))
+    for mech, label, kind in cases:
+        far = ms.per_trial_retrieval(mech, task, [T, 2 * T, L], seed, 4 * sz.retrieval)[:, :, 1]
+        o = far / (1 - far)
+        pred = f(o[:, 0], o[:, 1], T, L)
+        diff = pred - o[:, 2]
+        se = float(diff.std(ddof=1) / math.sqrt(diff.size))
+        what = "matches the engine" if kind == "eq" else "over-predicts with a bias"
+        out.append(Check(f"F1 far odds at 32T forecast from T, 2T ({what})",
+                         f"{label} d={mech.d} B=4 W=16 T={T} L={L}", kind,
+                         float(pred.mean()), float(o[:, 2].mean()), se if kind == "eq" else 0.0))
+    return out
+
+
 ALL = (check_so2_coherence, check_householder_coherence, check_window, check_second_moment,
        check_score_mgf, check_retention_estimate, check_lower_bound, check_far_mass, check_values,
-       check_lookalike, check_counterexamples)
+       check_lookalike, check_counterexamples, check_forecast)
 
 
 def run(quick=True, seed=20260626, progress=None):

@@ -132,7 +132,7 @@ def test_quick_run_passes_and_writes_report(tmp_path, capsys):
     report = tmp_path / "report.md"
     assert cli.main(["--quick", "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    for claim in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "CE1", "CE2", "CE3"):
+    for claim in ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "CE1", "CE2", "CE3", "F1"):
         assert claim in out
     text = report.read_text()
     assert "$$" in text and "| claim |" in text and "FAIL" not in text
@@ -145,7 +145,7 @@ def test_eval_every_formula(name, capsys):
     sample = {"d": "16", "beta": "1.5", "n": "7", "c": "0.3", "B": "4", "F": "100", "eta": "0.2", "L": "1000",
               "M": "1.6", "m": "0.2", "W": "8", "s_star": "3", "N": "50", "rho": "0.9", "mu2": "1", "xi2": "0.5",
               "A": "0.7", "eps": "0.05", "z": "0.5", "mu": "0.3", "v": "2", "p": "0.2", "kappa": "0.8", "delta": "1",
-              "sigma": "0.3"}
+              "sigma": "0.3", "O_T": "1.5", "O_2T": "3", "T": "32", "u": "0.05", "b": "-0.1"}
     argv = args.get(name) or [f"{p}={sample[p]}" for p in formulas()[name].params]
     assert cli.main(["eval", name, *argv]) == 0
     value = float(capsys.readouterr().out.strip())

@@ -384,9 +384,9 @@ def cmd_forecast(args, argv):
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "forecast.json", json.dumps(result, indent=2, default=float) + "\n")
         try:
-            from figures.lm import draw_forecast
+            from figures.forecast import draw_one
 
-            print(f"figure: {draw_forecast(result, out)[0]}")
+            print(f"figure: {draw_one(result, out)[0]}")
         except ImportError:
             pass
         print(f"wrote {out / 'forecast.json'}")

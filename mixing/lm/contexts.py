@@ -60,14 +60,16 @@ def studies(folders) -> list[Study]:
 
 
 def c3_rows(folders) -> list[dict]:
-    """One row per mechanism trained at the smallest and the largest context."""
+    """One row per mechanism trained at two or more contexts: the smallest against the largest
+    of them."""
     sts = studies(folders)
-    lo, hi = sts[0], sts[-1]
     rows = []
-    for lab in [lab for lab in lo.labels if lab in hi.labels]:
-        ws = {s.context: model_windows(s, lab) for s in sts if lab in s.labels}
-        if not any(ws.values()):                   # no transports (ALiBi, NoPE, FoX): no window
+    for lab in dict.fromkeys(lab for s in sts for lab in s.labels):
+        have = [s for s in sts if lab in s.labels]
+        ws = {s.context: model_windows(s, lab) for s in have}
+        if len(have) < 2 or not any(ws.values()):   # one context, or no transports (ALiBi, NoPE, FoX)
             continue
+        lo, hi = have[0], have[-1]
         a, b = ws[lo.context], ws[hi.context]
         if not all(math.isfinite(w) for w in a + b):
             iv, verdict = Interval(float("nan"), float("nan"), float("nan"), float("nan"), float("nan")), \
@@ -78,6 +80,7 @@ def c3_rows(folders) -> list[dict]:
         if lab.startswith("so2-random") and verdict != "no finite window":
             verdict += " (frozen table: by construction)"
         rows.append({"mechanism": lab, "windows": {T: _w_text(w) for T, w in ws.items()}, "log_ratio": iv,
+                     "contexts": (lo.context, hi.context),
                      "ratio": tuple(math.exp(x) if math.isfinite(x) else float("nan") for x in (iv.value, iv.lo, iv.hi)),
                      "verdict": verdict})
     return rows
@@ -105,13 +108,15 @@ def table(folders) -> str:
     sts = studies(folders)
     Ts = [s.context for s in sts]
     lines = [f"C3 across training contexts T = {', '.join(map(str, Ts))} (W: median over heads of W(0.1) per model; "
-             "median [range] over seeds; ratio: W at the largest T over W at the smallest, 95% Welch interval over "
-             f"seeds; proportional growth would be {Ts[-1] / Ts[0]:g}):", "",
-             "| mechanism | " + " | ".join(f"W at T = {T}" for T in Ts) + " | ratio [95%] | C3 |",
+             "median [range] over seeds; ratio: W at the largest T a mechanism was trained at over W at the smallest, "
+             "95% Welch interval over seeds, against the ratio of the contexts, which a window growing in proportion "
+             "would have):", "",
+             "| mechanism | " + " | ".join(f"W at T = {T}" for T in Ts) + " | ratio [95%] (contexts) | C3 |",
              "|---|" + "---|" * (len(Ts) + 2)]
     for r in c3_rows(sts):
         v, lo, hi = r["ratio"]
-        ratio = f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else "-"
+        a, b = r["contexts"]
+        ratio = f"{v:.2f} [{lo:.2f}, {hi:.2f}] ({b}/{a} = {b / a:g})" if math.isfinite(lo) else "-"
         lines.append(f"| {r['mechanism']} | " + " | ".join(r["windows"].get(T, "-") for T in Ts)
                      + f" | {ratio} | {r['verdict']} |")
     lines += ["", "C4 where every model's window lies inside its training context (W < T):", "",
