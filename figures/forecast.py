@@ -28,7 +28,7 @@ def _color(lab):
 
 
 def spec(quick):
-    from mixing.lm.forecast import FORECAST_VERSION
+    from mixing.forecast import FORECAST_VERSION
 
     from . import lm
 

@@ -38,6 +38,24 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+def int_in(lo: int, hi: int | None = None, what: str | None = None):
+    """An argparse type: an integer in [lo, hi) (no upper end when ``hi`` is None), with one
+    line naming the range otherwise."""
+    what = what or (f"an integer in [{lo}, {hi})" if hi is not None else
+                    "a positive integer" if lo == 1 else f"an integer >= {lo}")
+
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if v < lo or (hi is not None and v >= hi):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
+
+
 def plain(text: str) -> str:
     """A docstring as ``--help`` shows it: reST roles and literals without their markup."""
     import re

@@ -25,6 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import measures
+
+#: the version of the forecast (``mixing.lm.forecast`` too): bumped whenever it changes, so that
+#: cached forecasts and figure data of another version are recomputed
+FORECAST_VERSION = 2
 from .errors import ParameterError
 from .stats import Interval, t_interval
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 from mixing import laws
-from mixing.cli import Parser, check_output_file
+from mixing.cli import Parser, check_output_file, int_in
 from mixing.errors import ParameterError
 
 EPILOG = """\
@@ -50,15 +50,8 @@ MAX_COUNT = 2 ** 40
 MAX_MAGNITUDE = 1e100
 
 
-def _seed(text):
-    """--seed: an integer in [0, 2^64) (the engine's seed range)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^64), got {text!r}") from None
-    if not 0 <= v < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^64), got {text!r}")
-    return v
+#: --seed: an integer in [0, 2^64) (the engine's seed range)
+_seed = int_in(0, 2 ** 64, "an integer in [0, 2^64)")
 
 
 #: the domain of every formula parameter: (integer?, lower, lower open?, upper, upper open?, meaning)

@@ -512,3 +512,24 @@ def test_kill_9_of_training_then_resume_gives_the_uninterrupted_weights(tmp_path
     assert a["step"] == b["step"] == 40 and a["log"] == b["log"]
     for key, val in a["model"].items():
         assert torch.equal(val, b["model"][key]), key
+
+
+def test_an_oversized_generators_file_is_refused_before_reading(tmp_path, monkeypatch):
+    """A zip whose members declare more than MAX_BYTES is refused from its directory alone."""
+    from mixing import params
+
+    np.savez(tmp_path / "g.npz", angles=np.zeros((64, 4)))
+    monkeypatch.setattr(params, "MAX_BYTES", 1000)
+    with pytest.raises(ParameterError, match="GiB"):
+        M.make("so2", 8, generators=str(tmp_path / "g.npz"))
+
+
+def test_an_oversized_checkpoint_is_refused_before_loading(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from mixing import params
+    from mixing.lm.train import read_checkpoint
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"x" * 2000)
+    monkeypatch.setattr(params, "MAX_BYTES", 1000)
+    with pytest.raises(ParameterError, match="larger than"):
+        read_checkpoint(tmp_path)

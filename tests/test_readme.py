@@ -2,7 +2,7 @@
 (shrunk by MIXING_SMOKE=1).
 
 The bash blocks of those sections are run as written, in a fresh folder, with two edits:
-the install prefix ``pip install -e ".[dev]" &&`` is dropped (the suite runs installed) and
+the install prefix (``pip install -e . &&`` or ``pip install -e ".[dev]" &&``) is dropped (the suite runs installed) and
 the line that runs the suite itself (``python -m pytest``) is skipped. A README command
 that breaks fails this test.
 """
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (("README.md", "Quick start"), ("README.md", "Examples"), ("docs/guide.md", "Learned generators"))
-INSTALL = re.compile(r'^pip install -e "\.\[[a-z,]+\]" && ')
+INSTALL = re.compile(r'^pip install -e (\.|"\.\[[a-z,]+\]") && ')
 
 
 def section(text: str, title: str) -> str:

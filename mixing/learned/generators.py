@@ -87,7 +87,16 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
 
 
 def read(path) -> dict:
+    import zipfile
+
+    from ..params import MAX_BYTES
+
     try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                size = sum(i.file_size for i in z.infolist())
+            if size > MAX_BYTES:
+                _fail(path, f"its arrays would take {size / 2 ** 30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)")
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 _fail(path, "not an .npz archive (a single array; save with np.savez)")

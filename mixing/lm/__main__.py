@@ -22,36 +22,12 @@ MISSING_TORCH = 'mixing.lm needs PyTorch: pip install -e ".[lm]"'
 
 
 from ..cli import Parser as _Parser
+from ..cli import int_in
 
 
-def _seed(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^63), got {text!r}") from None
-    if not 0 <= v < 2 ** 63:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2^63), got {text!r}")
-    return v
-
-
-def _index(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+_seed = int_in(0, 2 ** 63, "an integer in [0, 2^63)")
+_index = int_in(0)
+_positive_int = int_in(1)
 
 
 def _int_list(text):

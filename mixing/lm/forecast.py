@@ -37,8 +37,7 @@ from ..stats import Interval, classify, t_interval
 from .model import LM
 
 
-#: bumped whenever the forecast changes (a cached forecast.npz of another version is recomputed)
-FORECAST_VERSION = 2
+from ..forecast import FORECAST_VERSION  # noqa: E402  (cached forecast.npz of another version: recomputed)
 
 
 def has_bias(model: LM) -> bool:

@@ -111,6 +111,10 @@ def read_checkpoint(folder: str | Path) -> dict:
             else path / "model.pt"
     if not path.exists():
         raise ParameterError(f"--checkpoint: no checkpoint at {path}")
+    from ..params import MAX_BYTES
+
+    if path.is_file() and path.stat().st_size > MAX_BYTES:
+        raise ParameterError(f"--checkpoint: {path} is larger than {MAX_BYTES >> 30} GiB; not a checkpoint of mixing.lm")
     try:
         # weights_only: tensors, numbers, strings and containers only, never a pickled object that
         # runs code; TorchVersion (a str) is what older checkpoints stored for the torch version
