@@ -29,7 +29,8 @@ def spec(quick):
                 sigmas=[0.1, 0.3, 0.8] if quick else [0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
                 rel_sigmas=[0.3, 3.0] if quick else [0.1, 0.3, 1.0, 3.0],
                 lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
-                curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED)
+                curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED,
+                b8_rope_energies="plug-in and sphere")
 
 
 def _mean_se(rows):
@@ -57,10 +58,14 @@ def compute(quick):
         hh = near(M.make("householder", D, beta=2.0), p, Ls)
         pred_rope = lookalike.near_weight("rope", D, B, p, 1.0, 1, Ls)
         r, se = _ratio(hh, rope)
-        pred = lookalike.near_weight("householder", D, B, p, 1.0, 1, Ls, beta=2.0) / pred_rope
+        hh_b8 = lookalike.near_weight("householder", D, B, p, 1.0, 1, Ls, beta=2.0)
+        pred = hh_b8 / pred_rope
+        # B8 with RoPE's near weight averaged over the query's block energies (no plug-in)
+        pred_sphere = hh_b8 / lookalike.near_weight_rope_sphere(D, B, p, 1.0, 1, Ls)
         for k, L in enumerate(Ls):
             rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k]))
             rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k]))
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory-sphere", p, pred_sphere[k]))
         for rel in s["rel_sigmas"]:
             so2 = near(M.make("so2", D, law="gaussian_rel", rel_sigma=rel), p, Ls)
             r, se = _ratio(so2, rope)
@@ -127,6 +132,12 @@ def draw(rows):
         ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=col, capsize=2, label=panel.split()[1])
         x, y, _ = select(rows, panel, "Householder / RoPE", "theory")
         ax.plot(x, y, "--", color=col, lw=1.0)
+        x, y, _ = select(rows, panel, "Householder / RoPE", "theory-sphere")
+        if len(x):
+            ax.plot(x, y, ":", color=col, lw=1.6)
+    ax.text(0.02, 0.02, "dashed: B8 with r_m = 2/d (plug-in)\ndotted: RoPE's B8 averaged over the query's\n"
+            "block energies (Dirichlet); Householder's\nGaussian approximation kept", transform=ax.transAxes,
+            fontsize=6.5, va="bottom")
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")
     ticks = sorted({r["x"] for r in rows if r["panel"].startswith("householder")})
