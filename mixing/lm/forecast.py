@@ -33,11 +33,9 @@ import math
 import numpy as np
 import torch
 
+from ..forecast import FORECAST_VERSION  # cached forecast.npz of another version: recomputed
 from ..stats import Interval, classify, t_interval
 from .model import LM
-
-
-from ..forecast import FORECAST_VERSION  # noqa: E402  (cached forecast.npz of another version: recomputed)
 
 
 def has_bias(model: LM) -> bool:
