@@ -205,6 +205,7 @@ def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, force_size
     check_mechanism(mech)
     trials = check_count("trials", trials)
     check_seed(seed)
+    check_device(device)
     if kind == "retrieval":
         x = check_lengths(x, check_task(task))
         check_work(mech, trials, int(x[-1]), len(x), force_size)
@@ -218,9 +219,6 @@ def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, force_size
         if kind == "retrieval":
             return per_trial_retrieval(mech, task, x, seed, trials, device, **kw)
         return per_trial_walk(mech, x, seed, trials, c, device, **kw)
-    trials = check_count("trials", trials)
-    check_device(device)
-    x = check_lengths(x, task) if kind == "retrieval" else check_count("lags", x)
     blocks = executors.split(kind, mech, x, seed, trials, device, task, c, pieces=2 * ex.workers)
     arrays = [None] * len(blocks)
     progress = kw.get("progress")

@@ -109,7 +109,7 @@ def predicted_excess(excess2: np.ndarray, far: np.ndarray, ks) -> np.ndarray:
     ks = list(ks)
     gain = far[:, 1:] - far[:, :1]
     g2 = gain[:, ks.index(2)]
-    alpha = np.where(np.abs(g2) > 1e-12, excess2 / np.where(np.abs(g2) > 1e-12, g2, 1.0), 0.0)
+    alpha = excess2 / np.where(np.abs(g2) > 1e-12, g2, np.inf)          # no far-mass gain at 2x: no tie
     return alpha[:, None] * gain
 
 
@@ -143,10 +143,7 @@ def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str
     slide = bucket_means(sliding_bits(model, win, context, device=device), edges)[:, 0]
     excess2 = full - slide                                                      # [windows], measured at 2x
     mean = far.reshape(-1, far.shape[-1]).mean(0)
-    gain = mean[1:] - mean[0]
-    g2 = gain[ks.index(2)]
-    ratio = gain / g2 if abs(g2) > 1e-12 else np.zeros_like(gain)
-    pred = excess2[:, None] * ratio[None, :]                                    # [windows, len(ks)]
+    pred = predicted_excess(excess2, np.broadcast_to(mean, (excess2.size, mean.size)), ks)   # [windows, len(ks)]
     return {"context": context, "ks": ks, "far": far, "far_mean": mean[1:], "excess2": t_interval(excess2),
             "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
             "L_stop_predicted": predicted_stop(pred, ks, TAU), "biased": has_bias(model)}
