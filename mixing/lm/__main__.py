@@ -40,6 +40,14 @@ def _int_list(text):
     return sorted(set(vals))
 
 
+def _check_multiples(ks):
+    """--multiples: powers of 2, at least 2 (each names the bucket [kT/2, kT))."""
+    if any(k & (k - 1) or k < 2 for k in ks):
+        from ..errors import ParameterError
+
+        raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {list(ks)})")
+
+
 def _model_args(ap):
     ap.add_argument("--layers", type=_positive_int, default=4, help="transformer blocks (default 4)")
     ap.add_argument("--width", type=_positive_int, default=128, help="model width (default 128)")
@@ -200,10 +208,7 @@ def cmd_run(args, argv):
         study.multiples = tuple(args.multiples)
     if args.windows:
         study.windows = args.windows
-    if any(k & (k - 1) or k < 2 for k in study.multiples):
-        from ..errors import ParameterError
-
-        raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {args.multiples})")
+    _check_multiples(study.multiples)
     import os
 
     jobs = args.jobs or len(os.sched_getaffinity(0))
@@ -320,7 +325,6 @@ def cmd_forecast(args, argv):
 
     import numpy as np
 
-    from ..errors import ParameterError
     from . import forecast as fo
 
     if args.study:
@@ -333,8 +337,7 @@ def cmd_forecast(args, argv):
     else:
         from .train import load_model, read_checkpoint
 
-        if any(k & (k - 1) or k < 2 for k in args.multiples):
-            raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {args.multiples})")
+        _check_multiples(args.multiples)
         ck = read_checkpoint(args.checkpoint)
         model = load_model(args.checkpoint)
         r = fo.one_model(model, _corpus(args), ck["train"]["context"], args.multiples, args.windows)
