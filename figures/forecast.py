@@ -3,8 +3,10 @@
 For every mechanism of the transformer study (``figures/output/lm-run``, the figure ``lm``):
 the far mass (lag > T/2, head mean) forecast by ``mixing.lm.forecast`` from the first 2T bytes
 of the test windows, against the far mass measured on the same windows at each multiple k of
-the training context; the forecast error with its 95% t interval over seeds; and the
-predicted stopping length against the measured one. ``--quick`` forecasts the tiny smoke-test
+the training context; the forecast error with its 95% t interval over seeds; the same
+forecast in the stylized engine on each model's exported generators (``mixing.forecast.from_file``:
+does the transport alone keep the stationary tail?); and the predicted stopping length against
+the measured one. ``--quick`` forecasts the tiny smoke-test
 study of the figure ``lm`` (trained first if it is not there).
 """
 
@@ -28,11 +30,11 @@ def _color(lab):
 
 
 def spec(quick):
-    from mixing.forecast import FORECAST_VERSION
+    from mixing.forecast import ENGINE_TRIALS, FORECAST_VERSION
 
     from . import lm
 
-    return {"study": lm.spec(quick), "forecast_version": FORECAST_VERSION}
+    return {"study": lm.spec(quick), "forecast_version": FORECAST_VERSION, "engine_trials": ENGINE_TRIALS}
 
 
 def compute(quick, out: Path | None = None):
@@ -51,7 +53,7 @@ def compute(quick, out: Path | None = None):
         folder = COMMITTED / "lm-run"                 # the committed study (never retrained here)
     if not (folder / "results.csv").exists():
         run_mod.run(lm.study(quick), folder, progress=None if quick else print, jobs=len(os.sched_getaffinity(0)))
-    return rows_of(fo.study_rows(folder))
+    return rows_of(fo.study_rows(folder, engine=True))
 
 
 def rows_of(results) -> list[dict]:
@@ -65,6 +67,14 @@ def rows_of(results) -> list[dict]:
             rows.append(row("error", lab, "measured", k, e.value, e.se if math.isfinite(e.se) else 0.0))
             if math.isfinite(e.lo):
                 rows += [row("error", lab, "lo", k, e.lo), row("error", lab, "hi", k, e.hi)]
+        eng = r.get("engine")
+        if eng:
+            big = [k for k in r["ks"] if k > 2]
+            for k, e in zip(big, eng["error"]):
+                rows.append(row("engine", lab, "measured", k, e.value, e.se if math.isfinite(e.se) else 0.0))
+                if math.isfinite(e.lo):
+                    rows += [row("engine", lab, "lo", k, e.lo), row("engine", lab, "hi", k, e.hi)]
+            rows.append(row("engine-holds", lab, "heads", eng["heads"], eng["holds"]))
         kmax = max(r["ks"])
         cap = 2.0 * kmax                                  # not stopped within the lengths: drawn at the cap
         for kind, v in (("predicted", r["L_stop_predicted"]), ("measured", r["L_stop"])):
@@ -77,7 +87,8 @@ def draw(rows):
 
     labels = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "far"))
     shown = [lab for lab in labels if lab in SHOWN] or labels
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15.0, 4.8))
+    fig, axs = plt.subplots(2, 2, figsize=(11.0, 8.8))
+    a, b, e, c = axs.flat
     for lab in shown:
         col = _color(lab)
         for kind, ls, mk in (("forecast", "--", None), ("measured", "-", "o")):
@@ -104,6 +115,7 @@ def draw(rows):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("multiple k of the training context (queries [kT/2, kT))")
     a.legend(fontsize=6.5, ncol=2)
+    _engine_panel(e, rows)
     # predicted against measured stopping length, every mechanism
     stops = {}
     for r in rows:
@@ -133,6 +145,34 @@ def draw(rows):
     return fig
 
 
+def _engine_panel(ax, rows):
+    """The engine check: the forecast's relative odds error at the largest multiple, on each
+    mechanism's own exported generators (seed 0), mean over heads with its 95% interval."""
+    labs = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "engine"))
+    if not labs:
+        ax.text(0.5, 0.5, "no engine check in these data", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    kmax = max(r["x"] for r in rows if r["panel"] == "engine")
+    for i, lab in enumerate(labs):
+        got = {r["kind"]: r["y"] for r in rows if r["panel"] == "engine" and r["series"] == lab and r["x"] == kmax}
+        held = next((r for r in rows if r["panel"] == "engine-holds" and r["series"] == lab), None)
+        col = _color(lab)
+        if "lo" in got:
+            ax.plot([got["lo"], got["hi"]], [i, i], color=col, lw=2, alpha=0.6)
+        ax.plot([got["measured"]], [i], "o", ms=5, color=col)
+        if held:
+            ax.annotate(f"{held['y']:g}/{held['x']:g}", (got.get("hi", got["measured"]), i), textcoords="offset points",
+                        xytext=(4, -2), fontsize=6.5)
+    ax.axvline(0, color="black", lw=0.8, ls=":")
+    ax.set_yticks(range(len(labs)))
+    ax.set_yticklabels(labs, fontsize=6.5)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"(forecast - measured) / measured far odds at {kmax:g}x, in the engine")
+    ax.set_title("the same forecast in the stylized engine, on each model's exported generators (seed 0)\n"
+                 "mean over heads, 95% interval over heads; n/m: heads where it holds at every k", fontsize=9)
+
+
 def draw_one(result, out: Path):
     """The figure of ``python -m mixing.lm forecast``: forecast far mass per head (one model), or
     forecast against measured (a study)."""
@@ -144,7 +184,11 @@ def draw_one(result, out: Path):
     if "rows" in result:
         from mixing.stats import Interval
 
-        rs = [{**r, "error": [Interval(v, math.nan, math.nan, lo, hi) for v, lo, hi in r["error"]]}
+        def iv(triples):
+            return [Interval(v, math.nan, math.nan, lo, hi) for v, lo, hi in triples]
+
+        rs = [{**r, "error": iv(r["error"]),
+               **({"engine": {**r["engine"], "error": iv(r["engine"]["error"])}} if r.get("engine") else {})}
               for r in result["rows"]]
         fig = draw(rows_of(rs))
     else:

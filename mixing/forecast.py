@@ -17,7 +17,10 @@ A head with a bias (ALiBi's ``-m n``, a forget gate) breaks the assumption: its 
 shrink with the lag, and the stationary forecast over-predicts (tested).
 
 ``mixing.lm.forecast`` applies the same assumption inside trained transformers, where the
-terms are measured lag by lag (the odds profile).
+terms are measured lag by lag (the odds profile). :func:`from_file` runs the engine forecast on
+the generators a trained head exported (``python -m mixing.lm export``): the same transport,
+with the stylized task's random keys in place of the text's, so that a forecast that fails in
+the model but holds here points at the scores (content, layers) rather than at the transport.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import measures
+from .errors import ParameterError
+from .stats import Interval, t_interval
 
 #: the version of the forecast (``mixing.lm.forecast`` too): bumped whenever it changes, so that
 #: cached forecasts and figure data of another version are recomputed
 FORECAST_VERSION = 2
-from .errors import ParameterError
-from .stats import Interval, t_interval
+#: engine trials per exported head in a study's engine check (``mixing.lm.forecast.engine_check``)
+ENGINE_TRIALS = 128
 
 
 def odds(far_mass) -> np.ndarray:
@@ -70,3 +75,44 @@ def engine(mech, task, T: int, lengths, trials: int, seed: int = 0) -> dict:
             "forecast_far": np.mean(fc / (1 + fc), axis=0), "measured_far": far[:, [col[L] for L in lengths]].mean(0),
             "error": err, "relative_error": [Interval(e.value / m, e.se / m, e.dof, e.lo / m, e.hi / m)
                                              for e, m in zip(err, meas.mean(0))]}
+
+
+def from_file(path, context: int | None = None, ks=(4, 8, 16, 32), trials: int = 512, seed: int = 0,
+              B: float | None = None) -> dict:
+    """The engine forecast on a generators file of kind ``sequence`` (one generator per lag),
+    at the study's setting: trained at ``context`` T (default: the file's ``train_length``),
+    far set past W = T/2, odds forecast from T and 2T to each ``k T`` (k > 2) and measured
+    there. Refuses lengths past the file's rows, which the engine would cycle."""
+    from . import mechanisms
+    from .learned import generators as gen_mod
+    from .task import Task
+
+    data = gen_mod.read(path)
+    meta = {k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v) for k, v in data.items()
+            if k not in ("angles", "directions", "betas")}
+    if "angles" in data:
+        name, rows, d = "so2", data["angles"].shape[0], 2 * data["angles"].shape[-1]
+    elif "directions" in data:
+        name, rows, d = "householder", data["directions"].shape[0], data["directions"].shape[-1]
+    else:
+        raise ParameterError(f"{path}: holds neither angles nor directions")
+    if str(meta.get("kind", "table")) != "sequence":
+        raise ParameterError(f"{path}: a forecast needs generators of kind sequence (one per lag, from "
+                             f"python -m mixing.lm export), not a table")
+    T = int(context) if context else int(meta.get("train_length", -1))
+    if T < 2:
+        raise ParameterError(f"{path}: no train_length in the file; give the training context")
+    ks = sorted({int(k) for k in ks if int(k) > 2})
+    if not ks:
+        raise ParameterError("ks: give at least one multiple above 2 (the forecast is made from T and 2T)")
+    if max(ks) * T > rows:
+        raise ParameterError(f"{path}: {rows} rows reach {rows // T}x of T = {T}; a forecast to {max(ks)}x needs "
+                             f"{max(ks) * T} (export with --length {max(ks) * T}); the engine would cycle the rows")
+    mech = mechanisms.make(name, d, generators=str(path))
+    task = Task(window=T // 2, **({} if B is None else {"B": float(B)}))
+    r = engine(mech, task, T, [k * T for k in ks], trials, seed)
+    verdicts = ["holds" if e.lo <= 0 <= e.hi else ("over-predicts" if e.lo > 0 else "under-predicts")
+                for e in r["error"]]
+    return {"file": str(path), "mechanism": name, "d": d, "rows": rows, "context": T, "ks": ks,
+            "window": T // 2, "B": task.B, "trials": trials, "seed": seed, "verdicts": verdicts,
+            "source": {k: meta[k] for k in ("mechanism", "layer", "head", "seed") if k in meta}, **r}

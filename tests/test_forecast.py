@@ -41,6 +41,48 @@ def test_engine_forecast_refuses_lengths_inside_the_short_range():
         fo.engine(M.make("so2", 8), TASK, 16, [256], 10)
 
 
+def _sequence(tmp_path, angles, name="seq.npz", **meta):
+    from mixing.learned import generators as gen
+
+    path = tmp_path / name
+    gen.save(str(path), "sequence", "so2", {"angles": np.asarray(angles, dtype=np.float64)}, **meta)
+    return path
+
+
+def test_forecast_from_a_sequence_file_holds_where_it_mixes_and_fails_where_it_does_not(tmp_path):
+    """One generator per lag, as python -m mixing.lm export writes: i.i.d. Gaussian angles
+    (sigma = 1) mix within a few lags, so the stationary tail holds at 4x-16x of T = 32;
+    constant RoPE frequencies never mix, and it over-predicts (as for the i.i.d. RoPE test)."""
+    rng = np.random.default_rng(3)
+    iid = _sequence(tmp_path, rng.normal(0, 1.0, (512, 8)), "iid.npz", train_length=32, layer=1, head=0)
+    r = fo.from_file(iid, ks=(4, 8, 16), trials=1500, seed=2)
+    assert r["context"] == 32 and r["window"] == 16 and r["d"] == 16 and r["source"] == {"layer": 1, "head": 0}
+    assert r["verdicts"] == ["holds"] * 3, [e.text() for e in r["relative_error"]]
+    assert np.all(np.diff(r["measured_far"]) > 0)
+    freqs = 10000.0 ** (-np.arange(8) / 8)
+    rope = _sequence(tmp_path, np.broadcast_to(freqs, (512, 8)), "rope.npz", train_length=32)
+    r = fo.from_file(rope, ks=(16,), trials=1500, seed=2)
+    assert r["verdicts"] == ["over-predicts"], r["relative_error"][0].text()
+
+
+def test_forecast_from_a_file_refuses_what_it_cannot_forecast(tmp_path):
+    from mixing.errors import ParameterError
+    from mixing.learned import generators as gen
+
+    short = _sequence(tmp_path, np.zeros((256, 4)), "short.npz", train_length=32)
+    with pytest.raises(ParameterError, match="--length 1024"):       # 32x of 32 needs 1024 rows; no cycling
+        fo.from_file(short, ks=(32,), trials=4)
+    with pytest.raises(ParameterError, match="train_length"):
+        fo.from_file(_sequence(tmp_path, np.zeros((256, 4)), "nometa.npz"), trials=4)
+    assert fo.from_file(_sequence(tmp_path, np.zeros((256, 4)), "ctx.npz"), 16, ks=(8,), trials=4)["context"] == 16
+    with pytest.raises(ParameterError, match="above 2"):
+        fo.from_file(short, ks=(2,), trials=4)
+    table = tmp_path / "table.npz"
+    gen.save(str(table), "table", "so2", {"angles": np.zeros((64, 4))}, train_length=8)
+    with pytest.raises(ParameterError, match="kind sequence"):
+        fo.from_file(table, trials=4)
+
+
 def test_stationary_odds_is_linear_in_the_length():
     o = fo.stationary_odds([1.0, 2.0], [3.0, 2.0], 10, [20, 40], 20)
     assert np.allclose(o, [[3.0, 7.0], [2.0, 2.0]])
@@ -101,3 +143,24 @@ def test_profile_of_a_model_sums_to_its_far_odds():
         att.probe, att.probe_out = None, None
         assert np.allclose(prof[0, :, W + 1:].sum(-1), far / (1 - far), rtol=1e-6), mech
         assert np.allclose(prof[0, :, :W + 1].sum(-1), 1.0)  # the near set's odds against itself
+
+
+def test_forecast_command_on_exported_generators_beside_the_model(tmp_path):
+    """export, then forecast --generators --checkpoint: the engine check and the model's own
+    forecast for the same head, in the JSON it writes."""
+    import json
+
+    from mixing.lm.__main__ import main
+
+    ck = tmp_path / "m"
+    assert main(["train", "--mechanism", "so2-learned", "--layers", "1", "--width", "16", "--heads", "2",
+                 "--context", "16", "--steps", "3", "--batch", "2", "--out", str(ck)]) == 0
+    npz = tmp_path / "head.npz"
+    assert main(["export", "--checkpoint", str(ck), "--head", "1", "--length", "256", "--out", str(npz)]) == 0
+    out = tmp_path / "fc"
+    assert main(["forecast", "--generators", str(npz), "--checkpoint", str(ck), "--multiples", "4,16",
+                 "--trials", "64", "--windows", "2", "--out", str(out)]) == 0
+    got = json.loads((out / "forecast.json").read_text())
+    assert got["context"] == 16 and got["ks"] == [4, 16] and got["source"]["head"] == 1
+    assert len(got["engine_relative_error"]) == 2 and len(got["model_forecast_far"]) == 2
+    assert all(0 <= v <= 1 for v in got["model_forecast_far"] + got["engine_measured_far"])

@@ -130,10 +130,29 @@ def parser():
                                    "each head's far mass at longer lengths and the length where the model stops "
                                    "extrapolating (mixing.lm.forecast; docs/theory.md, section 7). --checkpoint: "
                                    "one trained model (intervals over test windows); --study: every model of a "
-                                   "finished study, beside its measured far mass and L_stop (intervals over seeds).")
-    g = f.add_mutually_exclusive_group(required=True)
+                                   "finished study, beside its measured far mass and L_stop (intervals over seeds); "
+                                   "--generators: one head's exported generators (python -m mixing.lm export) in the "
+                                   "stylized engine, where the forecast is checked against the engine at every "
+                                   "length (intervals over trials); with --checkpoint too, beside the model's own "
+                                   "forecast for that head.",
+                       epilog="examples:\n"
+                              "  python -m mixing.lm forecast --checkpoint runs/lm/path --out runs/forecast\n"
+                              "  python -m mixing.lm forecast --study figures/output/lm-run\n"
+                              "  python -m mixing.lm export --checkpoint runs/lm/path --length 2048 "
+                              "--out runs/path-head.npz\n"
+                              "  python -m mixing.lm forecast --generators runs/path-head.npz --checkpoint runs/lm/path",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = f.add_mutually_exclusive_group()
     g.add_argument("--checkpoint", help="run folder of a trained model")
     g.add_argument("--study", help="a finished study folder (python -m mixing.lm run)")
+    f.add_argument("--generators", metavar="FILE.npz",
+                   help="a head's generators from python -m mixing.lm export: forecast in the engine")
+    f.add_argument("--trials", type=_positive_int, default=256,
+                   help="engine trials for --generators (default 256)")
+    f.add_argument("--seed", type=_seed, default=0, help="engine seed for --generators (default 0)")
+    f.add_argument("--engine", action="store_true",
+                   help="with --study: the engine forecast on every head's exported generators too (seed 0 of "
+                        "each mechanism, cached in its folder)")
     f.add_argument("--multiples", type=_int_list, default=[2, 4, 8, 16, 32],
                    help="multiples k of the context to forecast (default 2,4,8,16,32)")
     f.add_argument("--windows", type=_positive_int, default=8, help="test windows of 2T bytes (default 8)")
@@ -327,13 +346,26 @@ def cmd_forecast(args, argv):
 
     from . import forecast as fo
 
+    if not (args.checkpoint or args.study or args.generators):
+        from ..errors import ParameterError
+
+        raise ParameterError("give --checkpoint DIR, --study DIR or --generators FILE.npz")
+    if args.study and args.generators:
+        from ..errors import ParameterError
+
+        raise ParameterError("--generators: not used with --study (give it alone, or with --checkpoint)")
+    if args.generators:
+        return _forecast_generators(args)
     if args.study:
-        rows = fo.study_rows(args.study, _corpus(args))
+        rows = fo.study_rows(args.study, _corpus(args), engine=args.engine)
         print(fo.table(rows))
         result = {"study": args.study, "rows": [
             {"mechanism": r["mechanism"], "ks": r["ks"], "forecast": list(map(float, r["forecast"])),
              "measured": list(map(float, r["measured"])), "error": [[iv.value, iv.lo, iv.hi] for iv in r["error"]],
-             "L_stop_predicted": r["L_stop_predicted"], "L_stop": r["L_stop"]} for r in rows]}
+             "L_stop_predicted": r["L_stop_predicted"], "L_stop": r["L_stop"],
+             **({"engine": {"error": [[iv.value, iv.lo, iv.hi] for iv in r["engine"]["error"]],
+                            "holds": r["engine"]["holds"], "heads": r["engine"]["heads"]}} if r.get("engine") else {})}
+            for r in rows]}
     else:
         from .train import load_model, read_checkpoint
 
@@ -368,6 +400,67 @@ def cmd_forecast(args, argv):
             print(f"figure: {draw_one(result, out)[0]}")
         except ImportError:
             pass
+        print(f"wrote {out / 'forecast.json'}")
+    return 0
+
+
+def _forecast_generators(args):
+    """``forecast --generators FILE [--checkpoint DIR]``: the engine forecast of one head's
+    transport, checked against the engine; beside the model's forecast for that head."""
+    import json
+
+    from ..errors import ParameterError
+    from ..forecast import from_file
+
+    _check_multiples(args.multiples)
+    context = None
+    if args.checkpoint:
+        from .train import read_checkpoint
+
+        context = read_checkpoint(args.checkpoint)["train"]["context"]
+    r = from_file(args.generators, context, args.multiples, args.trials, args.seed)
+    src = r["source"]
+    ks = r["ks"]
+    print(f"{args.generators}: {r['rows']} {r['mechanism']} generators (d = {r['d']}"
+          + (f", {src['mechanism']} layer {src['layer']} head {src['head']}" if "layer" in src else "")
+          + f"), T = {r['context']}, far set past W = {r['window']}, task B = {r['B']:g}, {r['trials']} trials")
+    print("engine far mass, forecast from T and 2T / measured; forecast - measured odds relative to measured "
+          "(95% over trials):")
+    for k, ff, mf, e, v in zip(ks, r["forecast_far"], r["measured_far"], r["relative_error"], r["verdicts"]):
+        print(f"  {k}x: {ff:.3f} / {mf:.3f}  {e.text()}  {v}")
+    result = {"generators": args.generators, **{k: r[k] for k in ("mechanism", "d", "rows", "context", "ks",
+                                                                  "window", "B", "trials", "seed", "verdicts",
+                                                                  "source")},
+              "engine_forecast_far": list(map(float, r["forecast_far"])),
+              "engine_measured_far": list(map(float, r["measured_far"])),
+              "engine_relative_error": [[iv.value, iv.lo, iv.hi] for iv in r["relative_error"]]}
+    if args.checkpoint:
+        from . import forecast as fo
+        from .train import load_model
+
+        if "layer" not in src:
+            raise ParameterError(f"{args.generators}: names no layer and head; export it with python -m mixing.lm "
+                                 "export to compare with the model")
+        model = load_model(args.checkpoint)
+        mr = fo.one_model(model, _corpus(args), r["context"], args.multiples, args.windows)
+        li, h = int(src["layer"]), int(src["head"])
+        if li >= mr["far"].shape[0] or h >= mr["far"].shape[1]:
+            raise ParameterError(f"{args.generators}: layer {li} head {h} is not a head of {args.checkpoint}")
+        far = {k: mr["far"][li, h, 1 + mr["ks"].index(k)] for k in ks}
+        print(f"the model's forecast for that head ({args.windows} test windows of {2 * r['context']} bytes): "
+              + ", ".join(f"{k}x {far[k]:.3f}" for k in ks))
+        held = all(v == "holds" for v in r["verdicts"])
+        print("the stationary tail " + ("holds" if held else "fails") + " for this transport in the engine: "
+              + ("a miss of the model's forecast lies in its scores (content, layers), not in the transport"
+                 if held else "the transport's own far terms still change with the lag past 2T"))
+        result["model_forecast_far"] = [float(far[k]) for k in ks]
+        result["checkpoint"] = args.checkpoint
+    if args.out:
+        from ..files import write_text
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "forecast.json", json.dumps(result, indent=2, default=float) + "\n")
         print(f"wrote {out / 'forecast.json'}")
     return 0
 

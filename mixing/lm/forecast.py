@@ -33,7 +33,7 @@ import math
 import numpy as np
 import torch
 
-from ..forecast import FORECAST_VERSION  # cached forecast.npz of another version: recomputed
+from ..forecast import ENGINE_TRIALS, FORECAST_VERSION  # cached files of another version: recomputed
 from ..stats import Interval, classify, t_interval
 from .model import LM
 
@@ -181,7 +181,46 @@ def model_forecast(folder, corpus, study_length: int, context: int, ks, probe_wi
     return far
 
 
-def study_rows(folder, corpus=None, progress=None) -> list[dict]:
+def engine_check(folder, corpus, context: int, ks, trials: int = ENGINE_TRIALS, seed: int = 0):
+    """The engine forecast (``mixing.forecast.from_file``) on the generators of every head of the
+    model in ``folder``, exported along the test split: the relative error of the forecast odds
+    [layers, H, len(ks > 2), 3] (value, lo, hi; 95% over trials), or None for a mechanism with
+    no token-dependent generators. Cached in ``folder/engine-forecast.npz``."""
+    import tempfile
+    from pathlib import Path
+
+    from ..forecast import from_file
+    from .export import export
+    from .model import HOUSEHOLDER, SO2
+    from .run import _atomic_npz
+    from .train import load_model
+
+    folder = Path(folder)
+    big = [int(k) for k in ks if int(k) > 2]
+    cache = folder / "engine-forecast.npz"
+    key = np.array([FORECAST_VERSION, context, trials, seed, *big], dtype=np.int64)
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if np.array_equal(z["key"], key):
+                return z["error"] if z["error"].size else None
+    model = load_model(folder)
+    cfg = model.cfg
+    if cfg.mechanism in SO2 or cfg.mechanism in HOUSEHOLDER:
+        err = np.empty((cfg.layers, cfg.heads, len(big), 3))
+        with tempfile.TemporaryDirectory() as tmp:
+            for li in range(cfg.layers):
+                for h in range(cfg.heads):
+                    path = Path(tmp) / f"{li}.{h}.npz"
+                    export(model, corpus, li, h, path, length=context * max(big), train_length=context)
+                    r = from_file(path, context, big, trials, seed)
+                    err[li, h] = [[e.value, e.lo, e.hi] for e in r["relative_error"]]
+    else:
+        err = np.empty((0,))
+    _atomic_npz(cache, {"key": key, "error": err})
+    return err if err.size else None
+
+
+def study_rows(folder, corpus=None, progress=None, engine: bool = False) -> list[dict]:
     """Per mechanism of a finished study: forecast and measured far mass at every multiple
     (head means; the forecast error with its t interval over seeds), and the predicted and
     measured stopping lengths."""
@@ -210,11 +249,29 @@ def study_rows(folder, corpus=None, progress=None) -> list[dict]:
         fc, ms = np.array(fc), np.array(ms)
         pred = predicted_excess(b.excess(2).mean(1), fc, ks)
         stop, _ = st.stop(lab)
-        rows.append({"mechanism": lab, "ks": ks, "forecast": fc[:, 1:].mean(0), "measured": ms.mean(0),
+        eng = None
+        if engine:
+            e = engine_check(Path(folder) / "models" / folder_name(lab) / "seed0", corpus, st.context, ks)
+            if e is not None:
+                flat = e.reshape(-1, *e.shape[2:])                       # [heads, K, 3]
+                held = np.all((flat[:, :, 1] <= 0) & (flat[:, :, 2] >= 0), axis=1)
+                eng = {"error": [t_interval(flat[:, j, 0]) for j in range(flat.shape[1])],
+                       "holds": int(held.sum()), "heads": int(flat.shape[0])}
+            if progress:
+                progress(f"{lab} engine")
+        rows.append({"mechanism": lab, "ks": ks, "forecast": fc[:, 1:].mean(0), "measured": ms.mean(0), "engine": eng,
                      "error": [error_interval(fc[:, 1 + j], ms[:, j]) for j in range(len(ks))],
                      "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
                      "L_stop_predicted": predicted_stop(pred, ks, TAU), "L_stop": stop, "seeds": b.seeds})
     return rows
+
+
+def _engine_cell(eng) -> str:
+    """The engine check of a mechanism: the relative odds error at the largest multiple, its t
+    interval over heads, and in how many heads the forecast holds at every multiple."""
+    if not eng:
+        return "(no generators)"
+    return f"{eng['error'][-1].text()}; {eng['holds']}/{eng['heads']}"
 
 
 def table(rows) -> str:
@@ -223,8 +280,10 @@ def table(rows) -> str:
         return "(no finished models)"
     ks = rows[0]["ks"]
     kmax = max(ks)
+    engine = any(r.get("engine") for r in rows)
     head = ["mechanism"] + [f"far {k}x: forecast / measured (error [95%])" for k in ks if k > 2] + \
-        ["L_stop predicted", "L_stop measured"]
+        ["L_stop predicted", "L_stop measured"] + \
+        ([f"engine, same generators: odds error {kmax}x (95% over heads); heads where F1 holds"] if engine else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = []
@@ -233,6 +292,8 @@ def table(rows) -> str:
                 continue
             cells.append(f"{r['forecast'][j]:.3f} / {r['measured'][j]:.3f} ({r['error'][j].text()})")
         stop = lambda x: f"{x:g}x" if math.isfinite(x) else f"> {kmax}x"  # noqa: E731
+        eng = r.get("engine")
+        tail = f" | {_engine_cell(eng)} |" if engine else " |"
         lines.append(f"| {r['mechanism']} | " + " | ".join(cells) +
-                     f" | {stop(r['L_stop_predicted'])} | {stop(r['L_stop'])} |")
+                     f" | {stop(r['L_stop_predicted'])} | {stop(r['L_stop'])}" + tail)
     return "\n".join(lines)
