@@ -54,7 +54,12 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
 
 def main(argv=None) -> int:
     ap = Parser(prog="python -m figures", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog="figures: " + ", ".join(NAMES), formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 epilog="figures: " + ", ".join(NAMES) + "\n\nexamples:\n"
+                                        "  python -m figures --quick --out runs/figures        # every figure, small\n"
+                                        "  python -m figures regimes --out runs/figures        # one figure, full size\n"
+                                        "  python -m figures window --force --executor dask    # recompute on Dask\n"
+                                        "  python -m figures forecast                          # redraw from the committed data",
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
     ap.add_argument("--out", help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
@@ -96,6 +101,8 @@ def main(argv=None) -> int:
                 t = time.perf_counter()
                 paths, reused = render(name, out, args.quick, args.force)
                 how = "redrawn from saved data" if reused else "computed"
+                if reused and args.executor != "local":
+                    how += f" (nothing ran on {args.executor}: add --force to recompute there)"
                 print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
     except OSError as exc:          # a full disk or a read-only folder: the figures done so far are kept
         where = f" ({exc.filename})" if exc.filename else ""

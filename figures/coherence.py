@@ -52,8 +52,8 @@ def draw(rows):
         labels = [lab for lab in dict.fromkeys(r["series"] for r in rows if r["panel"] == panel)]
         for lab, col in zip(labels, colors):
             x, y, se = select(rows, panel, lab, "measured")
-            ok = finite_log(y, se)
-            band(ax, x[ok], y[ok], se[ok], col, label=lab, marker="")
+            ok = finite_log(y, se)              # lags lost in the noise: gaps, not lines drawn across them
+            band(ax, x, np.where(ok, y, np.nan), np.where(ok, se, np.nan), col, label=lab, marker="")
             tx, ty, _ = select(rows, panel, lab, "theory")
             tok = ty > 0
             theory(ax, tx[tok], ty[tok], label=None, color=col, ls=":")
@@ -65,7 +65,8 @@ def draw(rows):
         ax.set_title(title)
         ax.legend(loc="lower left")
     axes[0].set_ylabel("coherence  tr(E P_n)/d")
-    fig.suptitle("Coherence decays geometrically: |psi|^n and (1 - beta/d)^n (dotted: theory B1; bands: ±2 s.e.)",
+    fig.suptitle("Coherence decays geometrically: |psi|^n and (1 - beta/d)^n (dotted: theory B1; bands: ±2 s.e.;\n"
+                 "gaps: lags where the measurement is not 2 s.e. above 0, so not drawn on a log axis)",
                  fontsize=9)
     fig.tight_layout()
     return fig

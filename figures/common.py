@@ -61,6 +61,20 @@ def band(ax, x, y, se, color, label=None, marker="o", ls="-"):
         ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.2, lw=0)
 
 
+def on_top(curves: dict, tol: float = 0.01) -> dict:
+    """For each curve (name -> y array) drawn over an earlier one, within ``tol`` of the larger
+    |y| at every point, the earlier one's name: such curves get their own style and say so."""
+    out, names = {}, list(curves)
+    for i, name in enumerate(names):
+        y = np.asarray(curves[name], dtype=float)
+        for other in names[:i]:
+            z = np.asarray(curves[other], dtype=float)
+            if y.shape == z.shape and np.all(np.abs(y - z) <= tol * np.maximum(np.abs(y), np.abs(z)) + 1e-12):
+                out[name] = out.get(other, other)
+                break
+    return out
+
+
 def theory(ax, x, y, label="theory", color="black", ls="--"):
     ax.plot(x, y, ls, color=color, lw=1.0, label=label)
 

@@ -9,7 +9,7 @@ from mixing import measures as ms
 from mixing.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, select
+from .common import COLOR, SEED, band, estimate_rows, on_top, select
 
 MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
          ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}),
@@ -39,12 +39,17 @@ def draw(rows):
     W = Task().window
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     for ax, metric, ylabel in ((axes[0], "near_weight", "near target weight a*"),
-                               (axes[1], "far_mass", "far mass A_F (lags > W)")):
-        for label, _, _ in MECHS:
-            x, y, se = select(rows, metric, label, "measured")
-            band(ax, x, y, se, COLOR[label], label=label, marker=".")
+                               (axes[1], "far_mass", f"far mass A_F (lags > {W})")):
+        curves = {label: select(rows, metric, label, "measured") for label, _, _ in MECHS}
+        over = on_top({k: v[1] for k, v in curves.items()})
+        for label, (x, y, se) in curves.items():
+            if label in over:                 # the same values as an earlier curve: hollow, dashed, named
+                ax.plot(x, y, "--", color=COLOR[label], marker="o", ms=5, mfc="none",
+                        label=f"{label} (on {over[label]})")
+            else:
+                band(ax, x, y, se, COLOR[label], label=label, marker=".")
         ax.axvspan(1, W, color="0.9", zorder=0)
-        ax.text(W, 0.5, f"near set n <= W = {W} ", fontsize=7, ha="right", va="center", rotation=90,
+        ax.text(W, 0.5, f"near set: lags <= {W} ", fontsize=7, ha="right", va="center", rotation=90,
                 transform=ax.get_xaxis_transform())
         for lab, rho, col in (("so2", np.exp(-0.125), COLOR["so2"]), ("householder", 1 - 2 / 64, COLOR["householder"])):
             w = F["window"](rho=rho, eps=0.1)

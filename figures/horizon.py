@@ -65,7 +65,7 @@ def draw(rows):
     top = max(r["y"] for r in rows if r["kind"] != "theory")
     ax.set_yscale("log", base=2)
     ax.set_ylim(8, top * 4)
-    ax.set_xlabel("logit scale B")
+    ax.set_xlabel(f"logit scale B (mechanisms offset by {offsets[0]:+.1f} to {offsets[-1]:+.1f} in B to stay apart)")
     ax.set_ylabel(f"horizon L_eta: first L with retention < {ETA}")
     ax.set_title("d = 64, p = 0.01 (open triangles: beyond / before the grid)")
     ax.legend(loc="upper left", fontsize=7)

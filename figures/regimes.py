@@ -5,8 +5,9 @@ sigma, or of a spread relative to each block's frequency, law ``gaussian_rel``) 
 Householder reflections (beta = 2) over RoPE, against the lookalike rate p and the spread,
 at several context lengths; measured by the engine (mean ratio, error bars
 +-2 s.e. by the delta method, the mechanisms' trials independent) with the B8 estimate of
-``proofs.lookalike`` drawn as dashed lines; and the regime of the largest measured ratio
-against L.
+``proofs.lookalike`` drawn dashed (the plug-in r_m = 2/d) and dotted (averaged over a uniform
+query's block energies, and for SO(2) over the target's own phases); and the regime of the
+largest measured ratio against L.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def spec(quick):
                 rel_sigmas=[0.3, 3.0] if quick else [0.1, 0.3, 1.0, 3.0],
                 lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
                 curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED,
-                b8_rope_energies="plug-in and sphere")
+                b8_energies="plug-in and averaged (RoPE, SO(2) with target phases)", b8_draws=512)
 
 
 def _mean_se(rows):
@@ -53,15 +54,22 @@ def compute(quick):
     def near(mech, p, lengths):
         return ms.per_trial_retrieval(mech, Task(B=B, p=p), lengths, s["seed"], s["trials"])[:, :, 0]
 
+    def averaged(p, lengths, sigma=0.0, relative=False):
+        """B8 without the plug-in (block energies, and SO(2)'s target phases, averaged; the same
+        draws for every mechanism, so ratios share them)."""
+        return lookalike.near_weight_so2_sphere(D, B, p, 1.0, 1, lengths, sigma=sigma, relative=relative,
+                                                draws=s["b8_draws"])
+
     for p in s["ps"]:
         rope = near(M.make("rope", D), p, Ls)
         hh = near(M.make("householder", D, beta=2.0), p, Ls)
         pred_rope = lookalike.near_weight("rope", D, B, p, 1.0, 1, Ls)
+        rope_sphere = averaged(p, Ls)
         r, se = _ratio(hh, rope)
         hh_b8 = lookalike.near_weight("householder", D, B, p, 1.0, 1, Ls, beta=2.0)
         pred = hh_b8 / pred_rope
         # B8 with RoPE's near weight averaged over the query's block energies (no plug-in)
-        pred_sphere = hh_b8 / lookalike.near_weight_rope_sphere(D, B, p, 1.0, 1, Ls)
+        pred_sphere = hh_b8 / rope_sphere
         for k, L in enumerate(Ls):
             rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k]))
             rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k]))
@@ -70,17 +78,21 @@ def compute(quick):
             so2 = near(M.make("so2", D, law="gaussian_rel", rel_sigma=rel), p, Ls)
             r, se = _ratio(so2, rope)
             pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=rel, relative=True) / pred_rope
+            sph = averaged(p, Ls, rel, relative=True) / rope_sphere
             for k, L in enumerate(Ls):
                 if k in (0, len(Ls) - 1):
                     rows.append(row(f"rel L={L}", f"p={p:g}", "measured", rel, r[k], se[k]))
                     rows.append(row(f"rel L={L}", f"p={p:g}", "theory", rel, pred[k]))
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory-sphere", rel, sph[k]))
         for sigma in s["sigmas"]:
             so2 = near(M.make("so2", D, law="gaussian", sigma=sigma, center="rope"), p, Ls)
             r, se = _ratio(so2, rope)
             pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=sigma) / pred_rope
+            sph = averaged(p, Ls, sigma) / rope_sphere
             for k, L in enumerate(Ls):
                 rows.append(row(f"so2 L={L}", f"p={p:g}", "measured", sigma, r[k], se[k]))
                 rows.append(row(f"so2 L={L}", f"p={p:g}", "theory", sigma, pred[k]))
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory-sphere", sigma, sph[k]))
     # the regime of the largest measured ratio at the shortest length, against L
     so2_rows = [r_ for r_ in rows if r_["panel"] == f"so2 L={Ls[0]}" and r_["kind"] == "measured"]
     best = max(so2_rows, key=lambda r_: r_["y"])
@@ -91,10 +103,12 @@ def compute(quick):
     r, se = _ratio(so2, rope)
     pred = (lookalike.near_weight("so2", D, B, p_best, 1.0, 1, curve, sigma=sigma_best)
             / lookalike.near_weight("rope", D, B, p_best, 1.0, 1, curve))
+    sph = averaged(p_best, curve, sigma_best) / averaged(p_best, curve)
     label = f"SO(2) sigma={sigma_best:g} / RoPE, p={p_best:g}"
     for k, L in enumerate(curve):
         rows.append(row("best", label, "measured", L, r[k], se[k]))
         rows.append(row("best", label, "theory", L, pred[k]))
+        rows.append(row("best", label, "theory-sphere", L, sph[k]))
     return rows
 
 
@@ -103,7 +117,13 @@ def draw(rows):
 
     panels = sorted({r["panel"] for r in rows if r["panel"].startswith("so2 L=")}, key=lambda t: int(t.split("=")[1]))
     panels += sorted({r["panel"] for r in rows if r["panel"].startswith("rel L=")}, key=lambda t: int(t.split("=")[1]))
-    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(3.8 * (len(panels) + 2), 3.8))
+    ncol = 4                                          # a grid that reads at page width
+    nrow = -(-(len(panels) + 2) // ncol)
+    fig, grid = plt.subplots(nrow, ncol, figsize=(3.9 * ncol, 3.7 * nrow), squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(panels) + 2:]:
+        ax.set_axis_off()
+    axes = axes[:len(panels) + 2]
     series = sorted({r["series"] for r in rows if r["panel"].startswith(("so2", "rel"))}, key=lambda t: float(t[2:]))
     cmap = plt.get_cmap("viridis")
     for ax, panel in zip(axes, panels):
@@ -113,6 +133,9 @@ def draw(rows):
             ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=col, label=name, capsize=2)
             x, y, _ = select(rows, panel, name, "theory")
             ax.plot(x, y, "--", color=col, lw=1.0)
+            x, y, _ = select(rows, panel, name, "theory-sphere")
+            if len(x):
+                ax.plot(x, y, ":", color=col, lw=1.6)
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_xscale("log")
         ticks = sorted({r["x"] for r in rows if r["panel"] == panel})
@@ -135,8 +158,8 @@ def draw(rows):
         x, y, _ = select(rows, panel, "Householder / RoPE", "theory-sphere")
         if len(x):
             ax.plot(x, y, ":", color=col, lw=1.6)
-    ax.text(0.02, 0.02, "dashed: B8 with r_m = 2/d (plug-in)\ndotted: RoPE's B8 averaged over the query's\n"
-            "block energies (Dirichlet); Householder's\nGaussian approximation kept", transform=ax.transAxes,
+    ax.text(0.02, 0.02, "dotted: RoPE's B8 averaged over the query's\n"
+            "block energies; Householder's Gaussian\napproximation kept", transform=ax.transAxes,
             fontsize=6.5, va="bottom")
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")
@@ -152,13 +175,17 @@ def draw(rows):
     x, y, se = select(rows, "best", name, "measured")
     ax.errorbar(x, y, yerr=2 * se, fmt="o", ms=3, color=COLOR["so2"], capsize=2, label="engine")
     x, y, _ = select(rows, "best", name, "theory")
-    ax.plot(x, y, "--", color="black", lw=1.0, label="B8")
+    ax.plot(x, y, "--", color="black", lw=1.0, label="B8, plug-in")
+    x, y, _ = select(rows, "best", name, "theory-sphere")
+    if len(x):
+        ax.plot(x, y, ":", color="black", lw=1.6, label="B8, averaged")
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("context length L")
     ax.set_ylabel("near weight ratio")
     ax.set_title(f"largest measured ratio: {name}", fontsize=8.5)
     ax.legend(fontsize=7)
-    fig.suptitle("dashed: B8 estimate (d = 64, B = 8, delta = 1); points: engine, +-2 s.e.", fontsize=9, y=1.02)
+    fig.suptitle("points: engine, +-2 s.e.; dashed: B8 with the plug-in r_m = 2/d; dotted: B8 averaged over the "
+                 "query's block energies (and SO(2)'s target phases); d = 64, B = 8, delta = 1", fontsize=9, y=1.01)
     fig.tight_layout()
     return fig

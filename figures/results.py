@@ -218,18 +218,22 @@ def regimes(f):
     for panel in [p for p in dict.fromkeys(k[0] for k in f.rows) if p != "best"]:
         pts = [(s, x, y, se, f.at(panel, s, x, "theory")[0]) for s in f.series(panel) for x, y, se in f.get(panel, s)]
         s, x, y, se, t = max(pts, key=lambda r: r[2])
+        t_avg = f.at(panel, s, x, "theory-sphere")[0] if f.rows.get((panel, s, "theory-sphere")) else math.nan
         base = [r for r in pts if r[0] == "p=0.01"]
         at1 = max(base, key=lambda r: r[2]) if base else None
         xn = "p" if panel.startswith("householder") else ("rel_sigma" if panel.startswith("rel") else "sigma")
         where = f"{xn}={x:g}" + ("" if panel.startswith("householder") else f", {s}")
-        rows.append([panel, pm(y, se), where, f"{t:.3g}", pm(at1[2], at1[3]) if at1 else "-"])
+        rows.append([panel, pm(y, se), where, f"{t:.3g}", f"{t_avg:.3g}" if math.isfinite(t_avg) else "-",
+                     pm(at1[2], at1[3]) if at1 else "-"])
     best = f.get("best", f.series("best")[0])
     cross = next((x for (x, y, _) in best if y < 1.0), None)
     return ("Near-weight ratio over RoPE of accumulated SO(2) (absolute spread sigma, or relative "
             "spread rel_sigma around the RoPE frequencies) and of i.i.d. Householder reflections, "
             "over the lookalike rate p; the largest measured ratio per panel, where it is, the B8 "
-            "estimate there, and the largest ratio at p = 0.01:\n\n"
-            + table(["panel", "largest ratio", "at", "B8 estimate", "largest at p=0.01"], rows)
+            "estimate there (with the plug-in r_m = 2/d, and averaged over a uniform query's block "
+            "energies and, for SO(2), the target's own phases; theory.md, B8), and the largest ratio "
+            "at p = 0.01:\n\n"
+            + table(["panel", "largest ratio", "at", "B8, plug-in", "B8, averaged", "largest at p=0.01"], rows)
             + f"\n\nThe best regime ({f.series('best')[0]}) against length: its ratio first falls below 1 at "
             f"L = {pw2(cross) if cross else '(never)'}"
             + (f" and is {pm(*best[-1][1:])} at L = {pw2(best[-1][0])}" if best else "") + ".\n\n"

@@ -281,9 +281,26 @@ def resolve(args) -> dict:
     from .learned.generators import ignored_parts
 
     ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
+    longest = max(xs) if isinstance(xs, list) else int(xs)
+    cycled = {path: rows for path in params.get("generators", [])
+              if (rows := sequence_rows(path)) is not None and rows < longest}
     return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
                 columns=columns, given=list(params), out=args.out or cfg.get("out"), show=show,
-                ignored={k: v for k, v in ignored.items() if v})
+                ignored={k: v for k, v in ignored.items() if v}, cycled=cycled)
+
+
+def sequence_rows(path) -> int | None:
+    """The rows of a generators file of kind ``sequence`` (one generator per lag), else None."""
+    from .learned.generators import read
+
+    try:
+        data = read(path)
+    except ParameterError:
+        return None
+    if str(data.get("kind", "table")) != "sequence":
+        return None
+    arr = data.get("angles", data.get("directions"))
+    return None if arr is None else int(arr.shape[0])
 
 
 SHOWABLE = {"retrieval": measures.METRICS, "coherence": ("coherence",), "second-moment": ("second_moment",)}

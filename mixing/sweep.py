@@ -246,6 +246,12 @@ def main(argv=None) -> int:
             print(f"mixing.sweep: {Path(path).name}: not used by the {sweep['measure']} task: {'; '.join(parts)}",
                   file=sys.stderr)
         manifest["generators_ignored"] = sweep["ignored"]
+        longest = "lag" if sweep["measure"] != "retrieval" else "length"
+        for path, rows in sweep["cycled"].items():
+            print(f"mixing.sweep: {Path(path).name}: {rows} generators, one per lag; the longer {longest}s reuse "
+                  f"them cyclically (lag n takes row (n - 1) mod {rows}); export more rows to avoid it",
+                  file=sys.stderr)
+        manifest["generators_cycled"] = sweep["cycled"]
         if args.workers is not None and (args.executor != "dask" or args.scheduler):
             raise ParameterError("--workers: only used with --executor dask and no --scheduler")
         if args.workers is not None and args.workers < 1:

@@ -28,7 +28,11 @@ The plug-in is the approximation that breaks first: B8 is convex in the block en
 with ``r_m = 2/d`` RoPE's near weight comes out 5-15% above the engine and the
 Householder/RoPE ratio below 1 where the engine has it above. ``near_weight_rope_sphere``
 averages RoPE's B8 over the energies of a query uniform on the sphere (Dirichlet(1, ..., 1))
-instead, within 1.3% of the engine at the checked points.
+instead; ``near_weight_so2_sphere`` does the same for accumulated SO(2) and also averages over
+the target's own phases, on which each lookalike's phase is conditioned (and keeps the target
+key's normalisation, which the plug-in drops for the relative law). Both are within 5% of the
+engine at the checked points (proofs/REPORT.md); what remains is the law of large numbers
+over the other sources (a* is convex in their sum: the estimate is low where it fluctuates).
 
 The block factor: ``e^{z cos phi} = sum_j z^j cos^j(phi) / j!`` and
 ``cos^j(phi) = 2^-j sum_i C(j, i) e^{i (2i - j) phi}`` (Euler), so with ``E e^{i k N} = e^{-k^2 v / 2}``
@@ -185,6 +189,78 @@ def near_weight_rope_sphere(d, B, p, kappa, delta, lengths, draws=256, seed=0):
     terms[:, delta - 1] = 0.0
     cum = np.cumsum(terms, axis=1)[:, lengths - 1]
     return (math.exp(B) / (math.exp(B) + cum)).mean(0)
+
+
+@cache
+def _frequency_coefficients():
+    """G's series regrouped by frequency: ``G(z, mu, v) = sum_{k >= 0} A_k(z) cos(k mu) e^{-k^2 v / 2}``
+    with ``A_k(z) = sum_j c_{j,k} z^j`` the derived weights of frequencies +k and -k together
+    (the cosine is even). Returns (j, k, c) over the terms with k >= 0."""
+    js, ks, ws, _ = _coeffs()
+    fold = np.where(ks == 0, 1.0, 2.0)
+    keep = ks >= 0
+    return js[keep], ks[keep], (ws * fold)[keep]
+
+
+def _block_energy_factor(z, shift, mus, vs):
+    """G(z_r, mu_n + shift_r, v_n) for draws (z, shift) [R] and lags (mu, v) [L] at once: [R, L]."""
+    js, ks, cs = _frequency_coefficients()
+    keep = js <= _terms_needed(float(np.max(z)))
+    js, ks, cs = js[keep], ks[keep], cs[keep]
+    K = int(ks.max()) + 1
+    A = np.zeros((z.size, K))
+    np.add.at(A.T, ks, cs[:, None] * z[None, :] ** js[:, None])          # A_k(z) per draw
+    k = np.arange(K, dtype=float)
+    damp = np.exp(-k[:, None] ** 2 * vs[None, :] / 2)                      # [K, L]
+    ka = k[None, :] * shift[:, None]                                        # cos(k (mu + a)), expanded
+    return ((A * np.cos(ka)) @ (np.cos(k[:, None] * mus[None, :]) * damp)
+            - (A * np.sin(ka)) @ (np.sin(k[:, None] * mus[None, :]) * damp))
+
+
+def near_weight_so2_sphere(d, B, p, kappa, delta, lengths, sigma=0.0, relative=False, draws=512, seed=0):
+    """B8 for accumulated SO(2) (RoPE-centred Gaussian angles) without plug-ins: averaged over a
+    uniform query's block energies ``r ~ Dirichlet(1, ..., 1)`` and over the target's own phases;
+    only the other sources' sum is replaced by its mean (the law of large numbers).
+
+    Given r, the target key ``normalize((E P_delta)^T q)`` has block m scaled by
+    ``e^{-delta sd_m^2 / 2} / N`` with ``N^2 = sum_m r_m e^{-delta sd_m^2}`` (sd_m the block's spread
+    per step: sigma, or sigma theta_m for the relative law). Block m's phase noise at lag n is
+    ``N_m(n) = a_m + (N_m(n) - a_m)`` with ``a_m = N_m(delta) ~ N(0, delta sd_m^2)`` and an
+    independent increment of variance ``(n - delta) sd_m^2``. So the target scores
+    ``s* = sum_m z_m cos(a_m)``, ``z_m = B r_m e^{-delta sd_m^2/2} / N``, and, given a, a lookalike at
+    lag n contributes ``Lambda_n = prod_m G(z_m, (n - delta) theta_m + a_m, (n - delta) sd_m^2)``
+    (block factor G above). The near weight ``e^{s*} / (e^{s*} + sum_{n != delta} [p Lambda_n +
+    (1 - p) M_d(B kappa)])`` is averaged over ``draws`` joint draws of (r, a) with a fixed seed. Lags
+    before the target (delta > 1) take the Brownian bridge: mean ``a_m n / delta``, variance
+    ``sd_m^2 n (delta - n) / delta``.
+    sigma = 0 is RoPE (tested against ``near_weight_rope_sphere``)."""
+    from .score_gap import formulas as sg
+
+    mgf = {f.name: f for f in sg()}["sphere-mgf"](d=d, B=B * kappa)
+    lengths = np.atleast_1d(np.asarray(lengths, dtype=int))
+    n = np.arange(1, int(lengths.max()) + 1, dtype=float)
+    th = _theta(d)
+    sd = sigma * th if relative else np.full(th.shape, float(sigma))
+    rng = np.random.default_rng(seed)
+    r = rng.dirichlet(np.ones(d // 2), size=draws)                               # [draws, d/2]
+    a = rng.standard_normal((draws, d // 2)) * np.sqrt(delta) * sd               # the target's phases
+    norm = np.sqrt(r @ np.exp(-delta * sd ** 2))                                  # [draws]
+    log_lam = np.zeros((draws, n.size))
+    s_star = np.zeros(draws)
+    after, before = n >= delta, n < delta
+    for m in range(d // 2):
+        z = B * r[:, m] * math.exp(-delta * sd[m] ** 2 / 2) / norm
+        s_star += z * np.cos(a[:, m])
+        log_lam[:, after] += np.log(_block_energy_factor(z, a[:, m], (n[after] - delta) * th[m],
+                                                         (n[after] - delta) * sd[m] ** 2))
+        for i in np.flatnonzero(before):       # lags before the target: a Brownian bridge to a_m
+            k = n[i]
+            log_lam[:, i] += np.log(_block_energy_factor(z, a[:, m] * k / delta, np.array([(k - delta) * th[m]]),
+                                                         np.array([sd[m] ** 2 * k * (delta - k) / delta]))[:, 0])
+    terms = p * np.exp(log_lam) + (1 - p) * mgf
+    terms[:, delta - 1] = 0.0
+    cum = np.cumsum(terms, axis=1)[:, lengths - 1]
+    return (1.0 / (1.0 + cum * np.exp(-s_star)[:, None])).mean(0)
 
 
 def near_weight(mechanism, d, B, p, kappa, delta, lengths, sigma=0.0, beta=2.0, relative=False):

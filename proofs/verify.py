@@ -297,7 +297,7 @@ def subspace_table(d, k, V, seed):
 
 #: stated accuracy of the B8 estimate: the plug-in of the query's block energies (RoPE, SO(2)),
 #: plus a Gaussian approximation of the lookalike score for Householder products
-B8_TOL = {"rope": 0.20, "so2": 0.20, "householder": 0.25, "rope-sphere": 0.05}
+B8_TOL = {"rope": 0.20, "so2": 0.20, "householder": 0.25, "rope-sphere": 0.05, "so2-sphere": 0.05}
 
 
 def check_lookalike(sz, seed):
@@ -328,6 +328,15 @@ def check_lookalike(sz, seed):
         out.append(Check("B8 a*(L), RoPE, block energies averaged (no plug-in)", f"rope d=64 B=8 p=0.2 L={L}",
                          "approx", pred, float(rows.mean()), float(rows.std(ddof=1) / math.sqrt(rows.size)),
                          tol=B8_TOL["rope-sphere"]))
+    # SO(2) likewise, and over the target's own phases (lookalike.near_weight_so2_sphere)
+    for kw, task_kw, L in (({"sigma": 0.3}, dict(p=0.2), 256), ({"sigma": 0.3}, dict(p=0.2), 4096),
+                           ({"sigma": 0.1}, dict(p=0.1, kappa=0.5), 2048)):
+        task = Task(B=8.0, **task_kw)
+        rows, _ = measured[("so2", tuple(kw.items()), task.p, L)]
+        pred = float(lookalike.near_weight_so2_sphere(64, 8.0, task.p, task.kappa, task.delta, [L], **kw)[0])
+        out.append(Check("B8 a*(L), SO(2), block energies and target phases averaged (no plug-in)",
+                         f"so2 d=64 B=8 {_pt(**kw, **task_kw)} L={L}", "approx", pred, float(rows.mean()),
+                         float(rows.std(ddof=1) / math.sqrt(rows.size)), tol=B8_TOL["so2-sphere"]))
     # the SO(2)/RoPE ratio at the regime of the largest predicted advantage
     a, pa = measured[("so2", (("sigma", 0.3),), 0.2, 256)]
     b, pb = measured[("rope", (), 0.2, 256)]
@@ -335,6 +344,10 @@ def check_lookalike(sz, seed):
     se = ratio * math.sqrt((a.std(ddof=1) / a.mean()) ** 2 / a.size + (b.std(ddof=1) / b.mean()) ** 2 / b.size)
     out.append(Check("B8 ratio a*(SO(2)) / a*(RoPE)", "d=64 B=8 sigma=0.3 p=0.2 L=256", "approx", pa / pb, ratio, se,
                      tol=B8_TOL["so2"]))
+    sphere = (lookalike.near_weight_so2_sphere(64, 8.0, 0.2, 1.0, 1, [256], sigma=0.3)[0]
+              / lookalike.near_weight_rope_sphere(64, 8.0, 0.2, 1.0, 1, [256])[0])
+    out.append(Check("B8 ratio a*(SO(2)) / a*(RoPE), both averaged (no plug-in)", "d=64 B=8 sigma=0.3 p=0.2 L=256",
+                     "approx", float(sphere), ratio, se, tol=B8_TOL["so2-sphere"]))
     return out
 
 

@@ -106,3 +106,17 @@ def test_results_doc_is_what_the_committed_data_give(tmp_path):
     stale = tmp_path / "results.md"
     stale.write_text(text.replace("±", "+-", 1))
     assert results.main(["--check", "--out", str(stale)]) == 1
+
+
+def test_curves_drawn_on_top_of_each_other_are_found():
+    """figures.common.on_top names the earlier curve a later one covers (within 1%), so that
+    the figure draws it apart and says so; curves that differ anywhere are left alone."""
+    import numpy as np
+
+    from figures.common import on_top
+
+    a = np.array([1.0, 0.5, 0.25])
+    got = on_top({"alibi": a, "rope": a * 2, "gate": a * 1.005, "gate2": a * 1.002, "other": a + [0, 0, 0.1]})
+    assert got == {"gate": "alibi", "gate2": "alibi"}
+    assert on_top({"x": np.zeros(3), "y": np.zeros(3)}) == {"y": "x"}
+    assert on_top({"x": np.zeros(3), "y": np.zeros(4)}) == {}

@@ -192,6 +192,25 @@ def test_b8_block_factor_and_limits():
         assert b8 == pytest.approx(est(B=4.0, d=32, L=L), rel=1e-10)
 
 
+def test_b8_averaged_so2_reduces_to_rope_and_regroups_the_series():
+    """The frequency-regrouped block factor (any phase shift) equals the derived series; the
+    averaged SO(2) B8 at sigma = 0 is the averaged RoPE B8 (delta = 1 and, through the bridge
+    of the lags before the target, delta = 3). Its accuracy against the engine is checked by
+    proofs (B8 rows, 5%)."""
+    from proofs import lookalike as lk
+
+    z = np.array([0.3, 2.0, 7.5])
+    mus, vs = np.array([0.0, 0.7, -2.5]), np.array([0.0, 0.4, 5.0])
+    for a in (0.0, 1.1):
+        got = lk._block_energy_factor(z, np.full(3, a), mus, vs)
+        want = [[float(lk.block_factor(zz, m + a, v)[0]) for m, v in zip(mus, vs)] for zz in z]
+        assert np.allclose(got, want, rtol=1e-12)
+    for delta in (1, 3):
+        a = lk.near_weight_rope_sphere(16, 6.0, 0.2, 1.0, delta, [64, 512], draws=64, seed=4)
+        b = lk.near_weight_so2_sphere(16, 6.0, 0.2, 1.0, delta, [64, 512], sigma=0.0, draws=64, seed=4)
+        assert np.allclose(a, b, rtol=1e-12), delta
+
+
 def test_approx_check_passes_only_within_its_accuracy():
     from proofs.core import Check
 

@@ -310,3 +310,24 @@ def test_resume_removes_only_its_own_temporary_files(tmp_path):
     assert (out / "notes" / "draft.tmp").read_text() == "mine"
     assert not (out / "results.csv.abc.tmp").exists()
     assert json.loads((out / "manifest.json").read_text())["removed_partial"] == ["results.csv.abc.tmp"]
+
+
+def test_a_sequence_file_shorter_than_the_lengths_is_cycled_and_says_so(tmp_path, capsys):
+    """One generator per lag (python -m mixing.lm export): lengths past its rows reuse the rows
+    cyclically; the sweep says so once and records it in the manifest, and not when the file
+    is long enough."""
+    import numpy as np
+
+    from mixing.learned import generators as gen
+
+    path = tmp_path / "seq.npz"
+    gen.save(str(path), "sequence", "so2", {"angles": np.full((32, 4), 0.3)})
+    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "16,64", "--trials", "2",
+                 "--out", str(tmp_path / "long")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("reuse them cyclically") == 1 and "mod 32" in err
+    assert json.loads((tmp_path / "long" / "manifest.json").read_text())["generators_cycled"] == {str(path): 32}
+    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "16,32", "--trials", "2",
+                 "--out", str(tmp_path / "short")]) == 0
+    assert "cyclically" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "short" / "manifest.json").read_text())["generators_cycled"] == {}

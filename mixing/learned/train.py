@@ -310,7 +310,10 @@ def load(path) -> Model:
 
 def main(argv=None) -> int:
     ap = Parser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog=plain("\n".join(__doc__.strip().splitlines()[2:])),
+                                 epilog=plain("\n".join(__doc__.strip().splitlines()[2:])) + "\n\nexamples:\n"
+                                 "  python -m mixing.learned --mechanism so2 --out runs/so2.npz\n"
+                                 "  python -m mixing.learned --mechanism householder --train-length 256 --out runs/hh.npz\n"
+                                 "  python -m mixing.sweep --mechanism so2 --param generators=runs/so2.npz --out runs/so2-sweep",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))
     ap.add_argument("--train-length", type=int, default=128, help="context length L of training (default 128)")
