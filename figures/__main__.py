@@ -46,7 +46,7 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
             common.save_data(out, name, man, rows)
     reused = rows is not None
     if rows is None:
-        rows = mod.compute(quick, out) if name in ("learned", "lm", "forecast") else mod.compute(quick)
+        rows = mod.compute(quick, out) if name in ("learned", "lm", "forecast", "passkey") else mod.compute(quick)
         common.save_data(out, name, man, rows)
     fig = mod.draw(rows)
     return common.save_figure(fig, out, name, formats), reused

@@ -508,9 +508,11 @@ def test_kill_9_of_training_then_resume_gives_the_uninterrupted_weights(tmp_path
     assert proc.poll() is None, "training finished before the kill"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 10 <= read_checkpoint(killed)["step"] < 40
+    at_kill = read_checkpoint(killed)["step"]
+    assert 10 <= at_kill < 40
     resumed = subprocess.run([*argv, "--out", str(killed)], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from step {at_kill} of 40" in resumed.stdout, resumed.stdout[:500]
     a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(killed)
     assert a["step"] == b["step"] == 40 and a["log"] == b["log"]
     for key, val in a["model"].items():

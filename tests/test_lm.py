@@ -340,3 +340,25 @@ def test_results_doc_tables_are_the_committed_studys_report():
     table = verdict_table(root / "figures" / "output" / "lm-run")
     assert "| E1 |" in table and "| B5 |" in table and "L_stop" in table
     assert table in (root / "docs" / "results.md").read_text()
+
+
+def test_gpu_preset_fills_what_the_command_line_leaves_out(tmp_path):
+    """run --preset gpu at toy size on the CPU: the options given win, the preset fills the rest
+    (batch 64, its mechanism list), and the study runs end to end."""
+    out = tmp_path / "gpu"
+    assert main(["run", "--preset", "gpu", "--device", "cpu", "--layers", "1", "--width", "16", "--heads", "2",
+                 "--context", "16", "--steps", "2", "--seeds", "2", "--mechanisms", "rope,path", "--multiples", "2,4",
+                 "--windows", "4", "--jobs", "1", "--out", str(out)]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["model"] == {"layers": 1, "width": 16, "heads": 2}
+    assert man["train"]["batch"] == 64 and man["train"]["device"] == "cpu" and man["train"]["steps"] == 2
+    assert man["mechanisms"] == ["rope", "path"] and man["seeds"] == [0, 1] and man["multiples"] == [2, 4]
+    from mixing.lm.__main__ import PRESETS, _apply_preset
+
+    class A:
+        preset = "gpu"
+    a = A()
+    _apply_preset(a, ["run", "--preset", "gpu"])
+    assert (a.width, a.context, a.device, a.seeds) == (256, 256, "cuda", 3)
+    assert main(["run", "--preset", "gpu", "--quick", "--out", str(tmp_path / "q")]) == 2
+    assert set(PRESETS) == {"gpu"}

@@ -48,6 +48,10 @@ def _check_multiples(ks):
         raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {list(ks)})")
 
 
+def _examples(*lines) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def _model_args(ap):
     ap.add_argument("--layers", type=_positive_int, default=4, help="transformer blocks (default 4)")
     ap.add_argument("--width", type=_positive_int, default=128, help="model width (default 128)")
@@ -63,6 +67,9 @@ def _train_args(ap, steps=2000):
                     help="learning-rate factor of learned angle tables (default 1)")
     ap.add_argument("--corpus", metavar="PATH", help="text file or folder of text files (default: the stdlib source)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ap.add_argument("--passkey", type=float, default=0.0, metavar="Q",
+                    help="plant a key-value passkey in a fraction Q of the training windows; run also tests "
+                         "retrieval with the key 0.5T-16T back (mixing.lm.passkey; default 0: none)")
 
 
 def _train_config(args):
@@ -70,7 +77,8 @@ def _train_config(args):
 
     return TrainConfig(context=args.context, steps=args.steps, batch=args.batch, lr=args.lr,
                        min_lr=args.lr / 10, angle_lr=args.angle_lr, device=args.device,
-                       warmup=min(100, max(1, args.steps // 20)), checkpoint_every=max(1, min(250, args.steps // 4)))
+                       warmup=min(100, max(1, args.steps // 20)), checkpoint_every=max(1, min(250, args.steps // 4)),
+                       passkey=args.passkey)
 
 
 def parser():
@@ -82,8 +90,15 @@ def parser():
     r = sub.add_parser("run", help="train and evaluate every mechanism, write results.csv and the figure",
                        description="Train every mechanism at several seeds, score held-out windows with full and sliding-window context, "
                                    "write DIR/results.csv, DIR/manifest.json and DIR/lm.png. Rerunning resumes.",
-                       epilog=MECHANISM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--quick", action="store_true", help="every mechanism, one seed, a tiny model (1 layer, width 32, context 32) for 60 steps: the smoke test (the size and training options are ignored)")
+                       epilog=_examples("python -m mixing.lm run --quick --out runs/lm-quick",
+                                        "python -m mixing.lm run --mechanisms rope,alibi,path --seeds 3 --layers 2 "
+                                        "--width 64 --context 64 --steps 2500 --out runs/lm-study") + "\n\n" + MECHANISM_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--quick", action="store_true", help="every mechanism, one seed, a tiny model (1 layer, width 32, context 32) for 60 steps: the smoke test (the size and training options are ignored, but for --device and --passkey)")
+    r.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named study size: gpu = rope, alibi, so2-random:abs=0.3, so2-learned, path, path-forget, "
+                        "3 seeds, 4 layers, width 256, context 256, batch 64, 1500 steps, to 16x, on cuda (about 3.2-3.5M "
+                        "parameters, 24M training bytes a model); options given here win")
     r.add_argument("--mechanisms", metavar="LIST", help="comma-separated (default: all, with so2-random at abs=0.3 and rel=0.5)")
     r.add_argument("--seeds", type=_positive_int, help="seeds per mechanism (default 5; 1 with --quick)")
     r.add_argument("--multiples", type=_int_list,
@@ -97,7 +112,10 @@ def parser():
     _model_args(r)
     _train_args(r)
 
-    t = sub.add_parser("train", help="train one model", epilog=MECHANISM_HELP,
+    t = sub.add_parser("train", help="train one model",
+                       epilog=_examples("python -m mixing.lm train --mechanism path --out runs/path",
+                                        "python -m mixing.lm train --mechanism so2-random:abs=0.3 --layers 2 --width 64 "
+                                        "--context 64 --out runs/so2") + "\n\n" + MECHANISM_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--mechanism", required=True, help="one of the mechanisms below (SO(2) ones take :abs=S or :rel=S)")
     t.add_argument("--seed", type=_seed, default=0, help="model seed (default 0)")
@@ -105,7 +123,9 @@ def parser():
     _model_args(t)
     _train_args(t)
 
-    e = sub.add_parser("eval", help="evaluate a trained model")
+    e = sub.add_parser("eval", help="evaluate a trained model",
+                       epilog=_examples("python -m mixing.lm eval --checkpoint runs/path --multiple 8 --windows 16 "
+                                        "--out runs/path-eval"), formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--checkpoint", required=True, help="run folder of a trained model")
     e.add_argument("--multiple", type=_positive_int, default=32,
                    help="evaluation length as a multiple of the training context (default 32)")
@@ -114,7 +134,12 @@ def parser():
     e.add_argument("--out", required=True, help="folder for eval.csv")
     e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 
-    x = sub.add_parser("export", help="export a head's generators as a generators file")
+    x = sub.add_parser("export", help="export a head's generators as a generators file",
+                       epilog=_examples("python -m mixing.lm export --checkpoint runs/path --layer 1 --head 0 "
+                                        "--out runs/path-head.npz",
+                                        "python -m mixing.sweep --mechanism householder --param "
+                                        "generators=runs/path-head.npz --out runs/path-engine"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     x.add_argument("--checkpoint", required=True, help="run folder of a trained so2-* or path* model")
     x.add_argument("--layer", type=_index, default=0, help="layer (default 0)")
     x.add_argument("--head", type=_index, default=0, help="head (default 0)")
@@ -122,7 +147,9 @@ def parser():
     x.add_argument("--corpus", metavar="PATH", help="corpus (default: the stdlib source)")
     x.add_argument("--out", required=True, help="FILE.npz")
 
-    p = sub.add_parser("report", help="the E1-E4 verdict table of a finished run")
+    p = sub.add_parser("report", help="the E1-E4 verdict table of a finished run",
+                       epilog=_examples("python -m mixing.lm report figures/output/lm-run"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="run folder (holding results.csv)")
 
     f = sub.add_parser("forecast", help="forecast far mass and the stopping length from lengths up to 2T",
@@ -135,12 +162,12 @@ def parser():
                                    "stylized engine, where the forecast is checked against the engine at every "
                                    "length (intervals over trials); with --checkpoint too, beside the model's own "
                                    "forecast for that head.",
-                       epilog="examples:\n"
-                              "  python -m mixing.lm forecast --checkpoint runs/lm/path --out runs/forecast\n"
-                              "  python -m mixing.lm forecast --study figures/output/lm-run\n"
-                              "  python -m mixing.lm export --checkpoint runs/lm/path --length 2048 "
-                              "--out runs/path-head.npz\n"
-                              "  python -m mixing.lm forecast --generators runs/path-head.npz --checkpoint runs/lm/path",
+                       epilog=_examples("python -m mixing.lm forecast --checkpoint runs/path --out runs/forecast",
+                                        "python -m mixing.lm forecast --study figures/output/lm-run --engine",
+                                        "python -m mixing.lm export --checkpoint runs/path --length 4096 "
+                                        "--out runs/path-head.npz",
+                                        "python -m mixing.lm forecast --generators runs/path-head.npz --checkpoint "
+                                        "runs/path"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g = f.add_mutually_exclusive_group()
     g.add_argument("--checkpoint", help="run folder of a trained model")
@@ -163,7 +190,9 @@ def parser():
                        description="The mixing windows W(0.1) and stopping lengths of the same mechanisms trained "
                                    "at two or more contexts T (one study folder per T): C3 (W does not depend on T) "
                                    "and C4 (models with W < T extrapolate), with their 95% intervals and rules "
-                                   "(mixing.lm.contexts).")
+                                   "(mixing.lm.contexts).",
+                       epilog=_examples("python -m mixing.lm contexts figures/output/lm-ctx32 figures/output/lm-run "
+                                        "figures/output/lm-ctx128"), formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("dirs", nargs="+", metavar="DIR", help="study folders (holding results.csv), one per context")
     return ap
 
@@ -209,16 +238,43 @@ def _corpus(args):
     return data.load(args.corpus)
 
 
+#: named study sizes for ``run --preset``; options given on the command line win over them
+PRESETS = {
+    # a GPU-sized study of the mechanisms of the scale question: 3.2-3.5 million parameters,
+    # context 256, 24 million training bytes per model, scored to 16x (4096 bytes: as many test
+    # windows as the corpus has files that long). Sized for one H100/H200; not measured on a
+    # card yet (BENCHMARKS.md says so); tested on the CPU at toy size.
+    "gpu": {"mechanisms": "rope,alibi,so2-random:abs=0.3,so2-learned,path,path-forget", "seeds": 3,
+            "layers": 4, "width": 256, "heads": 4, "context": 256, "batch": 64, "steps": 1500,
+            "multiples": [2, 4, 8, 16], "device": "cuda"},
+}
+
+
+def _apply_preset(args, argv):
+    """Fill every option of ``--preset`` that ``argv`` does not give."""
+    given = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    for key, value in PRESETS[args.preset].items():
+        if key not in given:
+            setattr(args, key, value)
+
+
 def cmd_run(args, argv):
     from . import run as run_mod
     from .report import verdict_table
 
+    if args.preset:
+        if args.quick:
+            from ..errors import ParameterError
+
+            raise ParameterError("--preset: not used with --quick (the smoke test has its own size)")
+        _apply_preset(args, argv)
     study = run_mod.quick() if args.quick else run_mod.Study()
     if not args.quick:
         study.model = {"layers": args.layers, "width": args.width, "heads": args.heads}
         study.train = _train_config(args)
     else:
         study.train.device = args.device
+        study.train.passkey = args.passkey
     if args.mechanisms is not None:
         study.mechanisms = tuple(m for m in args.mechanisms.split(",") if m.strip())
     if args.seeds:
@@ -269,6 +325,15 @@ def cmd_train(args, argv):
     corpus = _corpus(args)
     from .run import _bar
 
+    previous = Path(args.out) / "checkpoint.pt"
+    if previous.exists():
+        from .train import read_checkpoint
+
+        prev = read_checkpoint(previous)
+        if prev.get("done"):
+            print(f"{cfg.label()}: {args.out} holds a finished run ({prev['step']} steps); nothing to train")
+        elif prev.get("config") == cfg.to_dict():
+            print(f"{cfg.label()}: resuming from step {prev['step']} of {prev['train']['steps']}")
     ck = train(cfg, tc, corpus, args.out, progress=_bar(cfg.label(), print))
     print(f"{cfg.label()}: {ck['step']} steps in {ck['wall']:.0f} s, validation {ck['val_bpb']:.4f} "
           f"± {ck['val_bpb_se']:.4f} bits/byte at context {tc.context} -> {Path(args.out) / 'checkpoint.pt'}")

@@ -466,6 +466,45 @@ def bound_rows(st: Study) -> list[list[str]]:
     return out
 
 
+def load_passkey(st: Study) -> dict:
+    """Per mechanism with a passkey test: (ks, accuracy [seeds, len(ks), windows])."""
+    from .run import folder_name
+
+    out = {}
+    for lab in st.labels:
+        accs, ks = [], None
+        for seed in range(st.bits[lab].seeds):
+            p = st.folder / "models" / folder_name(lab) / f"seed{seed}" / "passkey.npz"
+            if p.exists():
+                with np.load(p, allow_pickle=False) as z:
+                    accs.append(z["acc"])
+                    ks = [float(k) for k in z["ks"]]
+        if accs:
+            out[lab] = (ks, np.stack(accs))
+    return out
+
+
+def passkey_table(st: Study) -> str:
+    """Retrieval accuracy by distance (the key k T bytes before the query), 95% over seeds and
+    windows, and the verdict against chance (1/26): "retrieves" when the interval lies above
+    it, "chance" when it holds it."""
+    from .passkey import CHANCE
+
+    got = load_passkey(st)
+    if not got:
+        return ""
+    ks = next(iter(got.values()))[0]
+    lines = ["| mechanism | " + " | ".join(f"key {k:g} T back" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    for lab, (kk, acc) in got.items():
+        cells = []
+        for j in range(len(kk)):
+            iv = crossed([acc[:, j, :]])
+            cells.append(_cell(iv, classify(iv, CHANCE, above="retrieves", below="below chance",
+                                            unresolved="chance")))
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def verdict_table(folder) -> str:
     """The whole report of a study folder (Markdown)."""
     st = folder if isinstance(folder, Study) else Study(Path(folder))
@@ -475,6 +514,12 @@ def verdict_table(folder) -> str:
              f"TAU = {TAU} at 95%; crossing: bootstrap over seeds and windows):", "", stop_table(st), "",
              "Excess over the sliding-window level (bits/byte, 95% interval; holds: below TAU, fails: above):", "",
              excess_table(st), "", "Verdicts:", "", verdict_block(st)]
+    keys = passkey_table(st)
+    if keys:
+        parts += ["", "Passkey retrieval (mixing.lm.passkey; trained with a planted pair in a fraction "
+                  f"{st.manifest.get('train', {}).get('passkey', '?')} of its windows, at distances up to T): "
+                  "accuracy on the value's letters, 95% over seeds and windows; chance 1/26 = 0.038, and a "
+                  "model that saw only its last T bytes would be at chance beyond 1 T:", "", keys]
     bounds = bound_rows(st)
     if bounds:
         parts += ["", "| bound | cases | what it says |", "|---|---|---|"]

@@ -37,7 +37,9 @@ from .. import __version__
 from ..errors import ParameterError
 from ..files import replacing, write_text
 from ..locks import held
+from ..stats import mean_se
 from . import data as data_mod
+from . import passkey as passkey_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
 from .train import TrainConfig, _atomic_save, check_size, load_model, train
@@ -76,8 +78,14 @@ class Study:
 
     def spec(self) -> dict:
         """Every setting a model's numbers depend on (a folder holds one spec)."""
-        return {"model": dict(self.model), "train": asdict(self.train), "length": self.length,
+        return {"model": dict(self.model), "train": self.train.to_dict(), "length": self.length,
                 "windows": self.windows, "probe_windows": self.probe_windows, "coherence_lags": self.coherence_lags}
+
+
+def passkey_ks(study: Study) -> list[float]:
+    """The passkey distances (multiples of T) a study's windows hold: ``passkey.DISTANCES`` up
+    to the longest multiple less one (the key needs T bytes of text before it)."""
+    return [k for k in passkey_mod.DISTANCES if k <= max(study.multiples) - 1]
 
 
 def quick() -> Study:
@@ -173,6 +181,15 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
         rows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
                      "value": shift, "stderr": float("nan")})
     _atomic_npz(folder / "bits.npz", arrays)
+    if study.train.passkey:
+        win, starts = data_mod.file_windows(corpus, "test", study.length, study.windows)
+        got = passkey_mod.accuracy(model, win, study.train.context, passkey_ks(study), study.train.device)
+        _atomic_npz(folder / "passkey.npz", {**got, "starts": starts, "context": study.train.context})
+        for k, a, b in zip(got["ks"], got["acc"], got["bits"]):
+            for metric, v in (("passkey_acc", a), ("passkey_bits", b)):
+                m, se = mean_se(v)
+                rows.append({"eval_length": study.length, "metric": metric, "layer": "", "head": "",
+                             "x": float(k), "value": m, "stderr": se})
     common = {"mechanism": cfg.mechanism, "scale": cfg.scale, "gate": cfg.gate, "rope_base": cfg.rope_base,
               "seed": seed, "seeds": 1, "train_context": study.train.context, **study.model,
               "steps": study.train.steps, "batch": study.train.batch}
@@ -220,6 +237,8 @@ def validate(study: Study, corpus=None) -> tuple[list[str], object]:
     corpus = corpus if corpus is not None else data_mod.load()
     data_mod.check_length(corpus, "test", study.length, what="--multiples")
     data_mod.file_windows(corpus, "test", study.length, study.windows)      # enough distinct files, or one line
+    if study.train.passkey:
+        passkey_mod.check_corpus(corpus)
     return labels, corpus
 
 

@@ -24,6 +24,7 @@ from ..errors import ParameterError
 from ..files import write_bytes
 from ..locks import held
 from . import data as data_mod
+from . import passkey
 from .model import LM, Config
 
 #: checkpoint format; a checkpoint of another format is refused
@@ -44,6 +45,15 @@ class TrainConfig:
     checkpoint_every: int = 250
     val_windows: int = 64
     device: str = "cpu"
+    passkey: float = 0.0             # fraction of training windows with a planted passkey (mixing.lm.passkey)
+
+    def to_dict(self) -> dict:
+        """The settings as stored in checkpoints and manifests (``passkey`` only when used, so
+        that runs from before it compare equal)."""
+        out = asdict(self)
+        if not out["passkey"]:
+            out.pop("passkey")
+        return out
 
     def validate(self) -> "TrainConfig":
         for key in ("context", "batch", "steps", "checkpoint_every", "val_windows"):
@@ -56,6 +66,8 @@ class TrainConfig:
                 raise ParameterError(f"--{key.replace('_', '-')}: must be a finite number >= 0 (got {v!r})")
         if self.warmup < 0:
             raise ParameterError(f"--warmup: must be >= 0 (got {self.warmup})")
+        if not (isinstance(self.passkey, (int, float)) and 0 <= self.passkey <= 1):
+            raise ParameterError(f"--passkey: must be a fraction in [0, 1] (got {self.passkey!r})")
         check_device(self.device)
         return self
 
@@ -204,7 +216,7 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
     step, log, wall = 0, [], 0.0
     if path.exists():
         ck = read_checkpoint(path)
-        if ck["config"] != cfg.to_dict() or ck["train"] != asdict(tc):
+        if ck["config"] != cfg.to_dict() or ck["train"] != tc.to_dict():
             raise ParameterError(f"--out: {out} holds a run with other settings ({ck['config']['mechanism']}, "
                                  f"{ck['train']['steps']} steps); choose another folder")
         if ck["corpus"]["sha256"] != corpus.fingerprint["sha256"]:
@@ -220,7 +232,7 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
 
     def checkpoint(done: bool):
         ck = {"format": FORMAT, "mixing": __version__, "torch": str(torch.__version__), "config": cfg.to_dict(),
-              "train": asdict(tc), "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
+              "train": tc.to_dict(), "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
               "log": log, "corpus": corpus.fingerprint, "wall": wall + time.perf_counter() - t0, "done": done}
         if done:
             model.eval()
@@ -232,8 +244,15 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
         lr = learning_rate(tc, step)
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_factor"]
-        x = torch.from_numpy(data_mod.batch(corpus.train, tc.batch, tc.context, cfg.seed, step)).to(tc.device)
-        loss = loss_bits(model, x).mean()
+        xb = data_mod.batch(corpus.train, tc.batch, tc.context, cfg.seed, step)
+        copy = None
+        if tc.passkey:
+            xb, copy = passkey.plant(xb, tc.passkey, cfg.seed, step)
+        x = torch.from_numpy(xb).to(tc.device)
+        bits = loss_bits(model, x)
+        lm_loss = loss = bits.mean()
+        if copy is not None and copy.any():       # the passkey's copy term (mixing.lm.passkey), not logged
+            loss = loss + bits[torch.from_numpy(copy).to(tc.device)].mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{cfg.label()}: training loss became {loss.item()} at step {step} "
                                      f"(lower --lr, now {tc.lr:g})")
@@ -242,7 +261,7 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        log.append(float(loss.item()))
+        log.append(float(lm_loss.item()))
         if progress is not None:
             progress(step, tc.steps, log[-1])
         if step % tc.checkpoint_every == 0 and step < tc.steps:
