@@ -187,6 +187,24 @@ class Store:
         return len(rows)
 
 
+def load(run_dir):
+    """The results table of a finished (or partly finished) run folder, a sweep's or a
+    ``mixing.lm`` study's, as a pandas DataFrame (pandas: ``pip install -e ".[results]"``): one
+    row per CSV row, numbers as numbers, the run's manifest in ``.attrs["manifest"]``."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError('mixing.results.load needs pandas: pip install -e ".[results]"') from None
+    run_dir = Path(run_dir)
+    path = run_dir / "results.csv"
+    if not path.is_file():
+        raise ParameterError(f"{run_dir}: no results.csv (a sweep's --out folder or a mixing.lm study)")
+    df = pd.read_csv(path, keep_default_na=False, na_values=["", "nan"], low_memory=False)
+    man = run_dir / "manifest.json"
+    df.attrs["manifest"] = json.loads(man.read_text()) if man.is_file() else {}
+    return df
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

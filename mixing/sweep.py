@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--show", metavar="METRIC[,METRIC]",
                     help="metrics the terminal summary prints (retrieval: near_weight, far_mass, retention, "
                          "far_residual; default near_weight; results.csv always has every metric)")
+    ap.add_argument("--plot", action="store_true",
+                    help="also draw every metric against length or lag, one line per grid point with +-2 s.e. "
+                         "bands, as OUT/plot.png (python -m mixing.plot OUT does it later)")
     ap.add_argument("--config", metavar="FILE.toml",
                     help="read options from a TOML file (keys as the long options, and a [param] "
                          "table); command-line options override it")
@@ -269,10 +272,20 @@ def main(argv=None) -> int:
             store.unlock()
         return 2
     try:
-        return _run(sweep, store, manifest, executor, ids, out)
+        rc = _run(sweep, store, manifest, executor, ids, out)
     finally:
         executor.close()
         store.unlock()
+    if rc == 0 and args.plot:
+        from .plot import plot
+
+        try:
+            print(f"figure: {plot(out)}")
+        except OSError as exc:
+            print(f"mixing.sweep: error: the figure: {exc.strerror or exc} ({exc.filename}); the results are "
+                  f"written, python -m mixing.plot {out} draws it", file=sys.stderr)
+            return 1
+    return rc
 
 
 def _run(sweep, store, manifest, executor, ids, out) -> int:

@@ -331,3 +331,36 @@ def test_a_sequence_file_shorter_than_the_lengths_is_cycled_and_says_so(tmp_path
                  "--out", str(tmp_path / "short")]) == 0
     assert "cyclically" not in capsys.readouterr().err
     assert json.loads((tmp_path / "short" / "manifest.json").read_text())["generators_cycled"] == {}
+
+
+def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
+    """--plot writes OUT/plot.png beside results.csv; python -m mixing.plot redraws it (or some
+    metrics, elsewhere) and says in one line what it cannot draw; results.load gives the table
+    with numbers as numbers and the manifest."""
+    from mixing import plot as plot_mod
+    from mixing import results
+
+    out = tmp_path / "s"
+    assert main(["--mechanism", "so2", "--mechanism", "rope", "--param", "sigma=0.3,0.6", "--d", "8",
+                 "--lengths", "8,32", "--trials", "4", "--out", str(out), "--plot"]) == 0
+    assert "figure:" in capsys.readouterr().out
+    png = (out / "plot.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    other = tmp_path / "near.png"
+    assert plot_mod.main([str(out), "--metrics", "near_weight", "--out", str(other)]) == 0
+    assert other.stat().st_size > 5_000
+    assert plot_mod.main([str(out), "--metrics", "nope"]) == 2
+    assert "not in" in capsys.readouterr().err
+    assert plot_mod.main([str(tmp_path)]) == 2
+    assert "no results.csv" in capsys.readouterr().err
+    labels = {plot_mod.point_label(r, ["sigma"]) for r in results.read_csv(out / "results.csv")}
+    assert labels == {"so2 sigma=0.3", "so2 sigma=0.6", "rope"}
+    pd = pytest.importorskip("pandas")
+    df = results.load(out)
+    assert isinstance(df, pd.DataFrame) and len(df) == 3 * 4 * 2
+    assert df["x"].dtype.kind == "i" and df["value"].dtype.kind == "f"
+    assert df.attrs["manifest"]["trials"] == 4
+    from mixing.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="no results.csv"):
+        results.load(tmp_path)
