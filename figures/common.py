@@ -75,6 +75,18 @@ def on_top(curves: dict, tol: float = 0.01) -> dict:
     return out
 
 
+def interval_line(ax, rows, panel, series, color, label=None, ms=3.5):
+    """The ``measured`` points of (panel, series) against x as a line, with a band between its
+    ``lo`` and ``hi`` rows where every point has them (a 95% interval, not +-2 s.e.)."""
+    sel = [r for r in rows if r["panel"] == panel and r["series"] == series]
+    xs = sorted({r["x"] for r in sel})
+    at = {(r["kind"], r["x"]): r["y"] for r in sel}
+    ax.plot(xs, [at[("measured", x)] for x in xs], "-o", ms=ms, color=color, label=label)
+    lo, hi = [at.get(("lo", x)) for x in xs], [at.get(("hi", x)) for x in xs]
+    if all(v is not None for v in lo + hi):
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
+
+
 def theory(ax, x, y, label="theory", color="black", ls="--"):
     ax.plot(x, y, ls, color=color, lw=1.0, label=label)
 

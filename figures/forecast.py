@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .common import row
+from .common import interval_line, row
 from .lm import color
 
 #: the mechanisms drawn in the far-mass panels (the table in docs/results.md has every one)
@@ -96,14 +96,7 @@ def draw(rows):
                          key=lambda r: r["x"])
             a.plot([r["x"] for r in sel], [r["y"] for r in sel], ls=ls, marker=mk, ms=3.5, color=col,
                    label=lab if kind == "measured" else None)
-        sel = sorted((r for r in rows if r["panel"] == "error" and r["series"] == lab), key=lambda r: r["x"])
-        xs = sorted({r["x"] for r in sel})
-        y = [next(r["y"] for r in sel if r["x"] == x and r["kind"] == "measured") for x in xs]
-        b.plot(xs, y, "-o", ms=3.5, color=col, label=lab)
-        lo = [next((r["y"] for r in sel if r["x"] == x and r["kind"] == "lo"), None) for x in xs]
-        hi = [next((r["y"] for r in sel if r["x"] == x and r["kind"] == "hi"), None) for x in xs]
-        if all(v is not None for v in lo + hi):
-            b.fill_between(xs, lo, hi, color=col, alpha=0.15, lw=0)
+        interval_line(b, rows, "error", lab, col, label=lab)
     a.set_ylim(-0.02, 1.02)
     a.set_title("far mass (lag > T/2, head mean): measured (solid)\nand forecast from lengths <= 2T (dashed)",
                 fontsize=9)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .common import row
+from .common import interval_line, row
 from .lm import color
 
 #: the committed study (docs/guide.md, "Retrieval beyond the context")
@@ -80,15 +80,7 @@ def draw(rows):
     fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
     labels = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "acc"))
     for lab in labels:
-        col = color(lab)
-        sel = sorted((r for r in rows if r["panel"] == "acc" and r["series"] == lab), key=lambda r: r["x"])
-        xs = sorted({r["x"] for r in sel})
-        y = [next(r["y"] for r in sel if r["x"] == x and r["kind"] == "measured") for x in xs]
-        a.plot(xs, y, "-o", ms=4, color=col, label=lab)
-        lo = [next((r["y"] for r in sel if r["x"] == x and r["kind"] == "lo"), None) for x in xs]
-        hi = [next((r["y"] for r in sel if r["x"] == x and r["kind"] == "hi"), None) for x in xs]
-        if all(v is not None for v in lo + hi):
-            a.fill_between(xs, lo, hi, color=col, alpha=0.15, lw=0)
+        interval_line(a, rows, "acc", lab, color(lab), label=lab, ms=4)
     a.axhline(CHANCE, color="black", lw=0.8, ls=":")
     a.text(0.02, CHANCE, " chance (1/26)", transform=a.get_yaxis_transform(), va="bottom", fontsize=7)
     a.axvline(1.0, color="0.5", lw=0.8, ls="--")
