@@ -29,9 +29,9 @@ import time
 import numba
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.task import Task
 
 FP64_UNITS = {9: 64, 8: 32, 7: 32}
 
@@ -46,7 +46,7 @@ def _time(fn, repeat=1):
 
 
 def card():
-    from mixing.kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
+    from mixing.engine.kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
     from numba import cuda
 
     dev = cuda.get_current_device()
@@ -114,7 +114,7 @@ def precision(L=2 ** 20, trials=8):
 
 
 def sweep(max_seconds, d=128, trials=4096, L=2 ** 24, lay=None, short=2 ** 20):
-    from mixing.kernels.cuda import layout
+    from mixing.engine.kernels.cuda import layout
 
     with layout.use(lay or layout.Layout()):
         mech = M.make("householder", d, vocab=1024)
@@ -148,7 +148,7 @@ def iid(trials=4096, L=2 ** 20, L_full=2 ** 16):
 
 
 def run(quick=False, max_sweep=120.0) -> dict:
-    from mixing.kernels import cuda as _k  # noqa: F401
+    from mixing.engine.kernels import cuda as _k  # noqa: F401
     from numba import cuda
 
     c = card()
@@ -169,7 +169,7 @@ def run(quick=False, max_sweep=120.0) -> dict:
     print(f"[2] table Householder retrieval d=64 V=1024, {trials} trials x L={L}: CPU {r_cpu:.3g} steps/s "
           f"({t_cpu:.2f} s), CUDA {r_gpu:.3g} steps/s ({t_gpu:.3f} s), ratio {r_gpu / r_cpu:.1f}x, "
           f"{100 * frac:.2f}% of FP64 peak")
-    from mixing.kernels import cuda as K
+    from mixing.engine.kernels import cuda as K
     kern = K.kernels(64, False)["retrieval"]
     regs, local = kern.get_regs_per_thread(), kern.get_local_mem_per_thread()
     print(f"    kernel: {K.WPB} warps/block, registers/thread {regs}, local memory bytes/thread {local}")
@@ -181,7 +181,7 @@ def run(quick=False, max_sweep=120.0) -> dict:
                   f"max relative {rel:.1e}")
         res["precision"] = prec
         import cuda_layouts
-        from mixing.kernels.cuda import layout
+        from mixing.engine.kernels.cuda import layout
 
         res.update(cuda_layouts.run())
         f64 = [r for r in res["layouts_v1024"] if "float32" not in r["layout"]]

@@ -1,4 +1,4 @@
-"""CUDA layouts side by side (``mixing.kernels.cuda.layout``): the same table-driven
+"""CUDA layouts side by side (``mixing.engine.kernels.cuda.layout``): the same table-driven
 Householder retrieval under every layout, timed in one process on one card, and the error
 of the float32 path against float64.
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from cuda_bench import _time
 
-from mixing import measures as ms
-from mixing import mechanisms as M
-from mixing.kernels import cuda as K
-from mixing.kernels.contract import METRICS
-from mixing.kernels.cuda import layout
-from mixing.task import Task
+from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine.kernels import cuda as K
+from mixing.engine.kernels.contract import METRICS
+from mixing.engine.kernels.cuda import layout
+from mixing.engine.task import Task
 
 #: layouts timed on a table that does not fit shared memory (V = 1024 at d = 64)
 BIG = [f"lanes={g},precision={p}" for p in ("float64", "float32") for g in (32, 16, 8, 4)]

@@ -4,11 +4,11 @@ kernel, and the d = 128 sweep to L = 2^24 with 4096 trials."""
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
 from cuda_bench import same_work, sweep
-from mixing.learned.generators import save
-from mixing.task import Task
+from mixing.engine.generators import save
+from mixing.engine.task import Task
 
 rng = np.random.default_rng(0)
 w = rng.standard_normal((256, 64))

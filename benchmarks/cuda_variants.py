@@ -5,7 +5,7 @@ MIXING_CUDA_WPB (warps per block) and MIXING_CUDA_MAXREG (register cap) before r
 import os
 
 from cuda_bench import same_work
-from mixing.kernels import cuda as K
+from mixing.engine.kernels import cuda as K
 
 t_cpu, t_gpu, steps = same_work(4096, 2 ** 15)
 kern = K.kernels(64, False)["retrieval"]

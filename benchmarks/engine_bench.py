@@ -27,11 +27,11 @@ import time
 import numba
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
 from mixing.cli import Parser, check_output_file
-from mixing.errors import ParameterError
-from mixing.task import Task
+from mixing.engine.errors import ParameterError
+from mixing.engine.task import Task
 
 
 def fp64_peak():
@@ -147,7 +147,7 @@ def scaling(Ls, L_fit_from, ds, L_d, trials):
 
 
 def _rss_child(L: int) -> int:
-    code = ("import resource; from mixing import mechanisms as M, measures as ms; from mixing.task import Task;"
+    code = ("import resource; from mixing import mechanisms as M, measures as ms; from mixing.engine.task import Task;"
             f"m = M.make('householder', 64); ms.per_trial_retrieval(m, Task(), [16, 1024, {L}], 0, 8);"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ One Python loop over positions (the path is a product, so positions are sequenti
 every operation vectorised over trials (``einsum``, fancy indexing, broadcasting), random
 numbers drawn by NumPy's own generator in chunks of positions, the softmax kept online,
 and value noise added once per recorded length (the same exact shortcut the engine uses).
-It computes the four metrics of ``mixing.kernels.contract`` for a per-token Householder
+It computes the four metrics of ``mixing.engine.kernels.contract`` for a per-token Householder
 table without value transport, so ``engine_bench.py`` can time the engine and this on the
 same work and check that they agree in distribution.
 """

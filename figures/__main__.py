@@ -32,8 +32,10 @@ def module(name):
     return importlib.import_module(f"figures.{name.replace('-', '_')}")
 
 
-def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "pdf")):
-    """Compute (or reuse) the data of one figure, draw it and write it; returns (paths, reused)."""
+def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "pdf"), runner=None):
+    """Compute (or reuse) the data of one figure, draw it and write it; returns (paths, reused).
+
+    ``runner`` (``mixing.sweep.executors.runner``) runs the engine's trials elsewhere."""
     from . import common
 
     common.style()
@@ -46,7 +48,7 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
             common.save_data(out, name, man, rows)
     reused = rows is not None
     if rows is None:
-        rows = mod.compute(quick, out) if name in ("learned", "lm", "forecast", "passkey") else mod.compute(quick)
+        rows = mod.compute(quick, out=out, runner=runner)
         common.save_data(out, name, man, rows)
     fig = mod.draw(rows)
     return common.save_figure(fig, out, name, formats), reused
@@ -65,6 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
                                   "written only when --out names it)")
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
+    ap.add_argument("--restamp", action="store_true",
+                    help="mark the data saved in --out as computed by this engine, recomputing nothing: only after "
+                         "an engine change that python benchmarks/fingerprints.py --compare shows changes no number")
     ap.add_argument("--generators", nargs="+", metavar="FILE.npz",
                     help="with the figure learned: draw these mixing.learned files beside the baselines (written "
                          f"to --out, default {OWN_OUT}, never over the committed figure)")
@@ -86,8 +91,10 @@ def main(argv=None) -> int:
     out = _make_out(args.out or OWN_OUT)
     if out is None:
         return 2
-    from mixing import executors
-    from mixing.errors import ParameterError
+    if args.restamp:
+        return restamp(out, args.names or NAMES, args.quick)
+    from mixing.sweep import executors
+    from mixing.engine.errors import ParameterError
 
     try:
         executor = executors.make(args.executor, args.scheduler)
@@ -96,14 +103,14 @@ def main(argv=None) -> int:
         return 2
     name = None
     try:
-        with executors.using(executor):
-            for name in args.names or NAMES:
-                t = time.perf_counter()
-                paths, reused = render(name, out, args.quick, args.force)
-                how = "redrawn from saved data" if reused else "computed"
-                if reused and args.executor != "local":
-                    how += f" (nothing ran on {args.executor}: add --force to recompute there)"
-                print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
+        runner = executors.runner(executor)
+        for name in args.names or NAMES:
+            t = time.perf_counter()
+            paths, reused = render(name, out, args.quick, args.force, runner=runner)
+            how = "redrawn from saved data" if reused else "computed"
+            if reused and args.executor != "local":
+                how += f" (nothing ran on {args.executor}: add --force to recompute there)"
+            print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
     except OSError as exc:          # a full disk or a read-only folder: the figures done so far are kept
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"figures: error: {name}: {exc.strerror or exc}{where}; the figures finished before it are kept, "
@@ -117,6 +124,15 @@ def main(argv=None) -> int:
         return 130
     finally:
         executor.close()
+    return 0
+
+
+def restamp(out: Path, names, quick: bool) -> int:
+    from . import common
+
+    for name in names:
+        man = common.manifest(name, {"quick": quick, **module(name).spec(quick)})
+        print(f"{name}: {'restamped' if common.restamp(out, name, man) else 'no saved data of this spec'}")
     return 0
 
 
@@ -134,7 +150,7 @@ def _make_out(path):
 def own_learned(args) -> int:
     """The figure learned with the reader's files added: baselines from the committed data when it
     matches (else computed), the files evaluated now; written to --out (default runs/figures)."""
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     from . import common
     from . import learned

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
+from mixing.engine import mechanisms as M
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, finite_log, row, select, theory
+from .common import COLOR, SEED, band, estimate_rows, finite_log, measures, row, select, theory
 
 SO2 = (("gaussian", 0.1), ("gaussian", 0.3), ("vonmises", 4.0), ("uniform", 1.0))
 HH = ((16, 2.0), (64, 2.0), (64, 1.0), (64, 0.25))
@@ -20,7 +19,8 @@ def spec(quick):
     return dict(lags=80 if quick else 200, trials=800 if quick else 8000, d=64, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     F = formulas()
     n = np.arange(1, s["lags"] + 1)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, on_top, select
+from .common import COLOR, SEED, band, estimate_rows, measures, on_top, select
 
 MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
          ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}),
@@ -20,7 +19,8 @@ def spec(quick):
     return dict(d=64, kmax=13 if quick else 20, trials=24 if quick else 128, task=Task().__dict__, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     lengths = [2 ** k for k in range(4, s["kmax"] + 1)]
     task = Task(**s["task"])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, row, select, theory
+from .common import COLOR, SEED, measures, row, select, theory
 
 MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
          ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}))
@@ -21,7 +20,8 @@ def spec(quick):
                 kmax=12 if quick else 18, trials=8 if quick else 32, task=Task().__dict__, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     lengths = np.array([2 ** k for k in range(4, s["kmax"] + 1)])
     rows = []

@@ -27,7 +27,7 @@ def spec(quick):
                 random_tables=[o["sigma"] for m, _, o in RUNS if m == "so2-random"])
 
 
-def compute(quick, out: Path | None = None):
+def compute(quick, out: Path | None = None, runner=None):
     s = spec(quick)
     lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
     rows = []

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, row, select, theory
+from .common import COLOR, SEED, band, estimate_rows, measures, row, select, theory
 
 MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
          ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}))
@@ -19,7 +18,8 @@ def spec(quick):
     return dict(d=64, B=3.0, W=64, kmax=12 if quick else 16, trials=16 if quick else 64, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     lengths = [2 ** k for k in range(4, s["kmax"] + 1)]
     task = Task(B=s["B"], window=s["W"])

@@ -37,7 +37,7 @@ def _quick_study():
     return st
 
 
-def compute(quick, out: Path | None = None):
+def compute(quick, out: Path | None = None, runner=None):
     import os
 
     from mixing.lm import run as run_mod
@@ -57,7 +57,7 @@ def compute(quick, out: Path | None = None):
 
 def rows_of(folder) -> list[dict]:
     from mixing.lm.report import Study, load_passkey
-    from mixing.stats import crossed
+    from mixing.engine.stats import crossed
 
     st = Study(Path(folder))
     rows = []

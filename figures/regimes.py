@@ -12,15 +12,14 @@ largest measured ratio against L.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine.stats import mean_se_rows
+from mixing.engine.task import Task
 
-from .common import COLOR, SEED, row, select
+from .common import COLOR, SEED, measures, row, select
 
 D, B = 64, 8.0
 
@@ -34,17 +33,14 @@ def spec(quick):
                 b8_energies="plug-in and averaged (RoPE, SO(2) with target phases)", b8_draws=512)
 
 
-def _mean_se(rows):
-    return rows.mean(0), rows.std(0, ddof=1) / math.sqrt(rows.shape[0])
-
-
 def _ratio(a, b):
-    (ma, sa), (mb, sb) = _mean_se(a), _mean_se(b)
+    (ma, sa), (mb, sb) = mean_se_rows(a), mean_se_rows(b)
     r = ma / mb
     return r, r * np.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     from proofs import lookalike
 
     s = spec(quick)

@@ -301,7 +301,7 @@ def lm(data: Path):
 
 
 def forecast(f: Fig):
-    from mixing.forecast import ENGINE_TRIALS
+    from mixing.engine.forecast import ENGINE_TRIALS
 
     labels = list(dict.fromkeys(series for (panel, series, kind) in f.rows if panel == "far"))
     ks = [x for x, _, _ in f.rows[("far", labels[0], "measured")]]
@@ -346,7 +346,7 @@ def forecast(f: Fig):
             "ties the excess to the far mass gained past T, fitted at 2x. The predicted L_stop equals "
             f"the measured one for {hits} of {n} mechanisms. The last column runs the same forecast in "
             "the stylized engine on each model's own generators, exported along the test text (seed 0, "
-            f"every head, {ENGINE_TRIALS} trials a head; `mixing.forecast.from_file`): the relative error of "
+            f"every head, {ENGINE_TRIALS} trials a head; `mixing.engine.forecast.from_file`): the relative error of "
             "the forecast far odds against the engine's at the largest multiple, and the heads where the "
             "forecast holds at every multiple (its interval over trials holds 0). The transport alone keeps "
             "the stationary tail for the SO(2) tables with absolute spreads and the learned tables (errors "

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, row, select, theory
+from .common import COLOR, SEED, band, measures, row, select, theory
 
 UNIFORM = (("so2", {"law": "gaussian", "sigma": 0.5, "center": "zero"}, math.exp(-0.125)),
            ("householder", {}, 1 - 2 / 16))
@@ -23,7 +22,8 @@ def spec(quick):
                 d=64, kmax=12 if quick else 18, trials=16 if quick else 64, task=Task().__dict__, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     F = formulas()
     rows = []

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixing import mechanisms as M
-from mixing import measures as ms
+from mixing.engine import mechanisms as M
 from proofs.registry import formulas
 from proofs.verify import measured_window
 
-from .common import COLOR, SEED, row, select, theory
+from .common import COLOR, SEED, measures, row, select, theory
 
 EPS = 0.1
 
@@ -21,7 +20,8 @@ def spec(quick):
                 trials=600 if quick else 4000, seed=SEED)
 
 
-def compute(quick):
+def compute(quick, out=None, runner=None):
+    ms = measures(runner)
     s = spec(quick)
     F = formulas()
     rows = []

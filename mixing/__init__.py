@@ -1,14 +1,21 @@
 """mixing: simulations of accumulated token-dependent transformations in attention.
 
-Modules: ``mechanisms`` (validated descriptions), ``params`` (declared parameters),
-``codes`` (the integer codes of families, sources, laws and key kinds), ``laws`` (angle
-laws), ``rng`` (counter-based random numbers), ``twins`` (helpers compiled for CPU and GPU
-from one source), ``task`` (the stylized retrieval task), ``measures`` (coherence, second
-moment, retrieval), ``kernels`` (the backends: NumPy reference, numba CPU, numba-cuda, one
-contract), ``sweep`` (the command line), ``results`` (table, manifest, resumable store),
-``executors`` (where blocks of trials run: this process or a Dask cluster), ``learned``
-(the associative-recall task, its trainer and generator files), ``lm`` (small trained
-transformers for E1-E4, needs PyTorch).
+Packages, imported one way (each only from those before it):
+
+- ``mixing.engine``: the compiled engine (codes, parameters, random numbers, laws,
+  mechanisms and their generator files, the task, the kernels, the measures, statistics);
+- ``mixing.cli``: what every command line shares (parser, error wrapper, checks);
+- ``mixing.sweep``: ``python -m mixing.sweep``, its grid, executors (this process or Dask)
+  and resumable results;
+- ``mixing.learned``: the associative-recall task and its trainer of generators;
+- ``mixing.lm``: small trained transformers for E1-E4 (needs PyTorch).
+
+The 0.1 paths (``mixing.mechanisms``, ``mixing.measures``, ...) still import, with a
+``DeprecationWarning``, for one release (``mixing._moved``).
 """
 
 __version__ = "0.1.0"
+
+from . import _moved  # noqa: E402
+
+_moved.install()

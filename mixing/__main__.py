@@ -1,4 +1,5 @@
-from .sweep import main
 import sys
+
+from mixing.sweep.command import main
 
 sys.exit(main())

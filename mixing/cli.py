@@ -1,21 +1,31 @@
-"""Command-line helpers shared by every entry point: one-line argparse errors, and output
-paths checked before any work starts."""
+"""Command-line helpers shared by every entry point: one-line argparse errors, one wrapper that
+turns the project's errors into one line and an exit status, and output paths checked before
+any work starts."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-from .errors import ParameterError
+from mixing.engine.errors import ParameterError
 
 
 class Parser(argparse.ArgumentParser):
     """``argparse`` whose errors are one line, ``PROG: error: MESSAGE``, with exit status 2, and
     which refuses an option given twice (argparse keeps the last silently) unless it collects
-    several values by design (``action="append"`` or a count)."""
+    several values by design (``action="append"`` or a count). With ``raise_errors=True`` a
+    usage error is raised as :class:`ParameterError` instead, for a caller that reports it
+    (with :func:`guarded`) like any other bad input."""
+
+    def __init__(self, *args, raise_errors: bool = False, **kwargs):
+        self.raise_errors = raise_errors
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
+        if self.raise_errors:
+            raise ParameterError(message)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
     def parse_known_args(self, args=None, namespace=None):
@@ -81,3 +91,69 @@ def check_output_file(path, option: str, suffix: str | None = None) -> Path:
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise ParameterError(f"{option}: {p} is not writable")
     return p
+
+
+def guarded(prog: str, work, interrupted: str = "interrupted", where: str | None = None) -> int:
+    """Run ``work()`` and return its exit status, or one line on stderr and a status for the
+    project's errors: bad input (:class:`ParameterError`) 2; a numerical failure
+    (``FloatingPointError``) or a disk that refuses a write (``OSError``, with the file, else
+    ``where``) 1; Ctrl-C 130, with ``interrupted`` (what is kept, how to resume)."""
+    try:
+        return work()
+    except ParameterError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        place = exc.filename or where
+        print(f"{prog}: error: {exc.strerror or exc}" + (f" ({place})" if place else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+
+
+class _Silent:
+    """What :func:`progress_bar` returns without tqdm or a terminal: a bar that draws nothing."""
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def set_postfix_str(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def progress_bar(total: int, desc: str, unit: str = "step", initial: int = 0, leave: bool = True,
+                 unit_scale: bool = False, file=None):
+    """One progress bar for every long run: a tqdm bar on stderr when tqdm is installed (the
+    ``progress`` extra, in ``dev``) and stderr is a terminal, otherwise one that draws nothing."""
+    file = sys.stderr if file is None else file
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _Silent()
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, unit_scale=unit_scale,
+                file=file, disable=None)
+
+
+def has_bar(file=None) -> bool:
+    """Whether :func:`progress_bar` would draw (tqdm installed, ``file`` a terminal)."""
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return (sys.stderr if file is None else file).isatty()

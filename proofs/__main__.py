@@ -13,9 +13,9 @@ import math
 import sys
 import time
 
-from mixing import laws
+from mixing.engine import laws
 from mixing.cli import Parser, check_output_file, int_in
-from mixing.errors import ParameterError
+from mixing.engine.errors import ParameterError
 
 EPILOG = """\
 The table has one row per check: the claim (B1..B8 of docs/theory.md, section 4, CE1..CE3 the
@@ -45,7 +45,7 @@ def _number(key, text):
 
 
 #: the largest size of any parameter: counts as in the engine (int64-safe), scales as in
-#: ``mixing.params`` (their squares must not overflow)
+#: ``mixing.engine.params`` (their squares must not overflow)
 MAX_COUNT = 2 ** 40
 MAX_MAGNITUDE = 1e100
 
@@ -148,7 +148,7 @@ def _eval(argv) -> int:
             law = kw.pop("law", None)
             if law not in laws.LAWS:
                 raise ValueError(f"law: choose from {', '.join(laws.LAWS)}")
-            pname = laws.LAWS[law][1]
+            pname = laws.LAWS[law].param
             par = _number(pname, kw.pop(pname)) if pname else None
             if pname and par is None:
                 raise ValueError(f"{pname}: required for law {law}")
@@ -166,7 +166,7 @@ def _eval(argv) -> int:
             if key == "law":
                 continue
             if key == "par" and val is not None:
-                _check_domain(laws.LAWS[call["law"]][1], val)
+                _check_domain(laws.LAWS[call["law"]].param, val)
             elif val is not None:
                 _check_domain(key, val)
         if f.name.startswith("householder") and call.get("d") == 1:

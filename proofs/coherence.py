@@ -35,7 +35,7 @@ d = sp.Symbol("d", positive=True)
 beta = sp.Symbol("beta", positive=True)
 rho, eps = sp.symbols("rho epsilon", positive=True)
 
-#: the law's parameter symbol, named as in ``mixing.laws.LAWS``
+#: the law's parameter symbol, named as in ``mixing.engine.laws.LAWS``
 PAR = {"gaussian": sp.Symbol("sigma", positive=True), "uniform": sp.Symbol("a", positive=True),
        "vonmises": sp.Symbol("concentration", positive=True),
        "wrapped_cauchy": sp.Symbol("gamma", positive=True), "constant": None, "two_point": None}
@@ -133,7 +133,7 @@ def formulas():
         Formula("so2-coherence", "B1", ("law", "<law parameter>", "n"),
                 {name: sp.Abs(e) ** n for name, e in psi.items()},
                 lambda law, n, par=None: so2_coherence(law, n, par),
-                "|E e^{i phi}|^n for an angle law of mixing.laws (give its parameter by name)"),
+                "|E e^{i phi}|^n for an angle law of mixing.engine.laws (give its parameter by name)"),
         Formula("householder-coherence", "B1", ("d", "beta", "n"), coh_h,
                 lambda d, beta, n: float(f_h(d, beta, n)),
                 "(1 - beta/d)^n: coherence of i.i.d. Householder products, w uniform on the sphere"),

@@ -1,6 +1,6 @@
 """Every claim of docs/theory.md, section 4, and three counterexamples, checked against the engine.
 
-Each ``check_*`` function runs the engine (``mixing.measures`` and its kernels, or its RNG
+Each ``check_*`` function runs the engine (``mixing.engine.measures`` and its kernels, or its RNG
 for the score distributions) at three or more parameter points chosen to stress the claim
 (small and large d, beta near 0 and at 2, long lags) and returns :class:`proofs.core.Check`
 rows. Predictions come from ``proofs.registry.formulas()`` at call time, so a wrong formula
@@ -15,13 +15,13 @@ import math
 import numpy as np
 from numba import prange
 
-from mixing import laws
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing import rng
-from mixing._jit import njit, pnjit
-from mixing.kernels import cpu
-from mixing.task import Task
+from mixing.engine import laws
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine import rng
+from mixing.engine._jit import pnjit
+from mixing.engine.stats import mean_se
+from mixing.engine.task import Task
 
 from .core import Check
 from .registry import formulas
@@ -56,7 +56,7 @@ def check_so2_coherence(sz, seed):
     out = []
     for law, par, d, n in (("gaussian", 0.3, 8, 20), ("uniform", 1.5, 64, 6), ("vonmises", 2.0, 16, 8),
                            ("wrapped_cauchy", 0.05, 2, 30), ("gaussian", 1.5, 128, 2)):
-        pname = laws.LAWS[law][1]
+        pname = laws.LAWS[law].param
         mech = M.make("so2", d, law=law, center="zero", **{pname: par})
         est = ms.coherence(mech, n, sz.walk, seed)
         out.append(Check("B1 SO(2) coherence |psi|^n", _pt(law=law, **{pname: par}, d=d, n=n), "eq",
@@ -125,7 +125,7 @@ def check_second_moment(sz, seed):
 
 
 @pnjit
-def _sphere_exp(seed, d, B, out):
+def sphere_exp(seed, d, B, out):
     """e^{B x} for x = the projection of a random key, as the retrieval kernels draw it."""
     for i in prange(out.shape[0]):
         key = rng.pos_key(rng.trial_key(seed, i), 1, rng.STREAM_KEY)
@@ -143,36 +143,38 @@ def _so2_exp(seed, r, B, out):
         out[i] = math.exp(B * s)
 
 
-@njit
+def _unit(key, d):
+    """The kernels' uniform unit vector of ``key`` (their normals, normalised in their order)."""
+    z = rng.normals_np(key, d)
+    s = 0.0
+    for v in z:
+        s += v * v
+    return z * (1.0 / math.sqrt(s))
+
+
 def _block_norms(seed, d):
     """r_m = |q_m| |k_m| for a random pair of unit vectors (the trial's query and key)."""
-    tk = rng.trial_key(seed, 0)
-    q = np.empty(d)
-    k = np.empty(d)
-    cpu.unit(rng.pos_key(tk, 0, rng.STREAM_Q), q)
-    cpu.unit(rng.pos_key(tk, 0, rng.STREAM_K), k)
+    tk = rng.plain.trial_key(seed, 0)
+    q = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_Q), d)
+    k = _unit(rng.plain.pos_key(tk, 0, rng.STREAM_K), d)
     r = np.empty(d // 2)
     for m in range(d // 2):
         r[m] = math.hypot(q[2 * m], q[2 * m + 1]) * math.hypot(k[2 * m], k[2 * m + 1])
     return r
 
 
-def _mean_se(x):
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
-
-
 def check_score_mgf(sz, seed):
     out = []
     for i, (d, B) in enumerate(((4, 2.0), (64, 8.0), (256, 16.0))):
         x = np.empty(sz.draws)
-        _sphere_exp(np.uint64(seed + 7919 * i), d, B, x)        # independent draws per point
-        mean, se = _mean_se(x)
+        sphere_exp(np.uint64(seed + 7919 * i), d, B, x)        # independent draws per point
+        mean, se = mean_se(x)
         out.append(Check("B3 sphere MGF E e^{Bx}", _pt(d=d, B=B), "eq", F("sphere-mgf")(d=d, B=B), mean, se))
     for i, (d, B) in enumerate(((2, 3.0), (8, 4.0), (64, 8.0))):
         r = _block_norms(np.uint64(seed), d)
         x = np.empty(sz.draws)
         _so2_exp(np.uint64(seed + 7919 * (i + 3)), r, B, x)
-        mean, se = _mean_se(x)
+        mean, se = mean_se(x)
         out.append(Check("B3 SO(2) MGF prod I0(B r_m)", _pt(d=d, B=B), "eq", F("so2-mgf")(B=B, r=r), mean, se))
         out.append(Check("B3 sub-Gaussian e^{B^2 sum r^2/4}", _pt(d=d, B=B), "le",
                          F("so2-mgf-subgaussian")(B=B, r=r), mean, se))
@@ -252,7 +254,7 @@ def check_values(sz, seed):
              (M.make("so2", 64, law="gaussian", sigma=0.2, center="zero", rotate_values=1), math.exp(-0.02), 512, 32))
     for mech, rho, L, W in cases:
         rows = ms.per_trial_retrieval(mech, Task(window=W, **task_kw), [L], seed, sz.values)
-        mean, se = _mean_se(rows[:, -1, 3] ** 2)
+        mean, se = mean_se(rows[:, -1, 3] ** 2)
         N = L - W
         pred = F("value-residual")(N=N, rho=rho, mu2=1.0, xi2=1.0, A=N / L)
         out.append(Check("B7 E|far residual|^2, transport", f"{mech.name} d={mech.d} rho={rho:.4g} N={N} A={N / L:.4g}",
@@ -260,7 +262,7 @@ def check_values(sz, seed):
     for mech, L, W in ((M.make("nope", 16), 256, 8), (M.make("so2", 8, law="gaussian", sigma=0.5), 256, 8),
                        (M.make("householder", 16), 512, 32)):
         rows = ms.per_trial_retrieval(mech, Task(window=W, **task_kw), [L], seed, sz.values)
-        mean, se = _mean_se(rows[:, -1, 3] ** 2)
+        mean, se = mean_se(rows[:, -1, 3] ** 2)
         N = L - W
         pred = F("value-residual-plain")(N=N, mu2=1.0, xi2=1.0, A=N / L)
         out.append(Check("B7 E|far residual|^2, no transport", f"{mech.name} d={mech.d} N={N} A={N / L:.4g}",
@@ -356,9 +358,8 @@ def check_counterexamples(sz, seed):
     for d, k, V, beta, n in ((8, 4, 16, 2.0, 200), (16, 8, 32, 1.0, 150), (6, 1, 4, 1.0, 50)):
         mech = M.make("householder", d, vocab=V, beta=beta)
         spec = dataclasses.replace(mech.spec(seed), table=subspace_table(d, k, V, seed), betas=np.full(V, beta))
-        rows = np.empty((sz.walk, n, 2))
-        cpu.walk(spec, 1.0, n, seed, 0, rows)
-        mean, se = _mean_se(rows[:, -1, 0])
+        rows = ms.spec_walk(spec, n, seed, sz.walk)
+        mean, se = mean_se(rows[:, -1, 0])
         rate, EG = F("householder-table-rate")(table=spec.table, beta=beta)
         pred = float(np.trace(np.linalg.matrix_power(EG, n))) / d
         out.append(Check("CE1 subspace table: tr(E G)^n / d", f"d={d} k={k} V={V} beta={beta} n={n} "

@@ -4,10 +4,10 @@
 import numpy as np
 import pytest
 
-from mixing import mechanisms as M
-from mixing.errors import ParameterError
+from mixing.engine import mechanisms as M
+from mixing.engine.errors import ParameterError
 from mixing.sweep import main
-from mixing.task import Task
+from mixing.engine.task import Task
 
 
 def _files(tmp):

@@ -6,8 +6,8 @@ An equality passes when |estimate - prediction| <= 4 standard errors.
 import numpy as np
 import pytest
 
-from mixing import mechanisms as M
-from mixing import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
 
 LAGS = np.array([1, 2, 3, 5, 8, 13, 21, 34])
 
@@ -78,8 +78,8 @@ def test_relative_gaussian_law_coherence():
     """gaussian_rel: block m's angle theta_m (1 + s z), so E tr(P_n)/d = mean_m e^{-n (s theta_m)^2 / 2} cos(n theta_m)."""
     import numpy as np
 
-    from mixing import mechanisms as M
-    from mixing import measures as ms
+    from mixing.engine import mechanisms as M
+    from mixing.engine import measures as ms
 
     s, d = 0.5, 16
     est = ms.coherence(M.make("so2", d, law="gaussian_rel", rel_sigma=s), 30, 2000, seed=2)

@@ -13,13 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.task import Task
 
 from conftest import HAS_GPU_DRIVER, ROOT
 
-cuda_mod = pytest.importorskip("mixing.kernels.cuda", reason="numba-cuda is not installed")
+cuda_mod = pytest.importorskip("mixing.engine.kernels.cuda", reason="numba-cuda is not installed")
 _no_gpu = pytest.mark.skipif(cuda_mod.SIM or not cuda_mod.available(), reason="needs a CUDA GPU")
 
 
@@ -157,7 +157,7 @@ def test_float32_layout_is_float32_and_close(fresh_seed):
     # by float32 rounding of the arithmetic: more than float64 rounding, within 2e-5
     import dataclasses
 
-    from mixing.kernels import cpu
+    from mixing.engine.kernels import cpu
 
     spec = M.make("householder", 12, vocab=6).spec(fresh_seed)
     spec = dataclasses.replace(spec, table=spec.table.astype(np.float32).astype(np.float64))
@@ -213,7 +213,7 @@ def test_shared_table_only_where_it_fits():
                                        ("precision=half", "precision"), ("warps=2", "expected"),
                                        ("lanes=8,lanes=16", "twice"), ("lanes", "expected")])
 def test_bad_layout_is_one_line(text, word, monkeypatch):
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
     with pytest.raises(ParameterError, match=word) as info:
         layout.Layout.parse(text)
     assert "\n" not in str(info.value) and "MIXING_CUDA_LAYOUT" in str(info.value)

@@ -10,11 +10,12 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from mixing import executors, measures  # noqa: E402
-from mixing import mechanisms as M  # noqa: E402
+from mixing.sweep import executors  # noqa: E402
+from mixing.engine import measures  # noqa: E402
+from mixing.engine import mechanisms as M  # noqa: E402
 from mixing import sweep  # noqa: E402
-from mixing.errors import ParameterError  # noqa: E402
-from mixing.task import Task  # noqa: E402
+from mixing.engine.errors import ParameterError  # noqa: E402
+from mixing.engine.task import Task  # noqa: E402
 
 GRID = ["--mechanism", "so2", "--mechanism", "householder", "--param", "beta=1,2", "--d", "8,16",
         "--lengths", "8,40,200", "--trials", "24", "--seed", "11"]
@@ -66,10 +67,22 @@ def test_resume_across_executors(tmp_path, dask2, monkeypatch):
 def test_measures_through_an_executor(dask2):
     mech = M.make("so2", 16, law="gaussian", sigma=0.3)
     local = measures.coherence(mech, 30, 40, seed=2)
-    with executors.using(dask2):
-        remote = measures.coherence(mech, 30, 40, seed=2)
+    run = executors.runner(dask2)
+    calls = []
+
+    def counted(*args):
+        calls.append(args[0])
+        return run(*args)
+
+    remote = measures.coherence(mech, 30, 40, seed=2, runner=counted)
+    assert calls == ["walk"]                    # the trials ran on the cluster, not here
     assert np.array_equal(local.mean["coherence"], remote.mean["coherence"])
     assert np.array_equal(local.stderr["coherence"], remote.stderr["coherence"])
+    task = Task(window=8)
+    a = measures.per_trial_retrieval(mech, task, [16, 64], seed=3, trials=12)
+    b = measures.rows("retrieval", mech, [16, 64], seed=3, trials=12, task=task, runner=run)
+    assert np.array_equal(a, b)
+    assert executors.runner(executors.LocalExecutor()) is None and executors.runner(None) is None
 
 
 def test_killed_worker_loses_nothing():

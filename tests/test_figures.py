@@ -120,3 +120,17 @@ def test_curves_drawn_on_top_of_each_other_are_found():
     assert got == {"gate": "alibi", "gate2": "alibi"}
     assert on_top({"x": np.zeros(3), "y": np.zeros(3)}) == {"y": "x"}
     assert on_top({"x": np.zeros(3), "y": np.zeros(4)}) == {}
+
+
+def test_restamp_marks_saved_data_current_only_for_the_same_spec(tmp_path):
+    from figures import common
+
+    rows = [common.row("p", "s", "measured", 1.0, 2.0, 0.1)]
+    old = {"figure": "x", "spec": {"a": (1, 2)}, "engine": "0" * 16, "mixing": "0.1.0"}
+    common.save_data(tmp_path, "x", old, rows)
+    new = {**old, "engine": "f" * 16}
+    assert common.load_cached(tmp_path, "x", new) is None            # another engine: recompute
+    assert not common.restamp(tmp_path, "x", {**new, "spec": {"a": (1, 3)}})
+    assert common.restamp(tmp_path, "x", new)
+    assert common.load_cached(tmp_path, "x", new) == rows
+    assert not common.restamp(tmp_path, "y", new)                      # nothing saved

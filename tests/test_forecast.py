@@ -1,4 +1,4 @@
-"""The forecast from short lengths (mixing.forecast, mixing.lm.forecast): in the engine, where
+"""The forecast from short lengths (mixing.engine.forecast, mixing.lm.forecast): in the engine, where
 stationarity past the window holds for i.i.d. products and fails for ALiBi and RoPE, and on
 profiles whose forecast is known in closed form."""
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from mixing import forecast as fo
-from mixing import mechanisms as M
-from mixing.task import Task
+from mixing.engine import forecast as fo
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 
 TASK = Task(B=4.0, window=16)
 
@@ -33,7 +33,7 @@ def test_the_stationary_forecast_fails_where_stationarity_does(name, kw):
 
 
 def test_engine_forecast_refuses_lengths_inside_the_short_range():
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="lengths"):
         fo.engine(M.make("so2", 8), TASK, 32, [64], 10)
@@ -42,7 +42,7 @@ def test_engine_forecast_refuses_lengths_inside_the_short_range():
 
 
 def _sequence(tmp_path, angles, name="seq.npz", **meta):
-    from mixing.learned import generators as gen
+    from mixing.engine import generators as gen
 
     path = tmp_path / name
     gen.save(str(path), "sequence", "so2", {"angles": np.asarray(angles, dtype=np.float64)}, **meta)
@@ -66,8 +66,8 @@ def test_forecast_from_a_sequence_file_holds_where_it_mixes_and_fails_where_it_d
 
 
 def test_forecast_from_a_file_refuses_what_it_cannot_forecast(tmp_path):
-    from mixing.errors import ParameterError
-    from mixing.learned import generators as gen
+    from mixing.engine.errors import ParameterError
+    from mixing.engine import generators as gen
 
     short = _sequence(tmp_path, np.zeros((256, 4)), "short.npz", train_length=32)
     with pytest.raises(ParameterError, match="--length 1024"):       # 32x of 32 needs 1024 rows; no cycling

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixing import measures as ms
-from mixing import mechanisms as M
-from mixing.errors import ParameterError
-from mixing.task import Task
+from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine.errors import ParameterError
+from mixing.engine.task import Task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -279,7 +279,7 @@ def hostile(tmp_path_factory):
 
 #: the function each command line hands its validated work to: stubbed in these tests, so that an
 #: argv that passes validation runs nothing (a case here that reaches it fails at once)
-WORK = {SWEEP: [("mixing.sweep", "_run")], PROOFS: [("proofs.verify", "run")],
+WORK = {SWEEP: [("mixing.sweep.command", "_run")], PROOFS: [("proofs.verify", "run")],
         LEARNED: [("mixing.learned.train", "train")],
         LM: [("mixing.lm.run", "_run"), ("mixing.lm.train", "train")], FIG: [("figures.__main__", "render")],
         RESULTS: []}
@@ -521,7 +521,7 @@ def test_kill_9_of_training_then_resume_gives_the_uninterrupted_weights(tmp_path
 
 def test_an_oversized_generators_file_is_refused_before_reading(tmp_path, monkeypatch):
     """A zip whose members declare more than MAX_BYTES is refused from its directory alone."""
-    from mixing import params
+    from mixing.engine import params
 
     np.savez(tmp_path / "g.npz", angles=np.zeros((64, 4)))
     monkeypatch.setattr(params, "MAX_BYTES", 1000)
@@ -531,7 +531,7 @@ def test_an_oversized_generators_file_is_refused_before_reading(tmp_path, monkey
 
 def test_an_oversized_checkpoint_is_refused_before_loading(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from mixing import params
+    from mixing.engine import params
     from mixing.lm.train import read_checkpoint
 
     (tmp_path / "checkpoint.pt").write_bytes(b"x" * 2000)

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.kernels import reference
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.kernels import reference
+from mixing.engine.task import Task
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -80,11 +80,11 @@ def test_near_weight_below_bound_B5(name, seed, B, p):
 def test_angle_laws_at_extreme_parameters(law, pname, values):
     """Every law samples at tiny and huge parameters (no hang, no error) with the coherence
     E cos(phi) of its characteristic factor (one step, 4 standard errors)."""
-    from mixing import laws
+    from mixing.engine import laws
 
     for par in values:
         mech = M.make("so2", 8, law=law, center="zero", **{pname: par})
         est = ms.coherence(mech, 1, 400, seed=3)
         mean, se = est.mean["coherence"][0], est.stderr["coherence"][0]
-        expected = laws.char(laws.LAWS[law][0], par)
+        expected = laws.char(laws.LAWS[law].code, par)
         assert math.isfinite(mean) and abs(mean - expected) <= 4 * se + 1e-9, (law, par, mean, expected)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.task import Task
 
 # i.i.d. Householder directions with the default sampler=auto run the reduced-state walk,
 # which agrees with the reference in law, not draw for draw (tests/test_reduced.py)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from mixing.learned import train as learn
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.errors import ParameterError
-from mixing.learned.generators import save as save_generators
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.errors import ParameterError
+from mixing.engine.generators import save as save_generators
+from mixing.engine.task import Task
 
 from conftest import ROOT
 
@@ -143,7 +143,7 @@ def test_imported_generators_kernel_matches_reference(kind, tmp_path, fresh_seed
 
 
 def test_imported_generators_cuda_matches_cpu(tmp_path, fresh_seed):
-    pytest.importorskip("mixing.kernels.cuda")
+    pytest.importorskip("mixing.engine.kernels.cuda")
     files = _files(tmp_path, d=4, V=3)
     task = Task(B=3.0, delta=1, p=0.2, window=3)
     for key, kind, name in ((("hh", "table"), "table", "householder"), (("hh", "sequence"), "sequence", "householder"),
@@ -222,7 +222,7 @@ def test_same_numbers_whatever_the_thread_count():
 
 def test_random_table_spread_absolute_or_relative():
     from mixing.learned import train as learn
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     absolute = learn.init("so2-random", 16, 32, seed=4, sigma="abs=0.3")
     relative = learn.init("so2-random", 16, 32, seed=4, sigma="rel=0.3")

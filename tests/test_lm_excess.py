@@ -83,7 +83,7 @@ def test_file_windows_come_from_distinct_files(tmp_path):
     assert len(set(owner)) == 5 and w.shape == (5, 41)
     assert np.array_equal(w[0], c.test[starts[0]:starts[0] + 41])
     assert np.array_equal(starts, data.file_windows(c, "test", 40, 5)[1])      # the same for every model
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="distinct"):
         data.file_windows(c, "test", 40, 10_000)
@@ -141,7 +141,7 @@ def test_checkpoint_round_trip_and_safe_load(tmp_path):
     bad.mkdir()
     with open(bad / "checkpoint.pt", "wb") as fh:
         pickle.dump({"format": 1, "payload": Evil()}, fh)
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="not a readable"):
         read_checkpoint(bad)
@@ -149,8 +149,8 @@ def test_checkpoint_round_trip_and_safe_load(tmp_path):
 
 
 def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path):
-    from mixing.errors import ParameterError
-    from mixing.locks import take
+    from mixing.engine.errors import ParameterError
+    from mixing.sweep.locks import take
 
     root = tmp_path / "c"
     root.mkdir()

@@ -46,7 +46,7 @@ def test_query_windows_put_the_key_k_contexts_back():
             a, b, v1, v2 = _pairs(row)
             assert b == q and b - a == int(k * 64) and np.array_equal(v1, v2)
         assert np.array_equal(out, pk.query_windows(w, 64, k)[0])            # the same bytes for every model
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="needs windows"):
         pk.query_windows(w, 64, 16)

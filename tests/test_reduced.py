@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from mixing import mechanisms as M
-from mixing import measures as ms
-from mixing.kernels import contract, cpu, draws
-from mixing.task import Task
+from mixing.engine import mechanisms as M
+from mixing.engine import measures as ms
+from mixing.engine.kernels import contract, cpu, draws
+from mixing.engine.task import Task
 
 
 def test_reduced_applies_only_where_it_is_exact():
@@ -56,7 +56,7 @@ def test_reduced_walk_second_moment_agrees_with_the_full_walk():
 def test_sphere_head_is_the_head_of_a_uniform_unit_vector():
     """The coordinates are those of a uniform unit vector: E w_i^2 = 1/d, E w_i^4 = 3/(d(d+2)), and
     the rest has the complementary norm."""
-    from mixing import rng
+    from mixing.engine import rng
 
     d, k, n = 7, 3, 40_000
     dd, c = rng.gamma_consts(0.5 * (d - k))
@@ -82,7 +82,7 @@ def test_alias_table_is_the_token_law(law):
     implied = table[:, 0].copy()
     np.add.at(implied, table[:, 1].astype(int), 1 - table[:, 0])
     np.testing.assert_allclose(implied / V, pi, rtol=1e-12, atol=1e-15)
-    from mixing import rng
+    from mixing.engine import rng
 
     n = 200_000
     toks = np.array([draws.alias_token(np.uint64(rng.pos_key(np.uint64(3), i, 0)), table) for i in range(n)])

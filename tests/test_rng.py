@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mixing import laws, rng
-from mixing._jit import njit
+from mixing.engine import laws, rng
+from mixing.engine._jit import njit
 
 
 @njit

@@ -1,4 +1,4 @@
-"""Intervals and the verdict rule (mixing.stats): coverage at the nominal rate on synthetic
+"""Intervals and the verdict rule (mixing.engine.stats): coverage at the nominal rate on synthetic
 (seed x window) tables whose true mean is known, and the rule on intervals built by hand."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mixing.stats import Interval, classify, crossed, pigeonhole, seeds_needed, t_interval
+from mixing.engine.stats import Interval, classify, crossed, pigeonhole, seeds_needed, t_interval
 
 
 def _tables(rng, S, W, seed_sd, window_sd, noise_sd, mean=0.1):
@@ -72,7 +72,7 @@ def test_pigeonhole_shares_the_windows():
 def test_welch_matches_scipy():
     from scipy import stats as st
 
-    from mixing.stats import welch
+    from mixing.engine.stats import welch
 
     rng = np.random.default_rng(3)
     a, b = rng.normal(0, 1, 5), rng.normal(1, 3, 4)
@@ -87,6 +87,6 @@ def test_welch_matches_scipy():
 @pytest.mark.parametrize("lo,hi,verdict", [(-0.1, 0.2, "holds"), (-0.1, 0.8, "unresolved"), (0.1, 0.3, "contradicted"),
                                            (-0.5, -0.2, "contradicted"), (float("nan"), 1, "unresolved")])
 def test_independence_rule(lo, hi, verdict):
-    from mixing.stats import Interval, independence
+    from mixing.engine.stats import Interval, independence
 
     assert independence(Interval(0.0, 0.1, 4, lo, hi), proportional=0.69) == verdict

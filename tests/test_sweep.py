@@ -154,7 +154,7 @@ def test_show_chooses_the_summary_metrics(tmp_path, capsys):
 def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
     import numpy as np
 
-    from mixing.learned import generators
+    from mixing.engine import generators
 
     path = tmp_path / "g.npz"
     angles = np.random.default_rng(0).normal(size=(5, 4))
@@ -176,7 +176,7 @@ def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
 
 
 def test_a_folder_in_use_is_refused_and_default_folders_never_collide(tmp_path, capsys, monkeypatch):
-    from mixing.results import Store, unique_dir
+    from mixing.sweep.results import Store, unique_dir
 
     out = tmp_path / "busy"
     holder = Store(out)
@@ -241,8 +241,8 @@ def test_force_size_lets_a_large_sweep_through_validation():
 
 
 def test_counts_accept_powers_of_two_and_mixed_length_lists():
-    from mixing.errors import ParameterError
-    from mixing.grid import _int, parse_lengths
+    from mixing.engine.errors import ParameterError
+    from mixing.sweep.grid import _int, parse_lengths
 
     assert parse_lengths("2^20") == [2 ** 20]
     assert parse_lengths("2^10,2^12,5000") == [1024, 4096, 5000]
@@ -318,7 +318,7 @@ def test_a_sequence_file_shorter_than_the_lengths_is_cycled_and_says_so(tmp_path
     is long enough."""
     import numpy as np
 
-    from mixing.learned import generators as gen
+    from mixing.engine import generators as gen
 
     path = tmp_path / "seq.npz"
     gen.save(str(path), "sequence", "so2", {"angles": np.full((32, 4), 0.3)})
@@ -337,8 +337,8 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
     """--plot writes OUT/plot.png beside results.csv; python -m mixing.plot redraws it (or some
     metrics, elsewhere) and says in one line what it cannot draw; results.load gives the table
     with numbers as numbers and the manifest."""
-    from mixing import plot as plot_mod
-    from mixing import results
+    from mixing.sweep import plot as plot_mod
+    from mixing.sweep import results
 
     out = tmp_path / "s"
     assert main(["--mechanism", "so2", "--mechanism", "rope", "--param", "sigma=0.3,0.6", "--d", "8",
@@ -360,7 +360,7 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
     assert isinstance(df, pd.DataFrame) and len(df) == 3 * 4 * 2
     assert df["x"].dtype.kind == "i" and df["value"].dtype.kind == "f"
     assert df.attrs["manifest"]["trials"] == 4
-    from mixing.errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="no results.csv"):
         results.load(tmp_path)

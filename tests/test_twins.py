@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numba.core.registry import CPUDispatcher
 
-from mixing import _jit, laws, rng, twins
-from mixing.kernels import cpu, draws, readout
+from mixing.engine import _jit, laws, rng, twins
+from mixing.engine.kernels import cpu, draws, readout
 
 
 @pytest.mark.parametrize("module", [rng, laws, draws, readout])
@@ -50,9 +50,23 @@ def test_cache_stamp_carries_the_digest_of_every_kernel_source(tmp_path):
     assert locator.get_source_stamp()[1] == _jit.DIGEST
     # a change in any source the kernels compile from changes the digest
     copy = tmp_path / "mixing"
-    shutil.copytree(_jit._PKG, copy, ignore=shutil.ignore_patterns("__pycache__", "lm"))
-    before = _jit.source_digest(copy)
+    shutil.copytree(_jit._PKG.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _jit.source_digest(copy / "engine")
     assert before == _jit.DIGEST
-    with open(copy / "rng.py", "a") as fh:
-        fh.write("\n# edited\n")
-    assert _jit.source_digest(copy) != before
+    for edited in ("engine/rng.py", "engine/kernels/cuda/so2.py"):
+        text = (copy / edited).read_text()
+        (copy / edited).write_text(text + "\n# edited\n")
+        assert _jit.source_digest(copy / "engine") != before, edited
+        (copy / edited).write_text(text)
+    assert _jit.source_digest(copy / "engine") == before
+
+
+def test_editing_the_command_line_does_not_recompile_the_kernels(tmp_path):
+    # the kernel cache key is the engine's digest: the sweep's command line, the lm package
+    # and the shared cli are outside it, so editing them keeps every cached kernel
+    copy = tmp_path / "mixing"
+    shutil.copytree(_jit._PKG.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for edited in ("sweep/command.py", "sweep/grid.py", "cli.py", "lm/run.py", "__init__.py"):
+        with open(copy / edited, "a") as fh:
+            fh.write("\n# edited\n")
+    assert _jit.source_digest(copy / "engine") == _jit.DIGEST

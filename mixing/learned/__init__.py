@@ -4,6 +4,6 @@
   gradient, in numba);
 - :mod:`~mixing.learned.train`: Adam on that loss, evaluation, and the command line
   ``python -m mixing.learned``;
-- :mod:`~mixing.learned.generators`: the ``.npz`` files of learned, imported or exported
-  generators that ``mixing.mechanisms`` reads with ``generators=FILE``.
+- :mod:`~mixing.engine.generators`: the ``.npz`` files of learned, imported or exported
+  generators that ``mixing.engine.mechanisms`` reads with ``generators=FILE``.
 """

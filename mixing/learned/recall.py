@@ -32,9 +32,9 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import rng
-from .._jit import njit, pnjit
-from ..kernels.draws import token
+from mixing.engine import rng
+from mixing.engine._jit import njit, pnjit
+from mixing.engine.kernels.draws import token
 
 MODE_PLAIN, MODE_ANGLES, MODE_ROPE, MODE_HOUSEHOLDER = range(4)
 ATTEMPTS = 64
@@ -296,13 +296,13 @@ def evaluate(mode, K, C, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, 
 
 def content(seed: int, V: int, d: int):
     """Key and value content of every type: fixed random unit rows from the seed."""
-    from ..mechanisms import _hh_table
+    from mixing.engine.mechanisms import hh_table
 
     tk = np.uint64(rng.trial_key(seed, 0))
     k1 = np.uint64(rng.aux_key(tk))            # keys cross into numba as uint64
     k2 = np.uint64(rng.aux_key(k1))
-    K = _hh_table(k1, V, d)
-    C = _hh_table(k2, V, d)
+    K = hh_table(k1, V, d)
+    C = hh_table(k2, V, d)
     return K, C
 
 

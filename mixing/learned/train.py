@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cli import Parser, check_output_file, plain
-from ..errors import ParameterError
-from ..params import MAX_BYTES, MAX_MAGNITUDE, MAX_STEPS, check_seed, parse_spread
-from ..mechanisms import _hh_table, _so2_table
+from mixing.cli import Parser, check_output_file, plain
+from mixing.engine.errors import ParameterError
+from mixing.engine.params import MAX_BYTES, MAX_MAGNITUDE, MAX_STEPS, check_seed, parse_spread
+from mixing.engine.mechanisms import hh_table, so2_table
 from . import recall
 
 MECHANISMS = ("so2", "so2-random", "householder", "rope", "alibi", "nope")
@@ -142,7 +142,7 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
         raise ParameterError(f"cap: must be >= 1, got {cap}")
     if tokens not in ("uniform", "zipf"):
         raise ParameterError(f"tokens: 'uniform' or 'zipf', got {tokens!r}")
-    from .. import laws, rng
+    from mixing.engine import laws, rng
 
     h = d // 2
     p = {"rho": np.full(V, 2.0), "gam": np.full(h, 2.0)}
@@ -150,11 +150,11 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
     if mechanism in ("so2", "so2-random"):
         centers = base ** (-2.0 * np.arange(h) / d)
         if kind == "abs":
-            p["phi"] = _so2_table(laws.GAUSSIAN, sig, centers, tkey, V)
+            p["phi"] = so2_table(laws.GAUSSIAN, sig, centers, tkey, V)
         else:
-            p["phi"] = centers * (1.0 + sig * _so2_table(laws.GAUSSIAN, 1.0, np.zeros(h), tkey, V))
+            p["phi"] = centers * (1.0 + sig * so2_table(laws.GAUSSIAN, 1.0, np.zeros(h), tkey, V))
     elif mechanism == "householder":
-        p["U"] = _hh_table(tkey, V, d)
+        p["U"] = hh_table(tkey, V, d)
         p["th"] = np.zeros(V)
     elif mechanism == "alibi":
         p["mu"] = np.array([-1.0])
@@ -217,9 +217,9 @@ def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 
     log = np.empty(steps)
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=steps, desc=f"train {model.mechanism}", unit="step", file=sys.stderr,
-                   disable=None, leave=False)
+        from mixing.cli import progress_bar
+
+        bar = progress_bar(steps, f"train {model.mechanism}", leave=False)
     for step in range(steps):
         loss, grads = loss_and_grad(model, train_length, seed, step * batch, batch)
         if not math.isfinite(loss):
@@ -261,7 +261,7 @@ def evaluate(model: Model, L: int, nseq: int = 256, seed: int = 1_000_003):
 
 def save(model: Model, path) -> None:
     """Write the learned model; SO(2) and Householder files are also generator files."""
-    from .generators import save as save_generators
+    from mixing.engine.generators import save as save_generators
 
     meta = dict(mechanism=model.mechanism, d=model.d, V=model.V, B=model.B, cap=model.cap, tokens=model.tokens,
                 content_seed=model.content_seed, base=model.base, kappa=model.kappa, block_weights=model.g,
@@ -275,7 +275,7 @@ def save(model: Model, path) -> None:
                         raw_U=model.params["U"], raw_th=model.params["th"], **meta)
     else:
         extra = {"raw_mu": model.params["mu"], "slope": model.slope} if "mu" in model.params else {}
-        from ..files import replacing
+        from mixing.engine.files import replacing
 
         with replacing(path, suffix=".tmp.npz") as tmp:
             np.savez(tmp, **{k: np.asarray(v) for k, v in {**meta, **extra}.items()})
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     ap.add_argument("--log-every", type=int, default=100, metavar="K", help="print the loss every K steps (0: never)")
     args = ap.parse_args(argv)
-    from .. import smoke
+    from mixing.sweep import smoke
 
     if smoke.active():
         args.steps = min(args.steps, 5)

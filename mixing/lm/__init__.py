@@ -9,7 +9,7 @@ head against the B5/B6 bounds with the score range of the training length, coher
 learned transports and their mixing windows), export of a head's generators to an engine
 generators file (``export``), studies over mechanisms and seeds in worker processes
 (``run``), and the tables, stopping lengths and E1-E4 verdicts with their intervals
-(``report``, on ``mixing.stats``). Command line: ``python -m mixing.lm``.
+(``report``, on ``mixing.engine.stats``). Command line: ``python -m mixing.lm``.
 """
 
 MECHANISM_HELP = """mechanisms (options follow the name after ':', e.g. so2-learned:abs=0:base=500):

@@ -21,8 +21,8 @@ from pathlib import Path
 MISSING_TORCH = 'mixing.lm needs PyTorch: pip install -e ".[lm]"'
 
 
-from ..cli import Parser as _Parser
-from ..cli import int_in
+from mixing.cli import Parser as _Parser
+from mixing.cli import guarded, int_in
 
 
 _seed = int_in(0, 2 ** 63, "an integer in [0, 2^63)")
@@ -43,7 +43,7 @@ def _int_list(text):
 def _check_multiples(ks):
     """--multiples: powers of 2, at least 2 (each names the bucket [kT/2, kT))."""
     if any(k & (k - 1) or k < 2 for k in ks):
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {list(ks)})")
 
@@ -204,7 +204,6 @@ def main(argv=None) -> int:
     except ImportError:
         print(f"python -m mixing.lm: error: {MISSING_TORCH}", file=sys.stderr)
         return 2
-    from ..errors import ParameterError
 
     ap = parser()
     try:
@@ -215,21 +214,8 @@ def main(argv=None) -> int:
         print(f"python -m mixing.lm: error: name a command: {', '.join(COMMANDS)} (python -m mixing.lm --help "
               "explains them)", file=sys.stderr)
         return 2
-    try:
-        return COMMANDS[args.command](args, args_list)
-    except ParameterError as exc:
-        print(f"python -m mixing.lm {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except FloatingPointError as exc:
-        print(f"python -m mixing.lm {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:               # a read-only or full disk: one line, nothing left half-written
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"python -m mixing.lm {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"python -m mixing.lm {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    return guarded(f"python -m mixing.lm {args.command}", lambda: COMMANDS[args.command](args, args_list),
+                   interrupted="interrupted; rerun the same command to resume")
 
 
 def _corpus(args):
@@ -264,7 +250,7 @@ def cmd_run(args, argv):
 
     if args.preset:
         if args.quick:
-            from ..errors import ParameterError
+            from mixing.engine.errors import ParameterError
 
             raise ParameterError("--preset: not used with --quick (the smoke test has its own size)")
         _apply_preset(args, argv)
@@ -299,13 +285,9 @@ def cmd_run(args, argv):
                   f"scoring {have} windows (--windows sets it)", file=sys.stderr)
             study.windows = have
     run_mod.run(study, args.out, corpus=corpus, argv=["python", "-m", "mixing.lm", *argv], jobs=jobs)
-    try:
-        from figures import lm as fig
+    from .plots import draw_run
 
-        paths = fig.draw_run(Path(args.out))
-        print(f"figure: {paths[0]}")
-    except ImportError:
-        pass
+    print(f"figure: {draw_run(Path(args.out))[0]}")
     print(verdict_table(args.out))
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0
@@ -343,9 +325,10 @@ def cmd_train(args, argv):
 def cmd_eval(args, argv):
     import numpy as np
 
-    from ..stats import t_interval
+    from mixing.engine.stats import t_interval
     from .evaluate import coherence, evaluate, multiples
-    from .run import _atomic_npz, _write_csv
+    from .run import COLUMNS
+    from .store import atomic_npz, write_csv
     from .train import check_device, load_model, read_checkpoint
 
     check_device(args.device)
@@ -361,7 +344,7 @@ def cmd_eval(args, argv):
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError(f"--out: cannot create {out}: {exc.strerror}") from None
     rows, arrays = evaluate(model, corpus, length, context, args.windows, device=args.device)
@@ -370,8 +353,8 @@ def cmd_eval(args, argv):
     common = {"mechanism": cfg.mechanism, "scale": cfg.scale, "gate": cfg.gate, "rope_base": cfg.rope_base,
               "seed": cfg.seed, "seeds": 1, "train_context": context, "layers": cfg.layers, "width": cfg.width,
               "heads": cfg.heads, "steps": ck["train"]["steps"], "batch": ck["train"]["batch"]}
-    _write_csv(out / "eval.csv", [{**common, **r} for r in rows])
-    _atomic_npz(out / "bits.npz", arrays)
+    write_csv(out / "eval.csv", [{**common, **r} for r in rows], COLUMNS)
+    atomic_npz(out / "bits.npz", arrays)
     edges = [tuple(e) for e in arrays["edges"]]
     print(f"{cfg.label()} (one model: intervals over the {args.windows} windows only)")
     print(f"{'multiple':>8} {'positions':>13} {'full bits':>9} {'sliding':>9}   excess [95%]")
@@ -412,11 +395,11 @@ def cmd_forecast(args, argv):
     from . import forecast as fo
 
     if not (args.checkpoint or args.study or args.generators):
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError("give --checkpoint DIR, --study DIR or --generators FILE.npz")
     if args.study and args.generators:
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError("--generators: not used with --study (give it alone, or with --checkpoint)")
     if args.generators:
@@ -454,17 +437,14 @@ def cmd_forecast(args, argv):
                   "predicted_excess": [[iv.value, iv.lo, iv.hi] for iv in r["predicted_excess"]],
                   "L_stop_predicted": stop}
     if args.out:
-        from ..files import write_text
+        from mixing.engine.files import write_text
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "forecast.json", json.dumps(result, indent=2, default=float) + "\n")
-        try:
-            from figures.forecast import draw_one
+        from .plots import draw_one
 
-            print(f"figure: {draw_one(result, out)[0]}")
-        except ImportError:
-            pass
+        print(f"figure: {draw_one(result, out)[0]}")
         print(f"wrote {out / 'forecast.json'}")
     return 0
 
@@ -474,8 +454,8 @@ def _forecast_generators(args):
     transport, checked against the engine; beside the model's forecast for that head."""
     import json
 
-    from ..errors import ParameterError
-    from ..forecast import from_file
+    from mixing.engine.errors import ParameterError
+    from mixing.engine.forecast import from_file
 
     _check_multiples(args.multiples)
     context = None
@@ -521,7 +501,7 @@ def _forecast_generators(args):
         result["model_forecast_far"] = [float(far[k]) for k in ks]
         result["checkpoint"] = args.checkpoint
     if args.out:
-        from ..files import write_text
+        from mixing.engine.files import write_text
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -531,7 +511,7 @@ def _forecast_generators(args):
 
 
 def cmd_contexts(args, argv):
-    from ..errors import ParameterError
+    from mixing.engine.errors import ParameterError
     from .contexts import table
 
     if len(args.dirs) < 2:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stats import Interval, independence, welch
+from mixing.engine.stats import Interval, independence, welch
 from .report import Study, _f, holds_to, row_label
 
 
@@ -53,7 +53,7 @@ def studies(folders) -> list[Study]:
     sts.sort(key=lambda s: s.context)
     contexts = [s.context for s in sts]
     if len(set(contexts)) < len(contexts):
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError(f"studies: two folders share a training context ({contexts})")
     return sts

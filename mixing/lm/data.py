@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError
+from mixing.engine.errors import ParameterError
 
 SPLITS = ("train", "val", "test")
 #: bucket edges of the split by path hash (out of 100)

@@ -39,13 +39,7 @@ from . import data as data_mod
 from . import transport as tr
 from .model import HOUSEHOLDER, LM, SO2
 from .train import loss_bits
-
-
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return float("nan"), float("nan")
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+from mixing.engine.stats import mean_se, mean_se_rows
 
 
 def buckets(length: int, context: int) -> list[tuple[int, int]]:
@@ -168,7 +162,7 @@ def evaluate(model: LM, corpus, length: int, context: int, windows: int = 64, pr
     rows = []
 
     def add(metric, values, layer="", head="", x="", L=length):
-        m, s = _mean_se(values)
+        m, s = mean_se(values, one=0.0, finite_only=False)
         rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m,
                      "stderr": s})
 
@@ -251,8 +245,7 @@ def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
                 pred = np.real(psi[None, :] ** lags[:, None]).mean(1)
             else:
                 per = _householder_traces(g[0][:, head].double(), g[1][:, head].double(), max_lag)
-            mean = per.mean(0)
-            se = per.std(0, ddof=1) / np.sqrt(per.shape[0]) if per.shape[0] > 1 else np.zeros_like(mean)
+            mean, se = mean_se_rows(per)
             base = {"eval_length": "", "layer": layer, "head": head}
             for n in recorded_lags(max_lag):
                 rows.append({**base, "metric": "coherence", "x": int(n), "value": float(mean[n - 1]),

@@ -1,6 +1,6 @@
 """Export a trained head's generators along held-out text as an engine generators file.
 
-The file is of kind ``sequence`` (see :mod:`mixing.learned.generators`): one generator per row, the
+The file is of kind ``sequence`` (see :mod:`mixing.engine.generators`): one generator per row, the
 generator at lag n being row (n - 1) mod L. The rows are therefore the text's positions
 taken backwards from its last byte: row 0 is the generator of the last token (the query's
 own, the first factor of every path), row r that of the token r places before it. SO(2)
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ParameterError
-from ..learned import generators as gen_mod
+from mixing.engine.errors import ParameterError
+from mixing.engine import generators as gen_mod
 from . import data as data_mod
 from .evaluate import generators as head_generators
 from .model import LM

@@ -33,8 +33,8 @@ import math
 import numpy as np
 import torch
 
-from ..forecast import ENGINE_TRIALS, FORECAST_VERSION  # cached files of another version: recomputed
-from ..stats import Interval, classify, t_interval
+from mixing.engine.forecast import ENGINE_TRIALS, FORECAST_VERSION  # cached files of another version: recomputed
+from mixing.engine.stats import Interval, classify, t_interval
 from .model import LM
 
 
@@ -153,7 +153,7 @@ def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str
 
 def _measured_far(folder, ks) -> np.ndarray:
     """A model's measured far mass, head mean, at each of ``ks`` (its eval.csv)."""
-    from .run import read_csv
+    from .store import read_csv
 
     rows = [r for r in read_csv(folder / "eval.csv") if r["metric"] == "far_mass"]
     return np.array([np.mean([float(r["value"]) for r in rows if int(float(r["x"])) == k]) for k in ks])
@@ -165,7 +165,7 @@ def model_forecast(folder, corpus, study_length: int, context: int, ks, probe_wi
     from pathlib import Path
 
     from . import data as data_mod
-    from .run import _atomic_npz
+    from .store import atomic_npz as _atomic_npz
     from .train import load_model
 
     folder = Path(folder)
@@ -182,17 +182,17 @@ def model_forecast(folder, corpus, study_length: int, context: int, ks, probe_wi
 
 
 def engine_check(folder, corpus, context: int, ks, trials: int = ENGINE_TRIALS, seed: int = 0):
-    """The engine forecast (``mixing.forecast.from_file``) on the generators of every head of the
+    """The engine forecast (``mixing.engine.forecast.from_file``) on the generators of every head of the
     model in ``folder``, exported along the test split: the relative error of the forecast odds
     [layers, H, len(ks > 2), 3] (value, lo, hi; 95% over trials), or None for a mechanism with
     no token-dependent generators. Cached in ``folder/engine-forecast.npz``."""
     import tempfile
     from pathlib import Path
 
-    from ..forecast import from_file
+    from mixing.engine.forecast import from_file
     from .export import export
     from .model import HOUSEHOLDER, SO2
-    from .run import _atomic_npz
+    from .store import atomic_npz as _atomic_npz
     from .train import load_model
 
     folder = Path(folder)
@@ -228,7 +228,7 @@ def study_rows(folder, corpus=None, progress=None, engine: bool = False) -> list
 
     from . import data as data_mod
     from .report import TAU, Study
-    from .run import folder_name
+    from .store import folder_name
 
     st = Study(Path(folder))
     corpus = corpus if corpus is not None else data_mod.load()

@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ParameterError
-from ..params import parse_spread
+from mixing.engine.errors import ParameterError
+from mixing.engine.params import parse_spread
 from . import transport as tr
 
 MECHANISMS = ("nope", "rope", "alibi", "fox", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget",

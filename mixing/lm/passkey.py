@@ -36,7 +36,7 @@ CHANCE = 1 / 26
 
 
 def check_corpus(corpus) -> None:
-    from ..errors import ParameterError
+    from mixing.engine.errors import ParameterError
 
     for name in ("train", "val", "test"):
         if np.any(getattr(corpus, name) == MARK):
@@ -78,7 +78,7 @@ def query_windows(windows: np.ndarray, context: int, k: float, seed: int = 0) ->
     dist = int(round(k * context))
     n = dist + context + 2 * (VALUE + 1)                     # T bytes of text before the key
     if n > windows.shape[1]:
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         raise ParameterError(f"passkey: distance {k:g} T needs windows of {n} bytes, the study's are "
                              f"{windows.shape[1]}")

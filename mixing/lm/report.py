@@ -5,9 +5,9 @@ and position bucket, ``excess = full - sliding``, the model's bits per byte with
 context minus its bits on the same bytes with a sliding window of its training context T. The
 excess at ``k`` x T is the mean over the positions ``[k T / 2, k T)``.
 
-Intervals: 95%, over seeds and windows together (``mixing.stats.crossed``: seed effects,
+Intervals: 95%, over seeds and windows together (``mixing.engine.stats.crossed``: seed effects,
 window effects shared between mechanisms, Satterthwaite degrees of freedom). The rule, one
-for every table (``mixing.stats.classify``):
+for every table (``mixing.engine.stats.classify``):
 
 - a model *extrapolates to* ``k`` x T when the upper bound of its excess is below ``TAU``
   bits per byte at every multiple up to ``k``; it *fails* at ``k`` when the lower bound is
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stats import Interval, classify, crossed, mean_se, pigeonhole, seeds_needed
+from mixing.engine.stats import Interval, classify, crossed, mean_se, pigeonhole, seeds_needed
 
 #: the excess (bits per byte) above which a model no longer extrapolates: about 2% of the
 #: in-context level of these models (2.2-2.9 bits per byte); see docs/theory.md
@@ -106,7 +106,7 @@ class Bits:
 def load_bits(folder: Path, labels, seeds) -> dict[str, Bits]:
     """Every finished model's bits, per mechanism (``seeds``: a count, or label -> count; seeds
     without a finished model are left out); the windows must be the same for every model."""
-    from .run import folder_name
+    from .store import folder_name
 
     out, starts = {}, None
     for lab in labels:
@@ -220,15 +220,15 @@ class Study:
     """A finished (or partly finished) study folder: its rows, bits and settings."""
 
     def __init__(self, folder: Path):
-        from .run import read_csv
+        from .store import read_csv
 
         self.folder = Path(folder)
         path = self.folder / "results.csv"
         if not path.exists():
-            from ..errors import ParameterError
+            from mixing.engine.errors import ParameterError
 
             raise ParameterError(f"dir: no results.csv in {folder}")
-        from ..errors import ParameterError
+        from mixing.engine.errors import ParameterError
 
         try:
             self.rows = read_csv(path)
@@ -468,7 +468,7 @@ def bound_rows(st: Study) -> list[list[str]]:
 
 def load_passkey(st: Study) -> dict:
     """Per mechanism with a passkey test: (ks, accuracy [seeds, len(ks), windows])."""
-    from .run import folder_name
+    from .store import folder_name
 
     out = {}
     for lab in st.labels:

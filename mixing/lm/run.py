@@ -21,28 +21,28 @@ depend on how many run at once).
 
 from __future__ import annotations
 
-import csv
 import json
 import platform
 import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..errors import ParameterError
-from ..files import replacing, write_text
-from ..locks import held
-from ..stats import mean_se
+from mixing import __version__
+from mixing.cli import has_bar, progress_bar
+from mixing.engine.errors import ParameterError
+from mixing.sweep.locks import held
+from mixing.engine.stats import mean_se
 from . import data as data_mod
 from . import passkey as passkey_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
 from .train import TrainConfig, _atomic_save, check_size, load_model, train
+from .store import atomic_json, atomic_npz, folder_name, read_csv, write_csv  # noqa: F401
 
 ALL = ("nope", "rope", "alibi", "fox", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
        "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
@@ -97,29 +97,7 @@ def quick() -> Study:
 
 
 def _write_csv(path: Path, rows, columns=COLUMNS):
-    with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in r.items()})
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _atomic_json(path: Path, obj):
-    write_text(path, json.dumps(obj, indent=2, default=str))
-
-
-def _atomic_npz(path: Path, arrays: dict):
-    with replacing(path, suffix=".tmp.npz") as tmp:
-        np.savez(tmp, **arrays)
-
-
-def folder_name(lab: str) -> str:
-    return lab.replace(":", "_").replace("=", "")
+    write_csv(path, rows, columns)
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -180,11 +158,11 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
     if shift is not None:
         rows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
                      "value": shift, "stderr": float("nan")})
-    _atomic_npz(folder / "bits.npz", arrays)
+    atomic_npz(folder / "bits.npz", arrays)
     if study.train.passkey:
         win, starts = data_mod.file_windows(corpus, "test", study.length, study.windows)
         got = passkey_mod.accuracy(model, win, study.train.context, passkey_ks(study), study.train.device)
-        _atomic_npz(folder / "passkey.npz", {**got, "starts": starts, "context": study.train.context})
+        atomic_npz(folder / "passkey.npz", {**got, "starts": starts, "context": study.train.context})
         for k, a, b in zip(got["ks"], got["acc"], got["bits"]):
             for metric, v in (("passkey_acc", a), ("passkey_bits", b)):
                 m, se = mean_se(v)
@@ -196,7 +174,7 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
     timing = {"train_wall_s": round(ck["wall"], 1), "eval_wall_s": round(time.perf_counter() - t1, 1),
               "val_bpb": ck.get("val_bpb"), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "threads": torch.get_num_threads()}
-    _atomic_json(folder / "timing.json", timing)
+    atomic_json(folder / "timing.json", timing)
     _write_csv(folder / "eval.csv", [{**common, **r} for r in rows])
     timing["total_wall_s"] = round(time.perf_counter() - t0, 1)
     return timing
@@ -249,7 +227,7 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
         if old != json.loads(json.dumps(study.spec(), default=str)):
             raise ParameterError(f"--out: {out} holds a study with other settings (see {spec_path}); "
                                  f"choose another folder")
-    _atomic_json(spec_path, study.spec())
+    atomic_json(spec_path, study.spec())
     started = time.time()
     manifest = {"argv": argv if argv is not None else sys.argv, "mixing": __version__, "started": started,
                 "python": platform.python_version(), "torch": _torch_version(), "numpy": np.__version__,
@@ -284,7 +262,7 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
                          f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s")
     rows = collect(out, labels, {lab: study.seeds_of(lab) for lab in labels}, manifest)
     manifest["ended"] = time.time()
-    _atomic_json(out / "manifest.json", manifest)
+    atomic_json(out / "manifest.json", manifest)
     return rows
 
 
@@ -322,15 +300,13 @@ def _torch_version():
 
 
 def _bar(label, progress):
-    """A progress callback that prints a line every 10% of the steps (or a tqdm bar on a terminal)."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
+    """A progress callback that prints a line every 10% of the steps (or a bar on a terminal)."""
+    if has_bar():
         bar = {}
 
         def cb(step, total, loss):
             if "b" not in bar:
-                bar["b"] = tqdm(total=total, initial=step - 1, desc=label, unit="step", leave=False)
+                bar["b"] = progress_bar(total, label, initial=step - 1, leave=False)
             bar["b"].update(1)
             bar["b"].set_postfix(bits=f"{loss:.3f}")
             if step == total:

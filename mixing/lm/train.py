@@ -15,14 +15,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import __version__
-from ..errors import ParameterError
-from ..files import write_bytes
-from ..locks import held
+from mixing import __version__
+from mixing.engine.errors import ParameterError
+from mixing.engine.files import write_bytes
+from mixing.engine.stats import mean_se
+from mixing.sweep.locks import held
 from . import data as data_mod
 from . import passkey
 from .model import LM, Config
@@ -106,7 +106,7 @@ def loss_bits(model: LM, windows: torch.Tensor) -> torch.Tensor:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    """torch.save through ``mixing.files``: serialised in memory first, so that a full disk is an
+    """torch.save through ``mixing.engine.files``: serialised in memory first, so that a full disk is an
     OSError of the write (torch's own writer reports it as a RuntimeError)."""
     import io
 
@@ -123,7 +123,7 @@ def read_checkpoint(folder: str | Path) -> dict:
             else path / "model.pt"
     if not path.exists():
         raise ParameterError(f"--checkpoint: no checkpoint at {path}")
-    from ..params import MAX_BYTES
+    from mixing.engine.params import MAX_BYTES
 
     if path.is_file() and path.stat().st_size > MAX_BYTES:
         raise ParameterError(f"--checkpoint: {path} is larger than {MAX_BYTES >> 30} GiB; not a checkpoint of mixing.lm")
@@ -154,7 +154,7 @@ def validation_bits(model: LM, corpus, context: int, windows: int, device: str) 
     """Mean bits per byte on ``windows`` validation windows at the training context, and its s.e."""
     win = torch.from_numpy(data_mod.eval_windows(corpus.val, context, windows)).to(device)
     per = torch.cat([loss_bits(model, w).mean(1) for w in win.split(16)]).cpu().numpy()
-    return float(per.mean()), float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else 0.0
+    return mean_se(per, one=0.0, finite_only=False)
 
 
 def memory_estimate(cfg: Config, tc: TrainConfig) -> float:
@@ -183,9 +183,9 @@ MAX_FLOPS = {"cpu": 1e16, "cuda": 1e19}
 
 
 def check_size(cfg: Config, tc: TrainConfig) -> None:
-    """Refuse a model whose training would need more than ``mixing.params.MAX_BYTES`` of memory
+    """Refuse a model whose training would need more than ``mixing.engine.params.MAX_BYTES`` of memory
     or more than ``MAX_FLOPS`` operations, before any work."""
-    from ..params import MAX_BYTES
+    from mixing.engine.params import MAX_BYTES
 
     need = memory_estimate(cfg, tc)
     if need > MAX_BYTES:

@@ -10,7 +10,7 @@ Each backend module exposes two entry points with the same signature and the sam
   length ``lengths[k]`` the four ``METRICS``: near weight a*, far mass A_F, retention
   <o, T*>/|T*|^2 and far residual |sum_{n>W} a_n V_n|.
 
-``spec`` is a :class:`mixing.mechanisms.KernelSpec` and ``task`` a :class:`mixing.task.Task`.
+``spec`` is a :class:`mixing.engine.mechanisms.KernelSpec` and ``task`` a :class:`mixing.engine.task.Task`.
 Every draw is a counter-based function of (seed, trial, position, stream), so a block of
 trials gives the rows a larger run would give at the same trial indices, and the reduction
 over trials (in NumPy, afterwards) does not depend on threads, blocks or the backend.
@@ -44,8 +44,19 @@ N_VECS = 8
 N_WEIGHTED = 4
 
 
+#: the names of the leading arguments of every kernel (``generator_args``), in order
+GENERATOR_FIELDS = ("src", "law", "lawpar", "centers", "table", "alias", "betas", "d")
+
+
+def with_arg(args: tuple, name: str, value) -> tuple:
+    """``args`` with the generator argument ``name`` (one of ``GENERATOR_FIELDS``) replaced."""
+    i = GENERATOR_FIELDS.index(name)
+    return args[:i] + (value,) + args[i + 1:]
+
+
 def generator_args(spec) -> tuple:
-    """(src, law, lawpar, centers, table, alias, betas, d): the generators, as plain values."""
+    """(src, law, lawpar, centers, table, alias, betas, d): the generators, as plain values
+    (named by ``GENERATOR_FIELDS``)."""
     return (int(spec.src), int(spec.law), float(spec.lawpar), np.ascontiguousarray(spec.centers),
             np.ascontiguousarray(spec.table), np.ascontiguousarray(spec.alias),
             np.ascontiguousarray(spec.betas, dtype=np.float64), int(spec.d))

@@ -21,6 +21,7 @@ blocks stay nearly deterministic (its factor depends on the block, see ``char_bl
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 import sys
 
 import numpy as np
@@ -31,14 +32,23 @@ from .codes import CONSTANT, GAUSSIAN, GAUSSIAN_REL, TWO_POINT, UNIFORM, VONMISE
 from .twins import scalar
 
 #: law name -> (code, name of its parameter or None, default value)
+class LawInfo(NamedTuple):
+    """An angle law: its integer code, the name of its parameter (None: it has none) and that
+    parameter's default."""
+
+    code: int
+    param: str | None
+    default: float | None
+
+
 LAWS = {
-    "constant": (Law.CONSTANT, None, None),
-    "gaussian": (Law.GAUSSIAN, "sigma", 0.5),
-    "uniform": (Law.UNIFORM, "a", 1.0),
-    "vonmises": (Law.VONMISES, "concentration", 4.0),
-    "wrapped_cauchy": (Law.WRAPPED_CAUCHY, "gamma", 0.1),
-    "two_point": (Law.TWO_POINT, None, None),
-    "gaussian_rel": (Law.GAUSSIAN_REL, "rel_sigma", 0.5),
+    "constant": LawInfo(Law.CONSTANT, None, None),
+    "gaussian": LawInfo(Law.GAUSSIAN, "sigma", 0.5),
+    "uniform": LawInfo(Law.UNIFORM, "a", 1.0),
+    "vonmises": LawInfo(Law.VONMISES, "concentration", 4.0),
+    "wrapped_cauchy": LawInfo(Law.WRAPPED_CAUCHY, "gamma", 0.1),
+    "two_point": LawInfo(Law.TWO_POINT, None, None),
+    "gaussian_rel": LawInfo(Law.GAUSSIAN_REL, "rel_sigma", 0.5),
 }
 
 
@@ -122,7 +132,7 @@ class _Plain:
     """Plain-Python twins (for the NumPy reference)."""
 
     def __init__(self):
-        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.laws.plain",
+        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.engine.laws.plain",
                                   deps={"rng": rng.plain})
         self.vonmises = self._mod.vonmises
 

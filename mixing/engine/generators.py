@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParameterError
+from .errors import ParameterError
 
 UNIT_TOL = 1e-6
 
@@ -89,7 +89,7 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
 def read(path) -> dict:
     import zipfile
 
-    from ..params import MAX_BYTES
+    from .params import MAX_BYTES
 
     try:
         if zipfile.is_zipfile(path):
@@ -136,7 +136,7 @@ def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
     """Write a generators file (validated first, so what is written can be read back)."""
     d = arrays["angles"].shape[1] * 2 if family == "so2" else arrays["directions"].shape[1]
     validate(path, {**arrays, "kind": kind}, family, d)
-    from ..files import replacing
+    from .files import replacing
 
     with replacing(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, kind=kind, **arrays, **{k: np.asarray(v) for k, v in meta.items()})

@@ -8,8 +8,8 @@ name then refers to. :func:`rebuild` makes the other twins from the registered s
 three agree bit for bit (the tests check it). Inside a rebuilt helper, every helper of the
 same module, and every module named in ``deps``, resolves to its rebuilt twin.
 
-The RNG (``mixing.rng``), the angle laws (``mixing.laws``) and the per-step draws and
-reflection step of the kernels (``mixing.kernels.draws``) are written this way; a test
+The RNG (``mixing.engine.rng``), the angle laws (``mixing.engine.laws``) and the per-step draws and
+reflection step of the kernels (``mixing.engine.kernels.draws``) are written this way; a test
 checks that every compiled function of those modules is registered.
 """
 

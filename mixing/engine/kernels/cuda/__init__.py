@@ -2,8 +2,8 @@
 
 ``walk`` and ``retrieval`` take the spec and the task like the CPU backend and fill ``out``
 with the same rows from the same random numbers: every draw is the counter-based function
-of ``mixing.rng`` keyed by (seed, trial, position, stream), and the scalar helpers are
-device twins rebuilt from the CPU kernels' source (``mixing.twins``). Rows are per trial
+of ``mixing.engine.rng`` keyed by (seed, trial, position, stream), and the scalar helpers are
+device twins rebuilt from the CPU kernels' source (``mixing.engine.twins``). Rows are per trial
 and reduced on the host, so the numbers do not depend on the launch shape.
 
 The package, along its seams:
@@ -35,7 +35,8 @@ from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
 from ...codes import CONST, SEQ, SO2, TABLE  # noqa: E402
-from ..contract import reduced as is_reduced, retrieval_args, walk_args  # noqa: E402
+from ..contract import GENERATOR_FIELDS, retrieval_args, walk_args, with_arg  # noqa: E402
+from ..contract import reduced as is_reduced  # noqa: E402
 from . import householder, layout, reduced, so2, state, walks  # noqa: E402
 from .warp import WARP, WPB, group  # noqa: E402, F401 (WPB is part of the interface)
 
@@ -141,6 +142,7 @@ def retrieval(spec, task, lengths, seed, t0, out):
     if not is_so2:   # Householder value transport carries P_n in global scratch memory
         shape = (grid[0] * group(lay.lanes).GPB, spec.d, spec.d) if carry else (1, 1, 1)
         extra = (cuda.device_array(shape, dtype=np.float64),)
-        if lay.precision == "float32":      # the table in float32 (argument 4 of the contract)
-            args = args[:4] + (args[4].astype(np.float32),) + args[5:]
+        if lay.precision == "float32":      # the table in float32
+            table = args[GENERATOR_FIELDS.index("table")]
+            args = with_arg(args, "table", table.astype(np.float32))
     _launch(kern, args, T, out, extra, grid=grid)

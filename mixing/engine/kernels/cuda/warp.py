@@ -32,10 +32,10 @@ dev = cuda.jit(device=True)
 kjit = cuda.jit(max_registers=MAXREG) if (MAXREG and not SIM) else cuda.jit
 
 # device twins of the scalar helpers, rebuilt from the CPU kernels' source
-R = rebuild(rng, dev, "mixing.rng.cuda")
-LAW = rebuild(laws, dev, "mixing.laws.cuda", deps={"rng": R})
-DRAW = rebuild(draws, dev, "mixing.kernels.draws.cuda", deps={"rng": R})
-READ = rebuild(readout, dev, "mixing.kernels.readout.cuda", deps={"rng": R})
+R = rebuild(rng, dev, "mixing.engine.rng.cuda")
+LAW = rebuild(laws, dev, "mixing.engine.laws.cuda", deps={"rng": R})
+DRAW = rebuild(draws, dev, "mixing.engine.kernels.draws.cuda", deps={"rng": R})
+READ = rebuild(readout, dev, "mixing.engine.kernels.readout.cuda", deps={"rng": R})
 
 
 def group(G: int) -> types.SimpleNamespace:

@@ -29,7 +29,7 @@ class Source(IntEnum):
 
 
 class Law(IntEnum):
-    """Angle laws of the SO(2) steps (see ``mixing.laws``)."""
+    """Angle laws of the SO(2) steps (see ``mixing.engine.laws``)."""
 
     CONSTANT = 0
     GAUSSIAN = 1

@@ -23,14 +23,14 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ParameterError
-from .files import write_text
+from mixing.engine.errors import ParameterError
+from mixing.engine.files import write_text
 
 COLUMNS = ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed"]
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (``mixing.files``),
+    """Write ``text`` to ``path`` through a temporary file and a rename (``mixing.engine.files``),
     creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +194,7 @@ def load(run_dir):
     try:
         import pandas as pd
     except ImportError:
-        raise ImportError('mixing.results.load needs pandas: pip install -e ".[results]"') from None
+        raise ImportError('mixing.sweep.results.load needs pandas: pip install -e ".[results]"') from None
     run_dir = Path(run_dir)
     path = run_dir / "results.csv"
     if not path.is_file():
@@ -249,6 +249,6 @@ def device_info(device: str) -> dict:
     info = {"device": device, "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
             "platform": platform.platform()}
     if device == "cuda":
-        from .kernels.cuda import layout
+        from mixing.engine.kernels.cuda import layout
         info["cuda_layout"] = str(layout.current())
     return info

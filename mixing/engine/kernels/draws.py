@@ -1,7 +1,7 @@
 """Per-step draws and the reflection step, written once for the CPU and the GPU kernels.
 
-Each helper is a :func:`mixing.twins.scalar`: the names here are the numba CPU twins;
-``mixing.kernels.cuda`` rebuilds device twins from the same source. The NumPy reference
+Each helper is a :func:`mixing.engine.twins.scalar`: the names here are the numba CPU twins;
+``mixing.engine.kernels.cuda`` rebuilds device twins from the same source. The NumPy reference
 draws the same numbers through ``rng.plain`` (it does not call these helpers, so it checks
 them).
 """

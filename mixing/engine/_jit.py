@@ -3,8 +3,9 @@
 Caching is on unless ``MIXING_NUMBA_CACHE=0``. numba keys a cached kernel on its own source
 file only, so a kernel in ``kernels/cpu.py`` would keep calling the old ``rng.normal`` after
 ``rng.py`` changed. Here every compiled function of this project (files under ``mixing/``
-and ``proofs/``) is keyed on a digest of all the sources the kernels compile from
-(``mixing/*.py`` and ``mixing/kernels/``): any change there recompiles everything once.
+and ``proofs/``) is keyed on a digest of all the sources the kernels compile from, the
+engine (``mixing/engine/``): any change there recompiles everything once, and a change
+elsewhere (the sweep's command line, ``mixing.lm``) recompiles nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from numba.extending import intrinsic
 
 CACHE = os.environ.get("MIXING_NUMBA_CACHE", "1") not in ("0", "false", "no", "")
 
-_PKG = Path(__file__).resolve().parent
-_ROOTS = (str(_PKG), str(_PKG.parent / "proofs"))
+_PKG = Path(__file__).resolve().parent          # mixing/engine
+_ROOTS = (str(_PKG.parent), str(_PKG.parent.parent / "proofs"))
 
 
 def source_digest(pkg: Path = _PKG) -> str:
-    """SHA-256 of the sources the compiled kernels depend on (16 hex digits)."""
+    """SHA-256 of the sources the compiled kernels depend on: every ``.py`` file of the engine
+    (16 hex digits)."""
     h = hashlib.sha256()
-    files = sorted(pkg.glob("*.py")) + sorted((pkg / "kernels").rglob("*.py"))
-    for path in files:
+    for path in sorted(pkg.rglob("*.py")):
         h.update(str(path.relative_to(pkg)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -84,7 +84,7 @@ def from_file(path, context: int | None = None, ks=(4, 8, 16, 32), trials: int =
     far set past W = T/2, odds forecast from T and 2T to each ``k T`` (k > 2) and measured
     there. Refuses lengths past the file's rows, which the engine would cycle."""
     from . import mechanisms
-    from .learned import generators as gen_mod
+    from . import generators as gen_mod
     from .task import Task
 
     data = gen_mod.read(path)

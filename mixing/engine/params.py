@@ -1,6 +1,6 @@
 """Declared parameters: a name, a type, a default, a one-line doc and a range check.
 
-Mechanisms (``mixing.mechanisms``), the retrieval task (``mixing.task``) and the measures
+Mechanisms (``mixing.engine.mechanisms``), the retrieval task (``mixing.engine.task``) and the measures
 declare their parameters with :class:`Param`, so the command line, TOML files and the
 Python API parse and validate them the same way, with one-line errors naming the parameter.
 """
@@ -68,7 +68,7 @@ class Param:
 MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
 MAX_BYTES = 8 * 2 ** 30     # 8 GiB
 
-#: seeds are unsigned 64-bit keys (``mixing.rng``)
+#: seeds are unsigned 64-bit keys (``mixing.engine.rng``)
 MAX_SEED = 2 ** 64
 
 

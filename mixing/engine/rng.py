@@ -17,9 +17,9 @@ thread) without carrying generator state:
   uniform unit vector of R^d, the projection of a random key on a fixed direction) are
   exact rejection samplers built on these.
 
-The scalar functions are :func:`mixing.twins.scalar` helpers: the module names are the
+The scalar functions are :func:`mixing.engine.twins.scalar` helpers: the module names are the
 numba-compiled twins the kernels call, ``rng.plain`` holds plain-Python twins with
-identical bits (the NumPy reference calls them), and ``mixing.kernels.cuda`` rebuilds
+identical bits (the NumPy reference calls them), and ``mixing.engine.kernels.cuda`` rebuilds
 device twins from the same source. ``normals_np`` draws a block of normals vectorised in
 NumPy.
 
@@ -239,7 +239,7 @@ class _Plain:
     """The same functions as plain Python on NumPy scalars (wrap-around ignored)."""
 
     def __init__(self):
-        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.rng.plain")
+        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.engine.rng.plain")
         for fname in twins.registered(sys.modules[__name__]):
             setattr(self, fname, self._wrap(getattr(self._mod, fname)))
         for name, value in vars(self._mod).items():

@@ -23,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import __version__
-from .errors import ParameterError
+from mixing import __version__
+from mixing.engine import measures
+from mixing.engine.errors import ParameterError
+from mixing.engine.mechanisms import Mechanism
+from mixing.engine.task import Task
 
 EXECUTORS = ("local", "dask")
 #: steps (trials x longest length) a block aims at: big enough that a task's overhead
@@ -44,13 +47,13 @@ def longest(x) -> int:
 @dataclass(frozen=True)
 class Block:
     kind: str            # "walk" or "retrieval"
-    mech: object         # a frozen mixing.mechanisms.Mechanism
-    x: object            # lags (walk) or the lengths (retrieval)
+    mech: Mechanism      # frozen
+    x: object            # lags (an int, walk) or the lengths (an int64 array, retrieval)
     seed: int
     first: int
     count: int
     device: str = "cpu"
-    task: object = None  # retrieval: a mixing.task.Task
+    task: Task | None = None  # retrieval only
     c: float = 1.0       # walk: q . k
 
     @property
@@ -60,8 +63,6 @@ class Block:
 
 def run_block(block: Block, progress=None) -> np.ndarray:
     """The per-trial rows of one block (a module-level function: Dask pickles it by name)."""
-    from . import measures
-
     if block.kind == "retrieval":
         return measures.per_trial_retrieval(block.mech, block.task, block.x, block.seed, block.count,
                                             block.device, progress=progress, first=block.first)
@@ -233,27 +234,23 @@ def make(name: str, scheduler: str | None = None, workers: int | None = None):
     return DaskExecutor(scheduler, workers)
 
 
-# -- an executor for the measures of this process (figures use it) --------------------------
-
-_ACTIVE = None
+# -- measures through an executor -----------------------------------------------------------
 
 
-def active():
-    return _ACTIVE
+def runner(executor):
+    """A ``runner`` for ``mixing.engine.measures`` (``coherence``, ``second_moment``,
+    ``retrieval``, ``rows``) that spreads a run's trials over ``executor``'s workers; None
+    (run in this process) for the local executor or None."""
+    if executor is None or executor.name == "local":
+        return None
 
+    def run(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, progress=None):
+        blocks = split(kind, mech, x, seed, trials, device, task, c, pieces=2 * executor.workers)
+        arrays = [None] * len(blocks)
+        for i, rows in executor.run(blocks):
+            arrays[i] = rows
+            if progress is not None:
+                progress(blocks[i].count)          # trials, as the local path reports them
+        return join(blocks, arrays)
 
-class using:
-    """``with executors.using(ex):`` makes ``measures.coherence/second_moment/retrieval`` run
-    their trials through ``ex`` (blocks spread over its workers)."""
-
-    def __init__(self, executor):
-        self.executor = executor
-
-    def __enter__(self):
-        global _ACTIVE
-        self.prev, _ACTIVE = _ACTIVE, self.executor
-        return self.executor
-
-    def __exit__(self, *exc):
-        global _ACTIVE
-        _ACTIVE = self.prev
+    return run

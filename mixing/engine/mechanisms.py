@@ -12,7 +12,7 @@ Two generator families cover every mechanism:
   position) or looked up in a per-token table; the identity (NoPE, ALiBi) is this family
   with no generator at all (``src = CONST``).
 
-Generators can also come from a file (``generators=FILE.npz``, see :mod:`mixing.learned.generators`):
+Generators can also come from a file (``generators=FILE.npz``, see :mod:`mixing.engine.generators`):
 a learned or imported per-token table (``src = TABLE``, tokens drawn from ``tokens``), or a
 position-wise sequence exported from a model (``src = SEQ``: the generator at lag n is row
 (n - 1) mod L of the file). Householder tables carry one beta per row.
@@ -97,7 +97,7 @@ def param_table(name: str) -> dict:
 class KernelSpec:
     """What a kernel needs to know of a mechanism (plain arrays and numbers).
 
-    The backends unpack it in one place, ``mixing.kernels.contract``."""
+    The backends unpack it in one place, ``mixing.engine.kernels.contract``."""
 
     d: int
     family: Family
@@ -171,7 +171,7 @@ class Mechanism:
         path = dict(self.params).get("generators")
         if not path:
             return None
-        from .learned.generators import load
+        from .generators import load
         return load(path, self)
 
     def centers(self) -> np.ndarray:
@@ -190,7 +190,7 @@ class Mechanism:
         centers = self.centers()
         law, lawpar = Law.CONSTANT, 0.0
         if self.name == "so2" and "law" in p:
-            law, pname, _ = laws.LAWS[p["law"]]
+            law, pname = laws.LAWS[p["law"]].code, laws.LAWS[p["law"]].param
             lawpar = float(p[pname]) if pname else 0.0
         beta = float(p.get("beta", 0.0))
         table = np.zeros((1, 1))
@@ -209,9 +209,9 @@ class Mechanism:
             V = p["vocab"]
             tkey = rng.aux_key(np.uint64(rng.trial_key(seed, 0)))  # keys cross into numba as uint64
             if self.family == SO2:
-                table = _so2_table(int(law), lawpar, centers, np.uint64(tkey), V)
+                table = so2_table(int(law), lawpar, centers, np.uint64(tkey), V)
             else:
-                table = _hh_table(np.uint64(tkey), V, d)
+                table = hh_table(np.uint64(tkey), V, d)
                 betas = np.full(V, beta)
         if src == TABLE:
             weights = np.ones(V) if p.get("tokens", "uniform") == "uniform" else 1.0 / np.arange(1, V + 1)
@@ -284,7 +284,7 @@ def _sequence_path(family, table, betas):
 
 
 @njit
-def _so2_table(law, par, centers, tkey, V):
+def so2_table(law, par, centers, tkey, V):
     h = centers.shape[0]
     out = np.empty((V, h))
     for v in range(V):
@@ -295,7 +295,7 @@ def _so2_table(law, par, centers, tkey, V):
 
 
 @njit
-def _hh_table(tkey, V, d):
+def hh_table(tkey, V, d):
     out = np.empty((V, d))
     for v in range(V):
         key = rng.pos_key(tkey, v, rng.STREAM_TABLE)
@@ -341,13 +341,14 @@ def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
         if resolved.get("vocab", 0):
             raise ParameterError("vocab: not used with generators (the file fixes the table)")
         resolved.pop("vocab")
-        for key in ("law", "center", "base", "beta") + tuple(pn for _, pn, _ in laws.LAWS.values() if pn):
+        for key in ("law", "center", "base", "beta") + tuple(info.param for info in laws.LAWS.values() if info.param):
             drop(key, "not used with generators (the file fixes the generators)")
     elif "generators" in resolved:
         resolved.pop("generators")
     if name == "so2" and "law" in resolved:
-        keep = laws.LAWS[resolved["law"]][1]
-        for lawname, (_, pname, _) in laws.LAWS.items():
+        keep = laws.LAWS[resolved["law"]].param
+        for info in laws.LAWS.values():
+            pname = info.param
             if pname and pname != keep:
                 drop(pname, f"not used by law={resolved['law']} "
                      + (f"(its parameter is {keep})" if keep else "(it has no parameter)"))

@@ -18,19 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from . import executors
-from . import mechanisms as mech_mod
-from . import measures
-from .errors import ParameterError
-from .cli import Parser
-from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve,  # noqa: F401
-                   show_metrics, size_estimate)
+from mixing.engine import mechanisms as mech_mod
+from mixing.engine import measures
+from mixing.engine.errors import ParameterError
+from mixing.cli import Parser, progress_bar
+from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve, show_metrics, size_estimate)  # noqa: F401
 from .results import Store, device_info, git_commit, now, unique_dir, versions
-from .task import MOMENT_PARAMS, TASK_PARAMS, Task
-
-class _Parser(Parser):
-    def error(self, message):  # one line, exit status 2
-        raise ParameterError(message)
-
+from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
 
 def _help_epilog() -> str:
     lines = ["mechanisms and their parameters (set with --param KEY=V1[,V2...]):"]
@@ -68,7 +62,7 @@ def _help_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m mixing.sweep", description="Run a grid of simulations (mechanisms x d x parameters) into a results table; "
+    ap = Parser(raise_errors=True, prog="python -m mixing.sweep", description="Run a grid of simulations (mechanisms x d x parameters) into a results table; "
                              "every finished grid point is kept, and --resume completes an interrupted sweep.",
                  epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", action="append", metavar="NAME",
@@ -112,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
-    """The blocks of trials of one grid point (see :mod:`mixing.executors`)."""
+    """The blocks of trials of one grid point (see :mod:`mixing.sweep.executors`)."""
     mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
     ext = point["measure_params"]
     if point["measure"] == "retrieval":
@@ -262,7 +256,7 @@ def main(argv=None) -> int:
         executor = executors.make(args.executor, args.scheduler, args.workers)
         run_info = {**executor.info(), "start": now()}
         if sweep["device"] == "cuda":       # a resume may run under another layout: say so per run
-            from .kernels.cuda import layout
+            from mixing.engine.kernels.cuda import layout
             run_info["cuda_layout"] = str(layout.current())
         manifest.setdefault("executors", []).append(run_info)
         store.write_manifest(manifest)
@@ -290,8 +284,6 @@ def main(argv=None) -> int:
 
 def _run(sweep, store, manifest, executor, ids, out) -> int:
     """Run the unfinished points through ``executor``; each point is written when its last block is in."""
-    from tqdm import tqdm
-
     todo = [p for p in sweep["points"] if not store.done(p["id"])]
     status = {g["id"]: g for g in manifest["grid"]}
     for point in sweep["points"]:
@@ -308,8 +300,7 @@ def _run(sweep, store, manifest, executor, ids, out) -> int:
     arrays: dict = {p["id"]: {} for p in todo}
     byid = {p["id"]: p for p in todo}
     desc = "sweep" if executor.workers == 1 else f"sweep ({executor.workers} workers)"
-    bar = tqdm(total=sum(b.steps for b in blocks), unit="step", unit_scale=True, disable=None,
-               file=sys.stderr, desc=desc)
+    bar = progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True)
     try:
         for i, rows in executor.run(blocks, progress=bar.update):
             pid = owner[i]

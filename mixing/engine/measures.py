@@ -8,7 +8,6 @@ or thread count.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +16,7 @@ from .errors import ParameterError
 from .kernels.contract import METRICS
 from .mechanisms import Mechanism
 from .params import check_seed
+from .stats import mean_se_rows
 from .task import Task
 
 DEVICES = ("cpu", "reference", "cuda")
@@ -51,7 +51,7 @@ def check_device(device: str) -> None:
 
 def backend(device: str):
     """The backend module of ``device``: its ``walk`` and ``retrieval`` follow
-    ``mixing.kernels.contract``."""
+    ``mixing.engine.kernels.contract``."""
     if device == "cuda":
         from .kernels import cuda
         return cuda
@@ -70,13 +70,13 @@ def check_count(name: str, value) -> int:
 
 def check_mechanism(mech) -> Mechanism:
     if not isinstance(mech, Mechanism):
-        raise ParameterError(f"mech: expected a Mechanism (mixing.mechanisms.make(name, d, ...)), got {mech!r}")
+        raise ParameterError(f"mech: expected a Mechanism (mixing.engine.mechanisms.make(name, d, ...)), got {mech!r}")
     return mech
 
 
 def check_task(task) -> Task:
     if not isinstance(task, Task):
-        raise ParameterError(f"task: expected a Task (mixing.task.Task(...)), got {task!r}")
+        raise ParameterError(f"task: expected a Task (mixing.engine.task.Task(...)), got {task!r}")
     return task
 
 
@@ -165,6 +165,15 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
     return out
 
 
+def spec_walk(spec, N: int, seed: int, trials: int, c: float = 1.0, device: str = "cpu") -> np.ndarray:
+    """Per-trial walk rows, as :func:`per_trial_walk`, of a kernel spec built by hand (a table no
+    :class:`Mechanism` describes, such as a counterexample's); the spec is not validated."""
+    check_device(device)
+    out = np.empty((check_count("trials", trials), check_count("lags", N), 2))
+    backend(device).walk(spec, c, N, seed, 0, out)
+    return out
+
+
 def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials: int,
                         device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
     """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order (trials
@@ -187,21 +196,25 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
 
 def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
     """Mean and standard error (ddof=1; 0 for a single trial) over the first axis."""
-    T = rows.shape[0]
-    est = Estimate(x_name, np.asarray(x), trials=T)
-    mean = rows.mean(axis=0)
-    se = rows.std(axis=0, ddof=1) / math.sqrt(T) if T > 1 else np.zeros_like(mean)
+    est = Estimate(x_name, np.asarray(x), trials=rows.shape[0])
+    mean, se = mean_se_rows(rows)
     for i, name in enumerate(names):
         est.mean[name] = mean[:, i]
         est.stderr[name] = se[:, i]
     return est
 
 
-def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, force_size=False, **kw) -> np.ndarray:
-    """Per-trial rows, through the active executor (``executors.using``) when there is one;
-    sizes are checked first (:func:`check_work`)."""
-    from . import executors
+def rows(kind: str, mech: Mechanism, x, seed: int, trials: int, device: str = "cpu", task: Task | None = None,
+         c: float = 1.0, force_size: bool = False, runner=None, **kw) -> np.ndarray:
+    """Per-trial rows of one run (``kind`` "walk": lags ``x``; "retrieval": lengths ``x``),
+    sizes checked first (:func:`check_work`).
 
+    ``runner``, when given, runs them instead of this process: a callable
+    ``runner(kind, mech, x, seed, trials, device, task, c, progress)`` returning the same
+    rows (``mixing.sweep.executors.runner(executor)`` spreads them over an executor's
+    workers). Every draw is keyed by the absolute trial index, so the rows do not depend on
+    who runs them.
+    """
     check_mechanism(mech)
     trials = check_count("trials", trials)
     check_seed(seed)
@@ -209,42 +222,35 @@ def _per_trial(kind, mech, x, seed, trials, device, task=None, c=1.0, force_size
     if kind == "retrieval":
         x = check_lengths(x, check_task(task))
         check_work(mech, trials, int(x[-1]), len(x), force_size)
-    else:
+    elif kind == "walk":
         x = check_count("lags", x)
         check_cosine(c)
         check_work(mech, trials, x, x, force_size)
-
-    ex = executors.active()
-    if ex is None or ex.name == "local" or device == "cuda" or kw.get("chunk"):
-        if kind == "retrieval":
-            return per_trial_retrieval(mech, task, x, seed, trials, device, **kw)
-        return per_trial_walk(mech, x, seed, trials, c, device, **kw)
-    blocks = executors.split(kind, mech, x, seed, trials, device, task, c, pieces=2 * ex.workers)
-    arrays = [None] * len(blocks)
-    progress = kw.get("progress")
-    for i, rows in ex.run(blocks):
-        arrays[i] = rows
-        if progress is not None:
-            progress(blocks[i].count)          # trials, as the local path reports them
-    return executors.join(blocks, arrays)
+    else:
+        raise ParameterError(f"kind: unknown {kind!r} (walk or retrieval)")
+    if runner is not None and device != "cuda" and not kw.get("chunk"):
+        return runner(kind, mech, x, seed, trials, device, task, c, kw.get("progress"))
+    if kind == "retrieval":
+        return per_trial_retrieval(mech, task, x, seed, trials, device, **kw)
+    return per_trial_walk(mech, x, seed, trials, c, device, **kw)
 
 
 def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
     """E[qhat^T P_n qhat] = tr(E P_n)/d for n = 1..lags."""
-    rows = _per_trial("walk", mech, lags, seed, trials, device, **kw)[:, :, :1]
-    return summarize(rows, ["coherence"], "lag", np.arange(1, lags + 1))
+    per = rows("walk", mech, lags, seed, trials, device, **kw)[:, :, :1]
+    return summarize(per, ["coherence"], "lag", np.arange(1, lags + 1))
 
 
 def second_moment(mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0,
                   device: str = "cpu", **kw) -> Estimate:
     """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
-    rows = _per_trial("walk", mech, lags, seed, trials, device, c=c, **kw)[:, :, 1:]
-    return summarize(rows, ["second_moment"], "lag", np.arange(1, lags + 1))
+    per = rows("walk", mech, lags, seed, trials, device, c=c, **kw)[:, :, 1:]
+    return summarize(per, ["second_moment"], "lag", np.arange(1, lags + 1))
 
 
 def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0,
               device: str = "cpu", **kw) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, check_task(task))
-    rows = _per_trial("retrieval", mech, lengths, seed, trials, device, task=task, **kw)
-    return summarize(rows, METRICS, "L", lengths)
+    per = rows("retrieval", mech, lengths, seed, trials, device, task=task, **kw)
+    return summarize(per, METRICS, "L", lengths)

@@ -16,11 +16,12 @@ import tomllib
 
 import numpy as np
 
-from . import executors, measures
-from . import mechanisms as mech_mod
-from .errors import ParameterError
+from . import executors
+from mixing.engine import measures
+from mixing.engine import mechanisms as mech_mod
+from mixing.engine.errors import ParameterError
 from .results import COLUMNS, point_id
-from .task import MOMENT_PARAMS, TASK_PARAMS, Task
+from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
 
 MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
 DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
@@ -31,8 +32,8 @@ DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trial
 #: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
 #: in the kernels is no longer safe
 MAX_COUNT = 2 ** 40
-#: above these estimates (``mixing.params``) a sweep is refused unless --force-size is given
-from .params import MAX_BYTES, MAX_STEPS  # noqa: E402,F401
+#: above these estimates (``mixing.engine.params``) a sweep is refused unless --force-size is given
+from mixing.engine.params import MAX_BYTES, MAX_STEPS  # noqa: E402,F401
 
 
 def _int(name, text):
@@ -163,7 +164,7 @@ def load_config(path) -> dict:
 
 def _file_dims(paths) -> list[int]:
     """The head dimension of each generators file (used when --d is not given)."""
-    from .learned import generators as gen_mod
+    from mixing.engine import generators as gen_mod
 
     dims = set()
     for path in paths:
@@ -278,7 +279,7 @@ def resolve(args) -> dict:
                              f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
                              "add --force-size to run it anyway")
     show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
-    from .learned.generators import ignored_parts
+    from mixing.engine.generators import ignored_parts
 
     ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
     longest = max(xs) if isinstance(xs, list) else int(xs)
@@ -291,7 +292,7 @@ def resolve(args) -> dict:
 
 def sequence_rows(path) -> int | None:
     """The rows of a generators file of kind ``sequence`` (one generator per lag), else None."""
-    from .learned.generators import read
+    from mixing.engine.generators import read
 
     try:
         data = read(path)

@@ -6,7 +6,7 @@ the GPU kernels.
 weighted vectors by the factor :func:`rescale_sums` returns. At each recorded length a trial's output is o = a* T* + (near and far value sums) + noise;
 :func:`readout` gives one coordinate's contributions to <o, T*>, |far part of o|^2 and
 |T*|^2, and :func:`metrics` turns the summed contributions and the softmax sums into the
-four ``contract.METRICS``. Both are :func:`mixing.twins.scalar` helpers (the CUDA backend
+four ``contract.METRICS``. Both are :func:`mixing.engine.twins.scalar` helpers (the CUDA backend
 rebuilds device twins); the slot layout of ``acc`` and ``vecs`` is ``contract.py``'s.
 """
 

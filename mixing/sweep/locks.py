@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import ParameterError
+from mixing.engine.errors import ParameterError
 
 
 def take(folder: Path, what: str = "process"):

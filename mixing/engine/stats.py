@@ -24,15 +24,28 @@ from scipy import stats as _st
 LEVEL = 0.95
 
 
-def mean_se(x) -> tuple[float, float]:
-    """Mean and standard error of a sample (NaN for an empty one, s.e. NaN for one value)."""
+def mean_se(x, one: float = float("nan"), finite_only: bool = True) -> tuple[float, float]:
+    """Mean and standard error (ddof = 1) of a sample, of its finite values unless
+    ``finite_only`` is False: NaN for an empty one, s.e. ``one`` for a single value (NaN unless
+    the caller says otherwise)."""
     x = np.asarray(x, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
+    if finite_only:
+        x = x[np.isfinite(x)]
     if x.size == 0:
         return float("nan"), float("nan")
     if x.size == 1:
-        return float(x[0]), float("nan")
+        return float(x[0]), float(one)
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+
+
+def mean_se_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error (ddof = 1) over the first axis, element by element (s.e. 0 with a
+    single row): the reduction of per-trial rows."""
+    rows = np.asarray(rows)
+    mean = rows.mean(axis=0)
+    if rows.shape[0] < 2:
+        return mean, np.zeros_like(mean)
+    return mean, rows.std(axis=0, ddof=1) / math.sqrt(rows.shape[0])
 
 
 def t_quantile(dof: float, level: float = LEVEL) -> float:
