@@ -29,8 +29,8 @@ import time
 import numba
 import numpy as np
 
-from mixing.engine import mechanisms as M
 from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 
 FP64_UNITS = {9: 64, 8: 32, 7: 32}
@@ -46,8 +46,9 @@ def _time(fn, repeat=1):
 
 
 def card():
-    from mixing.engine.kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
     from numba import cuda
+
+    from mixing.engine.kernels import cuda as _k  # noqa: F401 - before numba.cuda (numpy 2.5 alias)
 
     dev = cuda.get_current_device()
     cc = dev.compute_capability
@@ -100,12 +101,14 @@ def same_work(trials, L, vocab=1024, d=64):
     return t_cpu, t_gpu, trials * L
 
 
-def precision(L=2 ** 20, trials=8):
+def precision(L=2**20, trials=8):
     out = {}
-    for name, params in (("householder", {"vocab": 1024}), ("so2", {"law": "gaussian", "sigma": 0.3,
-                                                                      "rotate_values": 1})):
+    for name, params in (
+        ("householder", {"vocab": 1024}),
+        ("so2", {"law": "gaussian", "sigma": 0.3, "rotate_values": 1}),
+    ):
         mech = M.make(name, 64, **params)
-        lengths = [2 ** k for k in range(6, 21)]
+        lengths = [2**k for k in range(6, 21)]
         a = ms.per_trial_retrieval(mech, Task(), lengths, 5, trials)
         b = ms.per_trial_retrieval(mech, Task(), lengths, 5, trials, device="cuda")
         rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-300)
@@ -113,26 +116,28 @@ def precision(L=2 ** 20, trials=8):
     return out
 
 
-def sweep(max_seconds, d=128, trials=4096, L=2 ** 24, lay=None, short=2 ** 20):
+def sweep(max_seconds, d=128, trials=4096, L=2**24, lay=None, short=2**20):
     from mixing.engine.kernels.cuda import layout
 
     with layout.use(lay or layout.Layout()):
         mech = M.make("householder", d, vocab=1024)
         ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2, device="cuda")
         k_short, k_full = int(np.log2(short)), int(np.log2(L))
-        t_short = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, k_short + 1)], trials,
-                                             device="cuda"))
+        t_short = _time(
+            lambda: ms.retrieval(mech, Task(), [2**k for k in range(4, k_short + 1)], trials, device="cuda")
+        )
         est = t_short * L / short
         t_full = None
         if est <= max_seconds:
-            t_full = _time(lambda: ms.retrieval(mech, Task(), [2 ** k for k in range(4, k_full + 1)], trials,
-                                                device="cuda"))
+            t_full = _time(
+                lambda: ms.retrieval(mech, Task(), [2**k for k in range(4, k_full + 1)], trials, device="cuda")
+            )
     return t_short, est, t_full
 
 
-def iid(trials=4096, L=2 ** 20, L_full=2 ** 16):
+def iid(trials=4096, L=2**20, L_full=2**16):
     """(sweep seconds at d = 64 and 1024; steps/s of the reduced and the full kernel at d = 64)."""
-    lengths = [2 ** k for k in range(4, int(np.log2(L)) + 1)]
+    lengths = [2**k for k in range(4, int(np.log2(L)) + 1)]
     sweeps = {}
     for d in (64, 1024):
         mech = M.make("householder", d)
@@ -148,28 +153,36 @@ def iid(trials=4096, L=2 ** 20, L_full=2 ** 16):
 
 
 def run(quick=False, max_sweep=120.0) -> dict:
-    from mixing.engine.kernels import cuda as _k  # noqa: F401
     from numba import cuda
 
+    from mixing.engine.kernels import cuda as _k  # noqa: F401
+
     c = card()
-    print(f"[0] {c['name']} (cc {c['cc']}), FP64 peak {c['peak'] / 1e12:.1f} TFLOP/s = {c['how']}; "
-          f"numba {numba.__version__}, numba-cuda {getattr(cuda, '__version__', '?')}, numpy {np.__version__}, "
-          f"CPU threads {numba.get_num_threads()}")
+    print(
+        f"[0] {c['name']} (cc {c['cc']}), FP64 peak {c['peak'] / 1e12:.1f} TFLOP/s = {c['how']}; "
+        f"numba {numba.__version__}, numba-cuda {getattr(cuda, '__version__', '?')}, numpy {np.__version__}, "
+        f"CPU threads {numba.get_num_threads()}"
+    )
     res = {"card": c}
     t = time.perf_counter()
     worst, lines = correctness(trials=8 if quick else 64, lengths=(64, 512) if quick else (64, 512, 4096))
-    print(f"[1] CUDA vs numba CPU, same seeds, d=64: worst max|diff| {worst:.1e} "
-          f"({time.perf_counter() - t:.0f} s incl. compilation)")
+    print(
+        f"[1] CUDA vs numba CPU, same seeds, d=64: worst max|diff| {worst:.1e} "
+        f"({time.perf_counter() - t:.0f} s incl. compilation)"
+    )
     print("\n".join(lines))
     res["correctness_max_diff"] = worst
-    trials, L = (1024, 2 ** 12) if quick else (4096, 2 ** 15)
+    trials, L = (1024, 2**12) if quick else (4096, 2**15)
     t_cpu, t_gpu, steps = same_work(trials, L)
     r_cpu, r_gpu = steps / t_cpu, steps / t_gpu
     frac = r_gpu * 4 * 64 / c["peak"]
-    print(f"[2] table Householder retrieval d=64 V=1024, {trials} trials x L={L}: CPU {r_cpu:.3g} steps/s "
-          f"({t_cpu:.2f} s), CUDA {r_gpu:.3g} steps/s ({t_gpu:.3f} s), ratio {r_gpu / r_cpu:.1f}x, "
-          f"{100 * frac:.2f}% of FP64 peak")
+    print(
+        f"[2] table Householder retrieval d=64 V=1024, {trials} trials x L={L}: CPU {r_cpu:.3g} steps/s "
+        f"({t_cpu:.2f} s), CUDA {r_gpu:.3g} steps/s ({t_gpu:.3f} s), ratio {r_gpu / r_cpu:.1f}x, "
+        f"{100 * frac:.2f}% of FP64 peak"
+    )
     from mixing.engine.kernels import cuda as K
+
     kern = K.kernels(64, False)["retrieval"]
     regs, local = kern.get_regs_per_thread(), kern.get_local_mem_per_thread()
     print(f"    kernel: {K.WPB} warps/block, registers/thread {regs}, local memory bytes/thread {local}")
@@ -177,10 +190,13 @@ def run(quick=False, max_sweep=120.0) -> dict:
     if not quick:
         prec = precision()
         for name, (ab, rel) in prec.items():
-            print(f"[3] {name}: CUDA vs CPU over 2^20 steps, 8 trials, all metrics: max|diff| {ab:.1e}, "
-                  f"max relative {rel:.1e}")
+            print(
+                f"[3] {name}: CUDA vs CPU over 2^20 steps, 8 trials, all metrics: max|diff| {ab:.1e}, "
+                f"max relative {rel:.1e}"
+            )
         res["precision"] = prec
         import cuda_layouts
+
         from mixing.engine.kernels.cuda import layout
 
         res.update(cuda_layouts.run())
@@ -189,15 +205,22 @@ def run(quick=False, max_sweep=120.0) -> dict:
         t_default, est_default, _ = sweep(0.0)
         t_short, est, t_full = sweep(max_sweep, lay=layout.Layout.parse(best))
         full = f"{t_full:.1f} s" if t_full is not None else f"not run (estimate {est:.0f} s > {max_sweep:.0f} s)"
-        print(f"[4] sweep d=128, 4096 trials, table Householder: to L=2^20 {t_default:.2f} s (default layout), "
-              f"{t_short:.2f} s ({best}); to L=2^24 with {best}: {full}")
-        res["sweep"] = dict(t_2_20_default=t_default, layout=best, t_2_20=t_short, estimate_2_24=est,
-                            t_2_24=t_full)
+        print(
+            f"[4] sweep d=128, 4096 trials, table Householder: to L=2^20 {t_default:.2f} s (default layout), "
+            f"{t_short:.2f} s ({best}); to L=2^24 with {best}: {full}"
+        )
+        res["sweep"] = dict(t_2_20_default=t_default, layout=best, t_2_20=t_short, estimate_2_24=est, t_2_24=t_full)
         sweeps, rates = iid()
-        print(f"[7] i.i.d. Householder retrieval, 4096 trials, reduced-state kernel: sweep to L=2^20 "
-              f"{sweeps[64]:.2f} s at d=64, {sweeps[1024]:.2f} s at d=1024; d=64, L=2^16: reduced "
-              f"{rates['auto']:.3g} steps/s, full walk (sampler=full) {rates['full']:.3g} steps/s, "
-              f"{rates['auto'] / rates['full']:.1f}x")
-        res["iid"] = dict(sweep_d64=sweeps[64], sweep_d1024=sweeps[1024], reduced_steps_per_s=rates["auto"],
-                          full_steps_per_s=rates["full"])
+        print(
+            f"[7] i.i.d. Householder retrieval, 4096 trials, reduced-state kernel: sweep to L=2^20 "
+            f"{sweeps[64]:.2f} s at d=64, {sweeps[1024]:.2f} s at d=1024; d=64, L=2^16: reduced "
+            f"{rates['auto']:.3g} steps/s, full walk (sampler=full) {rates['full']:.3g} steps/s, "
+            f"{rates['auto'] / rates['full']:.1f}x"
+        )
+        res["iid"] = dict(
+            sweep_d64=sweeps[64],
+            sweep_d1024=sweeps[1024],
+            reduced_steps_per_s=rates["auto"],
+            full_steps_per_s=rates["full"],
+        )
     return res

@@ -26,14 +26,29 @@ from pathlib import Path
 def grid(points: int) -> list[str]:
     """2 mechanisms x 4 parameter values x points/8 head dimensions (32, 64, 96, ...)."""
     dims = ",".join(str(32 * (k + 1)) for k in range(max(1, points // 8)))
-    return ["--mechanism", "householder", "--param", "beta=0.5,1,1.5,2", "--mechanism", "so2",
-            "--param", "sigma=0.1,0.2,0.3,0.5", "--d", dims, "--lengths", "2^4:2^15", "--trials", "128"]
+    return [
+        "--mechanism",
+        "householder",
+        "--param",
+        "beta=0.5,1,1.5,2",
+        "--mechanism",
+        "so2",
+        "--param",
+        "sigma=0.1,0.2,0.3,0.5",
+        "--d",
+        dims,
+        "--lengths",
+        "2^4:2^15",
+        "--trials",
+        "128",
+    ]
 
 
 def sweep(args, out, extra=()):
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mixing.sweep", *args, "--out", str(out), *extra], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "mixing.sweep", *args, "--out", str(out), *extra], check=True, capture_output=True
+    )
     return time.perf_counter() - t
 
 
@@ -62,13 +77,19 @@ def main(argv=None):
         n = len(json.loads((tmp / "local" / "manifest.json").read_text())["grid"])
     print(f"1. grid of {n} retrieval points ({' '.join(args)}), {os.cpu_count()} cores")
     print(f"   local executor (numba threads on every core): {t_local:6.1f} s")
-    print(f"   dask, embedded LocalCluster of {a.workers} workers:    {t_dask:6.1f} s   "
-          f"speedup {t_local / t_dask:.2f}x   results identical: {same}")
+    print(
+        f"   dask, embedded LocalCluster of {a.workers} workers:    {t_dask:6.1f} s   "
+        f"speedup {t_local / t_dask:.2f}x   results identical: {same}"
+    )
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=40) as cluster, Client(cluster) as client:
-        client.gather(client.map(_nothing, range(a.workers)))          # warm
+    with (
+        LocalCluster(
+            n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.gather(client.map(_nothing, range(a.workers)))  # warm
         t = time.perf_counter()
         client.gather(client.map(_nothing, range(200), pure=False))
         per = (time.perf_counter() - t) / 200

@@ -27,9 +27,9 @@ import time
 import numba
 import numpy as np
 
-from mixing.engine import mechanisms as M
-from mixing.engine import measures as ms
 from mixing.cli import Parser, check_output_file
+from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 from mixing.engine.errors import ParameterError
 from mixing.engine.task import Task
 
@@ -77,7 +77,7 @@ def kernel_vs_reference(L_ref: int, trials: int):
     (the reference builds d x d matrices, so it is slow)."""
     mech = M.make("householder", 64, vocab=1024)
     task = Task()
-    ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)                       # compile
+    ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)  # compile
     t_ref, b = _timed(lambda: ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials, device="reference"))
     a = ms.per_trial_retrieval(mech, task, [16, L_ref], 0, trials)
     return dict(t_ref=t_ref, ref_refl_per_s=trials * L_ref / t_ref, max_diff=float(np.abs(a - b).max()))
@@ -94,34 +94,41 @@ def against_peer(L: int, trials: int):
     ratio and agreement."""
     import numpy_peer
 
-    task, lengths = Task(), [2 ** k for k in range(4, int(np.log2(L)) + 1)]
+    task, lengths = Task(), [2**k for k in range(4, int(np.log2(L)) + 1)]
     out = {}
     for label, kw in (("table V=1024", dict(vocab=1024)), ("i.i.d. directions", {})):
         mech = M.make("householder", 64, **kw)
         spec = mech.spec(0)
-        ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)                   # compile
+        ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)  # compile
         t_eng, rows = _best(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
-        if kw:
-            peer = lambda: numpy_peer.retrieval(spec.table, np.full(1024, 1 / 1024), spec.betas, task,  # noqa: E731
-                                                lengths, trials, 1)
-        else:
-            peer = lambda: numpy_peer.retrieval(None, None, spec.betas, task, lengths, trials, 1, d=64)  # noqa: E731
+        table = (spec.table, np.full(1024, 1 / 1024)) if kw else (None, None)
+        extra = {} if kw else {"d": 64}
+
+        def peer():
+            return numpy_peer.retrieval(*table, spec.betas, task, lengths, trials, 1, **extra)
+
         t_peer, prow = _best(peer)
-        out[label] = dict(engine_steps_per_s=trials * L / t_eng, peer_steps_per_s=trials * L / t_peer,
-                          ratio=t_peer / t_eng, zmax=_zmax(rows, prow))
+        out[label] = dict(
+            engine_steps_per_s=trials * L / t_eng,
+            peer_steps_per_s=trials * L / t_peer,
+            ratio=t_peer / t_eng,
+            zmax=_zmax(rows, prow),
+        )
     return out
 
 
 def long_sweep(L: int, trials: int, d: int = 64, **kw):
     mech = M.make("householder", d, **kw)
-    lengths = [2 ** k for k in range(4, int(np.log2(L)) + 1)]
-    ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2)                     # compile
+    lengths = [2**k for k in range(4, int(np.log2(L)) + 1)]
+    ms.per_trial_retrieval(mech, Task(), [8, 16], 0, 2)  # compile
     return _time(lambda: ms.retrieval(mech, Task(), lengths, trials, seed=0))
 
 
-KERNELS = (("householder i.i.d. (reduced)", "householder", {}),
-           ("householder table V=1024", "householder", dict(vocab=1024)),
-           ("so2 gaussian i.i.d.", "so2", dict(law="gaussian", sigma=0.5)))
+KERNELS = (
+    ("householder i.i.d. (reduced)", "householder", {}),
+    ("householder table V=1024", "householder", dict(vocab=1024)),
+    ("so2 gaussian i.i.d.", "so2", dict(law="gaussian", sigma=0.5)),
+)
 
 
 def _fit(xs, ts):
@@ -141,29 +148,48 @@ def scaling(Ls, L_fit_from, ds, L_d, trials):
             m = M.make(name, d, **kw)
             ms.per_trial_retrieval(m, Task(), [8, 16], 0, 2)
             td.append(_time(lambda: ms.per_trial_retrieval(m, Task(), [L_d], 0, trials)))
-        res[label] = dict(L=list(Ls), t_L=tL, exponent_L=_fit([Ls[i] for i in sel], [tL[i] for i in sel]),
-                          d=list(ds), t_d=td, exponent_d=_fit(ds, td))
+        res[label] = dict(
+            L=list(Ls),
+            t_L=tL,
+            exponent_L=_fit([Ls[i] for i in sel], [tL[i] for i in sel]),
+            d=list(ds),
+            t_d=td,
+            exponent_d=_fit(ds, td),
+        )
     return res
 
 
 def _rss_child(L: int) -> int:
-    code = ("import resource; from mixing import mechanisms as M, measures as ms; from mixing.engine.task import Task;"
-            f"m = M.make('householder', 64); ms.per_trial_retrieval(m, Task(), [16, 1024, {L}], 0, 8);"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = (
+        "import resource; from mixing import mechanisms as M, measures as ms; from mixing.engine.task import Task;"
+        f"m = M.make('householder', 64); ms.per_trial_retrieval(m, Task(), [16, 1024, {L}], 0, 8);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(res.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
-    ap = Parser(prog="python benchmarks/engine_bench.py", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog="\n".join(__doc__.strip().splitlines()[2:]),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(
+        prog="python benchmarks/engine_bench.py",
+        description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+        epilog="\n".join(__doc__.strip().splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
-    ap.add_argument("--device", default="cpu",
-                    help="cpu (default: numba vs the NumPy reference) or cuda (the GPU check and benchmark: "
-                         "CUDA vs numba CPU on this machine, see benchmarks/cuda_bench.py)")
-    ap.add_argument("--max-sweep", type=float, default=120.0, metavar="S",
-                    help="cuda: run the L=2^24 sweep only if its estimate is under S seconds (default 120)")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default: numba vs the NumPy reference) or cuda (the GPU check and benchmark: "
+        "CUDA vs numba CPU on this machine, see benchmarks/cuda_bench.py)",
+    )
+    ap.add_argument(
+        "--max-sweep",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="cuda: run the L=2^24 sweep only if its estimate is under S seconds (default 120)",
+    )
     ap.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
     args = ap.parse_args(argv)
     try:
@@ -184,50 +210,71 @@ def main(argv=None) -> int:
     q = args.quick
     print(f"threads: {numba.get_num_threads()}   numba {numba.__version__}   numpy {np.__version__}")
     res = {}
-    L_peer, T_peer = (2 ** 10, 16) if q else (2 ** 12, 64)
+    L_peer, T_peer = (2**10, 16) if q else (2**12, 64)
     peer = against_peer(L_peer, T_peer)
     res["peer"] = peer
     print(f"[1] engine vs a vectorised NumPy peer, same work: retrieval, d=64, {T_peer} trials, L=2^4..{L_peer}")
     for label, r in peer.items():
-        print(f"    {label:18s} engine {r['engine_steps_per_s']:.3g} steps/s   NumPy peer {r['peer_steps_per_s']:.3g} "
-              f"steps/s   ratio {r['ratio']:.1f}x (target >= 30x)   agreement: max |z| {r['zmax']:.2f}")
+        print(
+            f"    {label:18s} engine {r['engine_steps_per_s']:.3g} steps/s   NumPy peer {r['peer_steps_per_s']:.3g} "
+            f"steps/s   ratio {r['ratio']:.1f}x (target >= 30x)   agreement: max |z| {r['zmax']:.2f}"
+        )
     L_ref, trials_ref = (512, 2) if q else (2048, 4)
     r = kernel_vs_reference(L_ref, trials_ref)
     eng = peer["table V=1024"]["engine_steps_per_s"]
     peak, how = fp64_peak()
-    r.update(refl_per_s=eng, ratio=eng / r["ref_refl_per_s"], peak=peak, peak_how=how, peak_fraction=eng * 4 * 64 / peak)
+    r.update(
+        refl_per_s=eng, ratio=eng / r["ref_refl_per_s"], peak=peak, peak_how=how, peak_fraction=eng * 4 * 64 / peak
+    )
     res["kernel_vs_reference"] = r
-    print(f"[2] the same table kernel vs the NumPy reference (explicit d x d matrices, the cost of clarity): "
-          f"reference {r['ref_refl_per_s']:.3g} reflections/s, ratio {r['ratio']:.0f}x, max|diff| on the same trials "
-          f"{r['max_diff']:.1e}; {100 * r['peak_fraction']:.2f}% of FP64 peak ({peak / 1e9:.0f} GFLOP/s = {how}) "
-          f"at 4d flop/reflection (target: 2.5e7 reflections/s)")
-    L_long, trials_long = (2 ** 16, 16) if q else (2 ** 20, 64)
+    print(
+        f"[2] the same table kernel vs the NumPy reference (explicit d x d matrices, the cost of clarity): "
+        f"reference {r['ref_refl_per_s']:.3g} reflections/s, ratio {r['ratio']:.0f}x, max|diff| on the same trials "
+        f"{r['max_diff']:.1e}; {100 * r['peak_fraction']:.2f}% of FP64 peak ({peak / 1e9:.0f} GFLOP/s = {how}) "
+        f"at 4d flop/reflection (target: 2.5e7 reflections/s)"
+    )
+    L_long, trials_long = (2**16, 16) if q else (2**20, 64)
     sweeps = {}
-    for label, d, kw in (("i.i.d., reduced", 64, {}), ("i.i.d., sampler=full", 64, dict(sampler="full")),
-                         ("table V=1024", 64, dict(vocab=1024)), ("i.i.d., reduced, d=1024", 1024, {})):
+    for label, d, kw in (
+        ("i.i.d., reduced", 64, {}),
+        ("i.i.d., sampler=full", 64, dict(sampler="full")),
+        ("table V=1024", 64, dict(vocab=1024)),
+        ("i.i.d., reduced, d=1024", 1024, {}),
+    ):
         t = long_sweep(L_long, trials_long, d, **kw)
         sweeps[label] = t
-        print(f"[3] retrieval sweep to L={L_long}, {trials_long} trials, Householder {label:24s} d={d:5d}: {t:6.2f} s "
-              f"({trials_long * L_long / t:.3g} steps/s)")
-    print(f"    i.i.d. at d=1024 / d=64: {sweeps['i.i.d., reduced, d=1024'] / sweeps['i.i.d., reduced']:.2f} "
-          "(target <= 2); d=64 target <= 2 s")
+        print(
+            f"[3] retrieval sweep to L={L_long}, {trials_long} trials, Householder {label:24s} d={d:5d}: {t:6.2f} s "
+            f"({trials_long * L_long / t:.3g} steps/s)"
+        )
+    print(
+        f"    i.i.d. at d=1024 / d=64: {sweeps['i.i.d., reduced, d=1024'] / sweeps['i.i.d., reduced']:.2f} "
+        "(target <= 2); d=64 target <= 2 s"
+    )
     res["sweeps"] = sweeps
-    Ls = [2 ** k for k in range(10, (17 if q else 23), 2)]
+    Ls = [2**k for k in range(10, (17 if q else 23), 2)]
     ds = [16, 64, 256] if q else [16, 64, 256, 1024]
-    sc = scaling(Ls, 2 ** 14 if not q else 2 ** 12, ds, 2 ** 12 if q else 2 ** 14, 8)
+    sc = scaling(Ls, 2**14 if not q else 2**12, ds, 2**12 if q else 2**14, 8)
     res["scaling"] = sc
-    print(f"[4] time against L (8 trials, exponent fitted from L = 2^14; target 0.95-1.05) and against d "
-          f"(L = {2 ** 12 if q else 2 ** 14}):")
+    print(
+        f"[4] time against L (8 trials, exponent fitted from L = 2^14; target 0.95-1.05) and against d "
+        f"(L = {2**12 if q else 2**14}):"
+    )
     for label, v in sc.items():
         tl = "  ".join(f"{t:.3g}" for t in v["t_L"])
         td = "  ".join(f"{t:.3g}" for t in v["t_d"])
-        print(f"    {label:30s} L {Ls[0]}..{Ls[-1]}: {tl} s (exponent {v['exponent_L']:.3f});  "
-              f"d {ds[0]}..{ds[-1]}: {td} s (exponent {v['exponent_d']:.2f})")
-    mem_L = [2 ** 14, 2 ** 18] if q else [2 ** 14, 2 ** 18, 2 ** 22]
+        print(
+            f"    {label:30s} L {Ls[0]}..{Ls[-1]}: {tl} s (exponent {v['exponent_L']:.3f});  "
+            f"d {ds[0]}..{ds[-1]}: {td} s (exponent {v['exponent_d']:.2f})"
+        )
+    mem_L = [2**14, 2**18] if q else [2**14, 2**18, 2**22]
     rss = [_rss_child(L) for L in mem_L]
     res["rss_kib"] = dict(zip(map(str, mem_L), rss))
-    print("    peak RSS of one retrieval run (8 trials): " + ", ".join(
-        f"L={L} {m / 1024:.0f} MiB" for L, m in zip(mem_L, rss)) + f" (ratio last/first {rss[-1] / rss[0]:.2f})")
+    print(
+        "    peak RSS of one retrieval run (8 trials): "
+        + ", ".join(f"L={L} {m / 1024:.0f} MiB" for L, m in zip(mem_L, rss))
+        + f" (ratio last/first {rss[-1] / rss[0]:.2f})"
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)

@@ -29,8 +29,10 @@ CASES = [
     ("rope-forget", "rope", 8, {"forget": 0.1}),
     ("alibi", "alibi", 8, {}),
     ("alibi-values", "alibi", 8, {"rotate_values": 1}),
-    *[(f"so2-{law}", "so2", 8, {"law": law}) for law in
-      ("constant", "gaussian", "uniform", "vonmises", "wrapped_cauchy", "two_point", "gaussian_rel")],
+    *[
+        (f"so2-{law}", "so2", 8, {"law": law})
+        for law in ("constant", "gaussian", "uniform", "vonmises", "wrapped_cauchy", "two_point", "gaussian_rel")
+    ],
     ("so2-zero", "so2", 8, {"center": "zero"}),
     ("so2-table", "so2", 8, {"vocab": 16}),
     ("so2-zipf", "so2", 8, {"vocab": 16, "tokens": "zipf"}),
@@ -55,8 +57,8 @@ def digest(rows: np.ndarray) -> str:
 
 
 def fingerprints(device: str, only=None) -> dict:
-    from mixing.engine import mechanisms as M
     from mixing.engine import measures as ms
+    from mixing.engine import mechanisms as M
     from mixing.engine.task import Task
 
     task = Task(window=8)
@@ -70,7 +72,7 @@ def fingerprints(device: str, only=None) -> dict:
             d = int(np.load(params["generators"])["d"]) if "d" in np.load(params["generators"]) else d
         try:
             mech = M.make(name, d, **params)
-        except Exception as exc:            # a generators file of another width
+        except Exception as exc:  # a generators file of another width
             out[label] = f"skipped: {exc}"
             continue
         walk = ms.per_trial_walk(mech, LAGS, seed=3, trials=TRIALS, c=0.5, device=device)

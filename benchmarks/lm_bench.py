@@ -69,12 +69,15 @@ def step_times(steps):
     import torch
 
     from mixing.lm import data
-    from mixing.lm.model import MECHANISMS, Config, LM
+    from mixing.lm.model import LM, MECHANISMS, Config
     from mixing.lm.train import TrainConfig, loss_bits, optimizer
 
     corpus = data.load()
     tc = TrainConfig()
-    print(f"1. default model, seconds per step (mean of {steps} after 2 warm-up steps), torch threads {torch.get_num_threads()}")
+    print(
+        f"1. default model, seconds per step (mean of {steps} after 2 warm-up steps), "
+        f"torch threads {torch.get_num_threads()}"
+    )
     for mech in MECHANISMS:
         model = LM(Config(mechanism=mech))
         opt = optimizer(model, tc)
@@ -102,11 +105,14 @@ def main(argv=None):
 
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "mixing.lm", "run", "--quick", "--out", tmp], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "mixing.lm", "run", "--quick", "--out", tmp], check=True, capture_output=True
+            )
             print(f"2. python -m mixing.lm run --quick (10 models): {time.perf_counter() - t:.1f} s")
     print("3. PaTH scores of one batch element, 4 heads, d = 32 (fresh process each)")
-    print(f"   {'T':>6} {'UT fwd+bwd s':>13} {'UT +MiB':>8} {'scan s':>8} {'scan +MiB':>10} {'T x T x 4 heads MiB':>20}")
+    print(
+        f"   {'T':>6} {'UT fwd+bwd s':>13} {'UT +MiB':>8} {'scan s':>8} {'scan +MiB':>10} {'T x T x 4 heads MiB':>20}"
+    )
     for T in (128, 256, 512, 1024, 2048):
         ut = child({"what": "path", "form": "ut", "T": T}) if T <= 1024 else None
         sc = child({"what": "path", "form": "scan", "T": T})
@@ -116,8 +122,10 @@ def main(argv=None):
     for mech in ("rope", "so2-learned-v", "path"):
         a = child({"what": "model", "mechanism": mech, "T": 128})
         b = child({"what": "model", "mechanism": mech, "T": 2048})
-        print(f"   {mech:14s} L = 128: peak {a['peak_rss_mib']:.0f} MiB (+{a['added_mib']:.0f} over the loaded model); "
-              f"L = 2048 (16x): peak {b['peak_rss_mib']:.0f} MiB (+{b['added_mib']:.0f})")
+        print(
+            f"   {mech:14s} L = 128: peak {a['peak_rss_mib']:.0f} MiB (+{a['added_mib']:.0f} over the loaded model); "
+            f"L = 2048 (16x): peak {b['peak_rss_mib']:.0f} MiB (+{b['added_mib']:.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ def retrieval(table, pi, betas, task, lengths, trials, seed, chunk=256, d=None):
     Lmax = int(lengths[-1])
     unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
     q = unit(rng.standard_normal((T, d)))
-    eg = (1 - betas[0] / d) * np.eye(d) if iid else np.eye(d) - (table.T * (pi * betas)) @ table   # E G
-    kst = unit(q @ np.linalg.matrix_power(eg, task.delta))          # normalize(E[P_delta]^T q)
+    eg = (1 - betas[0] / d) * np.eye(d) if iid else np.eye(d) - (table.T * (pi * betas)) @ table  # E G
+    kst = unit(q @ np.linalg.matrix_power(eg, task.delta))  # normalize(E[P_delta]^T q)
     vstar = unit(rng.standard_normal((T, d)))
     mu = np.full(d, task.mu / math.sqrt(d))
     sd = task.xi / math.sqrt(d)
@@ -52,7 +52,7 @@ def retrieval(table, pi, betas, task, lengths, trials, seed, chunk=256, d=None):
             toks = rng.choice(V, size=(m, T), p=pi)
         lookalike = rng.random((m, T)) < task.p
         z = rng.standard_normal((m, T))
-        proj = z / np.sqrt(z * z + rng.chisquare(d - 1, (m, T)))      # a random key on u/|u|
+        proj = z / np.sqrt(z * z + rng.chisquare(d - 1, (m, T)))  # a random key on u/|u|
         for i in range(m):
             n = n0 + i
             w = dirs[i] if iid else table[toks[i]]
@@ -62,8 +62,11 @@ def retrieval(table, pi, betas, task, lengths, trials, seed, chunk=256, d=None):
                 s = task.B * np.einsum("td,td->t", u, kst)
             else:
                 look = lookalike[i]
-                s = np.where(look, task.B * np.einsum("td,td->t", u, kst),
-                             task.B * task.kappa * np.sqrt(np.einsum("td,td->t", u, u)) * proj[i])
+                s = np.where(
+                    look,
+                    task.B * np.einsum("td,td->t", u, kst),
+                    task.B * task.kappa * np.sqrt(np.einsum("td,td->t", u, u)) * proj[i],
+                )
             new = np.maximum(mx, s)
             f = np.exp(mx - new)
             f2 = f * f

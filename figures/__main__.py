@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import NAMES
 from mixing.cli import Parser
+
+from . import NAMES
 
 #: the committed figures and their data (written only when asked for with --out)
 COMMITTED = Path(__file__).resolve().parent / "output"
@@ -43,7 +44,7 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
     man = common.manifest(name, {"quick": quick, **mod.spec(quick)})
     rows = None if force else common.load_cached(out, name, man)
     if rows is None and not force and out.resolve() != COMMITTED.resolve():
-        rows = common.load_cached(COMMITTED, name, man)     # the committed data, drawn anew here
+        rows = common.load_cached(COMMITTED, name, man)  # the committed data, drawn anew here
         if rows is not None:
             common.save_data(out, name, man, rows)
     reused = rows is not None
@@ -55,27 +56,44 @@ def render(name, out: Path, quick: bool, force: bool = False, formats=("png", "p
 
 
 def main(argv=None) -> int:
-    ap = Parser(prog="python -m figures", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog="figures: " + ", ".join(NAMES) + "\n\nexamples:\n"
-                                        "  python -m figures --quick --out runs/figures        # every figure, small\n"
-                                        "  python -m figures regimes --out runs/figures        # one figure, full size\n"
-                                        "  python -m figures window --force --executor dask    # recompute on Dask\n"
-                                        "  python -m figures forecast                          # redraw from the committed data",
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(
+        prog="python -m figures",
+        description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+        epilog="figures: " + ", ".join(NAMES) + "\n\nexamples:\n"
+        "  python -m figures --quick --out runs/figures        # every figure, small\n"
+        "  python -m figures regimes --out runs/figures        # one figure, full size\n"
+        "  python -m figures window --force --executor dask    # recompute on Dask\n"
+        "  python -m figures forecast                          # redraw from the committed data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
-    ap.add_argument("--out", help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
-                                  "written only when --out names it)")
+    ap.add_argument(
+        "--out",
+        help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
+        "written only when --out names it)",
+    )
     ap.add_argument("--force", action="store_true", help="recompute even when the data on disk matches")
-    ap.add_argument("--restamp", action="store_true",
-                    help="mark the data saved in --out as computed by this engine, recomputing nothing: only after "
-                         "an engine change that python benchmarks/fingerprints.py --compare shows changes no number")
-    ap.add_argument("--generators", nargs="+", metavar="FILE.npz",
-                    help="with the figure learned: draw these mixing.learned files beside the baselines (written "
-                         f"to --out, default {OWN_OUT}, never over the committed figure)")
-    ap.add_argument("--executor", choices=("local", "dask"), default="local",
-                    help="where the simulations' trials run: local (default) or dask (an embedded LocalCluster, "
-                         "or the cluster of --scheduler); the numbers are the same")
+    ap.add_argument(
+        "--restamp",
+        action="store_true",
+        help="mark the data saved in --out as computed by this engine, recomputing nothing: only after "
+        "an engine change that python benchmarks/fingerprints.py --compare shows changes no number",
+    )
+    ap.add_argument(
+        "--generators",
+        nargs="+",
+        metavar="FILE.npz",
+        help="with the figure learned: draw these mixing.learned files beside the baselines (written "
+        f"to --out, default {OWN_OUT}, never over the committed figure)",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where the simulations' trials run: local (default) or dask (an embedded LocalCluster, "
+        "or the cluster of --scheduler); the numbers are the same",
+    )
     ap.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: a running Dask scheduler")
     args = ap.parse_args(argv)
     unknown = [n for n in args.names if n not in NAMES]
@@ -84,8 +102,11 @@ def main(argv=None) -> int:
         return 2
     if args.generators:
         if args.names != ["learned"]:
-            print("figures: error: --generators: only with the figure learned (python -m figures learned "
-                  "--generators FILE.npz)", file=sys.stderr)
+            print(
+                "figures: error: --generators: only with the figure learned (python -m figures learned "
+                "--generators FILE.npz)",
+                file=sys.stderr,
+            )
             return 2
         return own_learned(args)
     out = _make_out(args.out or OWN_OUT)
@@ -93,8 +114,8 @@ def main(argv=None) -> int:
         return 2
     if args.restamp:
         return restamp(out, args.names or NAMES, args.quick)
-    from mixing.sweep import executors
     from mixing.engine.errors import ParameterError
+    from mixing.sweep import executors
 
     try:
         executor = executors.make(args.executor, args.scheduler)
@@ -111,10 +132,13 @@ def main(argv=None) -> int:
             if reused and args.executor != "local":
                 how += f" (nothing ran on {args.executor}: add --force to recompute there)"
             print(f"{name}: {how} in {time.perf_counter() - t:.1f} s -> {paths[0]}", flush=True)
-    except OSError as exc:          # a full disk or a read-only folder: the figures done so far are kept
+    except OSError as exc:  # a full disk or a read-only folder: the figures done so far are kept
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"figures: error: {name}: {exc.strerror or exc}{where}; the figures finished before it are kept, "
-              "rerun to finish", file=sys.stderr)
+        print(
+            f"figures: error: {name}: {exc.strerror or exc}{where}; the figures finished before it are kept, "
+            "rerun to finish",
+            file=sys.stderr,
+        )
         return 1
     except executors.WorkersLost as exc:
         print(f"figures: error: {name}: {exc}; rerun to finish", file=sys.stderr)
@@ -152,8 +176,7 @@ def own_learned(args) -> int:
     matches (else computed), the files evaluated now; written to --out (default runs/figures)."""
     from mixing.engine.errors import ParameterError
 
-    from . import common
-    from . import learned
+    from . import common, learned
 
     if Path(args.out or OWN_OUT).resolve() == DEFAULT_OUT.resolve():
         print(f"figures: error: --out: {args.out} holds the committed figures; choose another folder", file=sys.stderr)

@@ -46,13 +46,15 @@ def draw(rows):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
-    panels = (("so2", "accumulated SO(2) (d = 64, centred angles) and RoPE", SHADES + (COLOR["rope"],)),
-              ("householder", "Householder products, w uniform", GREENS))
+    panels = (
+        ("so2", "accumulated SO(2) (d = 64, centred angles) and RoPE", SHADES + (COLOR["rope"],)),
+        ("householder", "Householder products, w uniform", GREENS),
+    )
     for ax, (panel, title, colors) in zip(axes, panels):
         labels = [lab for lab in dict.fromkeys(r["series"] for r in rows if r["panel"] == panel)]
         for lab, col in zip(labels, colors):
             x, y, se = select(rows, panel, lab, "measured")
-            ok = finite_log(y, se)              # lags lost in the noise: gaps, not lines drawn across them
+            ok = finite_log(y, se)  # lags lost in the noise: gaps, not lines drawn across them
             band(ax, x, np.where(ok, y, np.nan), np.where(ok, se, np.nan), col, label=lab, marker="")
             tx, ty, _ = select(rows, panel, lab, "theory")
             tok = ty > 0
@@ -65,8 +67,10 @@ def draw(rows):
         ax.set_title(title)
         ax.legend(loc="lower left")
     axes[0].set_ylabel("coherence  tr(E P_n)/d")
-    fig.suptitle("Coherence decays geometrically: |psi|^n and (1 - beta/d)^n (dotted: theory B1; bands: ±2 s.e.;\n"
-                 "gaps: lags where the measurement is not 2 s.e. above 0, so not drawn on a log axis)",
-                 fontsize=9)
+    fig.suptitle(
+        "Coherence decays geometrically: |psi|^n and (1 - beta/d)^n (dotted: theory B1; bands: ±2 s.e.;\n"
+        "gaps: lags where the measurement is not 2 s.e. above 0, so not drawn on a log axis)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

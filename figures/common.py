@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-from functools import partial
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -14,15 +14,34 @@ matplotlib.use("Agg")
 
 import mixing  # noqa: E402
 from mixing.engine.files import replacing  # noqa: E402,F401
-from mixing.plotting import (STYLE, atomic_write, band, estimate_rows, finite_log, interval_line,  # noqa: E402,F401
-                             on_top, row, save_figure, select, style, theory)
+from mixing.plotting import (  # noqa: E402,F401
+    STYLE,
+    atomic_write,
+    band,
+    estimate_rows,
+    finite_log,
+    interval_line,
+    on_top,
+    row,
+    save_figure,
+    select,
+    style,
+    theory,
+)
 
 COLUMNS = ("panel", "series", "kind", "x", "y", "stderr")
 SEED = 20260626
 
 #: one colour per mechanism, the same in every figure
-COLOR = {"nope": "0.45", "rope": "#1f77b4", "so2": "#ff7f0e", "householder": "#2ca02c", "alibi": "#d62728",
-         "so2+forget": "#9467bd", "theory": "black"}
+COLOR = {
+    "nope": "0.45",
+    "rope": "#1f77b4",
+    "so2": "#ff7f0e",
+    "householder": "#2ca02c",
+    "alibi": "#d62728",
+    "so2+forget": "#9467bd",
+    "theory": "black",
+}
 
 
 def measures(runner=None):
@@ -36,8 +55,11 @@ def measures(runner=None):
         return ms.rows("retrieval", mech, lengths, seed, trials, task=task, force_size=True, runner=runner)
 
     return SimpleNamespace(
-        coherence=partial(ms.coherence, runner=runner), second_moment=partial(ms.second_moment, runner=runner),
-        retrieval=partial(ms.retrieval, runner=runner), per_trial_retrieval=per_trial_retrieval)
+        coherence=partial(ms.coherence, runner=runner),
+        second_moment=partial(ms.second_moment, runner=runner),
+        retrieval=partial(ms.retrieval, runner=runner),
+        per_trial_retrieval=per_trial_retrieval,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -98,5 +120,3 @@ def save_data(out: Path, name: str, man: dict, rows):
 
     atomic_write(out / f"{name}.csv", write_csv)
     atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({**man, "key": _key(man)}, indent=2)))
-
-

@@ -40,9 +40,7 @@ def compute(quick, out: Path | None = None, runner=None):
     if not quick and not (folder / "results.csv").exists():
         from .__main__ import COMMITTED
 
-        folder = COMMITTED / "lm-run"                 # the committed study (never retrained here)
+        folder = COMMITTED / "lm-run"  # the committed study (never retrained here)
     if not (folder / "results.csv").exists():
         run_mod.run(lm.study(quick), folder, progress=None if quick else print, jobs=len(os.sched_getaffinity(0)))
     return rows_of(fo.study_rows(folder, engine=True))
-
-

@@ -10,20 +10,32 @@ from proofs.registry import formulas
 
 from .common import COLOR, SEED, measures, row, select, theory
 
-MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
-         ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}))
+MECHS = (
+    ("nope", "nope", {}),
+    ("rope", "rope", {}),
+    ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
+    ("householder", "householder", {}),
+    ("alibi", "alibi", {"m": 0.25}),
+)
 ETA = 0.5
 
 
 def spec(quick):
-    return dict(d=64, eta=ETA, Bs=(2.0, 4.0, 6.0) if quick else (2.0, 4.0, 6.0, 8.0, 10.0, 12.0),
-                kmax=12 if quick else 18, trials=8 if quick else 32, task=Task().__dict__, seed=SEED)
+    return dict(
+        d=64,
+        eta=ETA,
+        Bs=(2.0, 4.0, 6.0) if quick else (2.0, 4.0, 6.0, 8.0, 10.0, 12.0),
+        kmax=12 if quick else 18,
+        trials=8 if quick else 32,
+        task=Task().__dict__,
+        seed=SEED,
+    )
 
 
 def compute(quick, out=None, runner=None):
     ms = measures(runner)
     s = spec(quick)
-    lengths = np.array([2 ** k for k in range(4, s["kmax"] + 1)])
+    lengths = np.array([2**k for k in range(4, s["kmax"] + 1)])
     rows = []
     for B in s["Bs"]:
         task = Task(**{**s["task"], "B": B})
@@ -40,11 +52,19 @@ def compute(quick, out=None, runner=None):
     F = formulas()
     p, W = s["task"]["p"], s["task"]["window"]
     for B in np.linspace(min(s["Bs"]), max(s["Bs"]), 50):
-        rows.append(row("horizon", "B5 limit (rotation-only)", "theory", B,
-                        W + F["far-set-horizon"](B=B, eta=s["eta"])))
-        Meff = p * np.exp(B) + (1 - p) * F["sphere-mgf"](d=s["d"], B=B)     # lookalikes score B under NoPE
-        rows.append(row("horizon", "B4 estimate (NoPE, with lookalikes)", "theory", B,
-                        F["retention-horizon"](B=B, M=Meff, eta=s["eta"])))
+        rows.append(
+            row("horizon", "B5 limit (rotation-only)", "theory", B, W + F["far-set-horizon"](B=B, eta=s["eta"]))
+        )
+        Meff = p * np.exp(B) + (1 - p) * F["sphere-mgf"](d=s["d"], B=B)  # lookalikes score B under NoPE
+        rows.append(
+            row(
+                "horizon",
+                "B4 estimate (NoPE, with lookalikes)",
+                "theory",
+                B,
+                F["retention-horizon"](B=B, M=Meff, eta=s["eta"]),
+            )
+        )
     return rows
 
 

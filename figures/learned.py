@@ -5,31 +5,52 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-
 from mixing.learned import train as learn
 
 from .common import COLOR, SEED, band, row, select
 
 #: (mechanism, label, init options); the random SO(2) table at two spreads, one RoPE-matched
-RUNS = (("so2", "learned SO(2)", {}), ("householder", "learned Householder", {}),
-        ("so2-random", "random SO(2), abs 0.5", {"sigma": "abs=0.5"}),
-        ("so2-random", "random SO(2), rel 0.5", {"sigma": "rel=0.5"}),
-        ("rope", "RoPE", {}), ("alibi", "ALiBi", {}), ("nope", "NoPE", {}))
-COLORS = {"learned SO(2)": COLOR["so2"], "learned Householder": COLOR["householder"],
-          "random SO(2), abs 0.5": "#8c564b", "random SO(2), rel 0.5": "#e377c2",
-          "RoPE": COLOR["rope"], "ALiBi": COLOR["alibi"], "NoPE": COLOR["nope"]}
+RUNS = (
+    ("so2", "learned SO(2)", {}),
+    ("householder", "learned Householder", {}),
+    ("so2-random", "random SO(2), abs 0.5", {"sigma": "abs=0.5"}),
+    ("so2-random", "random SO(2), rel 0.5", {"sigma": "rel=0.5"}),
+    ("rope", "RoPE", {}),
+    ("alibi", "ALiBi", {}),
+    ("nope", "NoPE", {}),
+)
+COLORS = {
+    "learned SO(2)": COLOR["so2"],
+    "learned Householder": COLOR["householder"],
+    "random SO(2), abs 0.5": "#8c564b",
+    "random SO(2), rel 0.5": "#e377c2",
+    "RoPE": COLOR["rope"],
+    "ALiBi": COLOR["alibi"],
+    "NoPE": COLOR["nope"],
+}
 TRANSPORTED = ("learned SO(2)", "learned Householder")
 
 
 def spec(quick):
-    return dict(train_length=128, d=32, V=64, B=8.0, cap=32, steps=200 if quick else 1500, batch=64, lr=0.05,
-                nseq=64 if quick else 512, kmax=13, seed=SEED,
-                random_tables=[o["sigma"] for m, _, o in RUNS if m == "so2-random"])
+    return dict(
+        train_length=128,
+        d=32,
+        V=64,
+        B=8.0,
+        cap=32,
+        steps=200 if quick else 1500,
+        batch=64,
+        lr=0.05,
+        nseq=64 if quick else 512,
+        kmax=13,
+        seed=SEED,
+        random_tables=[o["sigma"] for m, _, o in RUNS if m == "so2-random"],
+    )
 
 
 def compute(quick, out: Path | None = None, runner=None):
     s = spec(quick)
-    lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
+    lengths = [2**k for k in range(5, s["kmax"] + 1)]
     rows = []
     for mech, label, opts in RUNS:
         model = learn.init(mech, s["d"], s["V"], s["B"], s["cap"], seed=s["seed"], **opts)
@@ -42,8 +63,11 @@ def compute(quick, out: Path | None = None, runner=None):
 
 def model_rows(model, label, kind, lengths, nseq, transported=False) -> list[dict]:
     """Loss log (every 10th step), near weight and retention (± s.e. over sequences) of one model."""
-    rows = [row("loss", label, kind, step, loss) for step, loss in enumerate(model.meta.get("loss_log", []))
-            if step % 10 == 0]
+    rows = [
+        row("loss", label, kind, step, loss)
+        for step, loss in enumerate(model.meta.get("loss_log", []))
+        if step % 10 == 0
+    ]
     for L in lengths:
         ev = learn.evaluate(model, L, nseq)
         se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
@@ -58,7 +82,7 @@ def own_rows(paths, quick) -> list[dict]:
     """Rows for the reader's own ``mixing.learned`` files, evaluated like the baselines (each on its own
     task: its d, V, B and lag cap)."""
     s = spec(quick)
-    lengths = [2 ** k for k in range(5, s["kmax"] + 1)]
+    lengths = [2**k for k in range(5, s["kmax"] + 1)]
     rows = []
     for path in paths:
         model = learn.load(path)

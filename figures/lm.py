@@ -13,26 +13,71 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from mixing.lm.plots import COLORS, color, draw, draw_run, figure_rows  # noqa: F401
 
 #: the settings of the committed study (see docs/guide.md, "Trained transformers")
-STUDY = dict(layers=2, width=64, heads=4, context=64, steps=2500, batch=16, seeds=5, windows=64, probe_windows=8,
-             multiples=(2, 4, 8, 16, 32), coherence_lags=512)
+STUDY = dict(
+    layers=2,
+    width=64,
+    heads=4,
+    context=64,
+    steps=2500,
+    batch=16,
+    seeds=5,
+    windows=64,
+    probe_windows=8,
+    multiples=(2, 4, 8, 16, 32),
+    coherence_lags=512,
+)
 #: the mechanisms of the committed study, in the order of the tables
-MECHANISMS = ("nope", "rope", "rope:base=100", "rope:base=1000", "alibi", "fox",
-              "so2-random:abs=0.05", "so2-random:abs=0.1", "so2-random:abs=0.3", "so2-random:abs=0.6",
-              "so2-random:abs=1", "so2-random:rel=0.1", "so2-random:rel=0.25", "so2-random:rel=0.5",
-              "so2-random:rel=0.75", "so2-random:rel=1",
-              "so2-learned", "so2-learned:abs=0", "so2-learned:rel=0.5", "so2-learned:zero",
-              "so2-learned-v", "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
+MECHANISMS = (
+    "nope",
+    "rope",
+    "rope:base=100",
+    "rope:base=1000",
+    "alibi",
+    "fox",
+    "so2-random:abs=0.05",
+    "so2-random:abs=0.1",
+    "so2-random:abs=0.3",
+    "so2-random:abs=0.6",
+    "so2-random:abs=1",
+    "so2-random:rel=0.1",
+    "so2-random:rel=0.25",
+    "so2-random:rel=0.5",
+    "so2-random:rel=0.75",
+    "so2-random:rel=1",
+    "so2-learned",
+    "so2-learned:abs=0",
+    "so2-learned:rel=0.5",
+    "so2-learned:zero",
+    "so2-learned-v",
+    "so2-learned-forget",
+    "path",
+    "path-forget",
+    "path-forget:gate=fla",
+)
 #: the mechanisms with fewer seeds than ``STUDY["seeds"]`` so far: the RoPE bases that only
 #: take part in choosing RoPE's base, the other scales of E1's curve and the other starts of E2
 #: (a later run of the study adds seeds model by model)
-LABEL_SEEDS = {lab: 3 for lab in ("rope:base=100", "rope:base=1000", "so2-random:abs=0.05", "so2-random:abs=0.1",
-                                  "so2-random:abs=0.6", "so2-random:abs=1", "so2-random:rel=0.1", "so2-random:rel=0.25",
-                                  "so2-random:rel=0.75", "so2-random:rel=1", "so2-learned:abs=0",
-                                  "so2-learned:rel=0.5", "so2-learned:zero")}
+LABEL_SEEDS = {
+    lab: 3
+    for lab in (
+        "rope:base=100",
+        "rope:base=1000",
+        "so2-random:abs=0.05",
+        "so2-random:abs=0.1",
+        "so2-random:abs=0.6",
+        "so2-random:abs=1",
+        "so2-random:rel=0.1",
+        "so2-random:rel=0.25",
+        "so2-random:rel=0.75",
+        "so2-random:rel=1",
+        "so2-learned:abs=0",
+        "so2-learned:rel=0.5",
+        "so2-learned:zero",
+    )
+}
 
 
 def spec(quick):
@@ -46,11 +91,20 @@ def study(quick):
     if quick:
         return run_mod.quick()
     s = STUDY
-    tc = TrainConfig(context=s["context"], steps=s["steps"], batch=s["batch"], lr=1e-3, min_lr=1e-4, warmup=100,
-                     checkpoint_every=250)
-    return run_mod.Study(mechanisms=MECHANISMS, seeds=s["seeds"], model={k: s[k] for k in ("layers", "width", "heads")},
-                         train=tc, multiples=s["multiples"], windows=s["windows"], probe_windows=s["probe_windows"],
-                         coherence_lags=s["coherence_lags"], label_seeds=dict(LABEL_SEEDS))
+    tc = TrainConfig(
+        context=s["context"], steps=s["steps"], batch=s["batch"], lr=1e-3, min_lr=1e-4, warmup=100, checkpoint_every=250
+    )
+    return run_mod.Study(
+        mechanisms=MECHANISMS,
+        seeds=s["seeds"],
+        model={k: s[k] for k in ("layers", "width", "heads")},
+        train=tc,
+        multiples=s["multiples"],
+        windows=s["windows"],
+        probe_windows=s["probe_windows"],
+        coherence_lags=s["coherence_lags"],
+        label_seeds=dict(LABEL_SEEDS),
+    )
 
 
 def compute(quick, out: Path | None = None, runner=None):
@@ -61,5 +115,3 @@ def compute(quick, out: Path | None = None, runner=None):
     folder = Path(out if out is not None else ".") / ("lm-run-quick" if quick else "lm-run")
     run_mod.run(study(quick), folder, progress=None if quick else print, jobs=len(os.sched_getaffinity(0)))
     return figure_rows(folder)
-
-

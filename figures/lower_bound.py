@@ -10,8 +10,13 @@ from proofs.registry import formulas
 
 from .common import COLOR, SEED, band, estimate_rows, measures, row, select, theory
 
-MECHS = (("nope", "nope", {}), ("rope", "rope", {}), ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
-         ("householder", "householder", {}), ("alibi", "alibi", {"m": 0.25}))
+MECHS = (
+    ("nope", "nope", {}),
+    ("rope", "rope", {}),
+    ("so2", "so2", {"law": "gaussian", "sigma": 0.5}),
+    ("householder", "householder", {}),
+    ("alibi", "alibi", {"m": 0.25}),
+)
 
 
 def spec(quick):
@@ -21,7 +26,7 @@ def spec(quick):
 def compute(quick, out=None, runner=None):
     ms = measures(runner)
     s = spec(quick)
-    lengths = [2 ** k for k in range(4, s["kmax"] + 1)]
+    lengths = [2**k for k in range(4, s["kmax"] + 1)]
     task = Task(B=s["B"], window=s["W"])
     rows = []
     for label, name, params in MECHS:
@@ -39,8 +44,15 @@ def draw(rows):
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     for label, _, _ in MECHS:
         x, y, se = select(rows, "near", label, "measured")
-        band(ax, x, y, se, COLOR[label], label=label + (" (bias, not rotation-only)" if label == "alibi" else ""),
-             marker=".")
+        band(
+            ax,
+            x,
+            y,
+            se,
+            COLOR[label],
+            label=label + (" (bias, not rotation-only)" if label == "alibi" else ""),
+            marker=".",
+        )
     tx, ty, _ = select(rows, "near", "B5 bound", "theory")
     theory(ax, tx, ty, label="B5: e^B / (e^B + |F| e^-B), |F| = L - W", ls="-")
     ax.set_xscale("log", base=2)

@@ -16,9 +16,18 @@ from .common import interval_line, row
 from .lm import color
 
 #: the committed study (docs/guide.md, "Retrieval beyond the context")
-STUDY = dict(mechanisms=("nope", "rope", "alibi", "so2-random:abs=0.3", "so2-learned", "path", "path-forget"),
-             layers=2, width=64, heads=4, context=64, steps=2500, batch=16, seeds=3, multiples=(2, 4, 8, 16),
-             passkey=0.5)
+STUDY = dict(
+    mechanisms=("nope", "rope", "alibi", "so2-random:abs=0.3", "so2-learned", "path", "path-forget"),
+    layers=2,
+    width=64,
+    heads=4,
+    context=64,
+    steps=2500,
+    batch=16,
+    seeds=3,
+    multiples=(2, 4, 8, 16),
+    passkey=0.5,
+)
 FOLDER = "lm-passkey"
 
 
@@ -47,7 +56,7 @@ def compute(quick, out: Path | None = None, runner=None):
     if not quick and not (folder / "results.csv").exists():
         from .__main__ import COMMITTED
 
-        folder = COMMITTED / FOLDER                   # the committed study (never retrained here)
+        folder = COMMITTED / FOLDER  # the committed study (never retrained here)
     if not (folder / "results.csv").exists():
         if not quick:
             raise FileNotFoundError(f"{folder}: no passkey study; run python -m mixing.lm run --passkey 0.5 ...")
@@ -56,8 +65,8 @@ def compute(quick, out: Path | None = None, runner=None):
 
 
 def rows_of(folder) -> list[dict]:
-    from mixing.lm.report import Study, load_passkey
     from mixing.engine.stats import crossed
+    from mixing.lm.report import Study, load_passkey
 
     st = Study(Path(folder))
     rows = []

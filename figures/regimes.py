@@ -12,7 +12,6 @@ largest measured ratio against L.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from mixing.engine import mechanisms as M
@@ -25,12 +24,20 @@ D, B = 64, 8.0
 
 
 def spec(quick):
-    return dict(d=D, B=B, delta=1, ps=[0.01, 0.05, 0.2] if quick else [0.01, 0.05, 0.1, 0.2, 0.4],
-                sigmas=[0.1, 0.3, 0.8] if quick else [0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
-                rel_sigmas=[0.3, 3.0] if quick else [0.1, 0.3, 1.0, 3.0],
-                lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
-                curve=[2 ** k for k in range(4, 12 if quick else 15)], trials=24 if quick else 256, seed=SEED,
-                b8_energies="plug-in and averaged (RoPE, SO(2) with target phases)", b8_draws=512)
+    return dict(
+        d=D,
+        B=B,
+        delta=1,
+        ps=[0.01, 0.05, 0.2] if quick else [0.01, 0.05, 0.1, 0.2, 0.4],
+        sigmas=[0.1, 0.3, 0.8] if quick else [0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+        rel_sigmas=[0.3, 3.0] if quick else [0.1, 0.3, 1.0, 3.0],
+        lengths=[256, 1024, 8192] if quick else [256, 1024, 8192],
+        curve=[2**k for k in range(4, 12 if quick else 15)],
+        trials=24 if quick else 256,
+        seed=SEED,
+        b8_energies="plug-in and averaged (RoPE, SO(2) with target phases)",
+        b8_draws=512,
+    )
 
 
 def _ratio(a, b):
@@ -53,8 +60,9 @@ def compute(quick, out=None, runner=None):
     def averaged(p, lengths, sigma=0.0, relative=False):
         """B8 without the plug-in (block energies, and SO(2)'s target phases, averaged; the same
         draws for every mechanism, so ratios share them)."""
-        return lookalike.near_weight_so2_sphere(D, B, p, 1.0, 1, lengths, sigma=sigma, relative=relative,
-                                                draws=s["b8_draws"])
+        return lookalike.near_weight_so2_sphere(
+            D, B, p, 1.0, 1, lengths, sigma=sigma, relative=relative, draws=s["b8_draws"]
+        )
 
     for p in s["ps"]:
         rope = near(M.make("rope", D), p, Ls)
@@ -97,8 +105,9 @@ def compute(quick, out=None, runner=None):
     so2 = near(M.make("so2", D, law="gaussian", sigma=sigma_best, center="rope"), p_best, curve)
     rope = near(M.make("rope", D), p_best, curve)
     r, se = _ratio(so2, rope)
-    pred = (lookalike.near_weight("so2", D, B, p_best, 1.0, 1, curve, sigma=sigma_best)
-            / lookalike.near_weight("rope", D, B, p_best, 1.0, 1, curve))
+    pred = lookalike.near_weight("so2", D, B, p_best, 1.0, 1, curve, sigma=sigma_best) / lookalike.near_weight(
+        "rope", D, B, p_best, 1.0, 1, curve
+    )
     sph = averaged(p_best, curve, sigma_best) / averaged(p_best, curve)
     label = f"SO(2) sigma={sigma_best:g} / RoPE, p={p_best:g}"
     for k, L in enumerate(curve):
@@ -113,13 +122,13 @@ def draw(rows):
 
     panels = sorted({r["panel"] for r in rows if r["panel"].startswith("so2 L=")}, key=lambda t: int(t.split("=")[1]))
     panels += sorted({r["panel"] for r in rows if r["panel"].startswith("rel L=")}, key=lambda t: int(t.split("=")[1]))
-    ncol = 4                                          # a grid that reads at page width
+    ncol = 4  # a grid that reads at page width
     nrow = -(-(len(panels) + 2) // ncol)
     fig, grid = plt.subplots(nrow, ncol, figsize=(3.9 * ncol, 3.7 * nrow), squeeze=False)
     axes = list(grid.flat)
-    for ax in axes[len(panels) + 2:]:
+    for ax in axes[len(panels) + 2 :]:
         ax.set_axis_off()
-    axes = axes[:len(panels) + 2]
+    axes = axes[: len(panels) + 2]
     series = sorted({r["series"] for r in rows if r["panel"].startswith(("so2", "rel"))}, key=lambda t: float(t[2:]))
     cmap = plt.get_cmap("viridis")
     for ax, panel in zip(axes, panels):
@@ -138,13 +147,16 @@ def draw(rows):
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         relative = panel.startswith("rel")
-        ax.set_xlabel("relative spread s (block m: theta_m (1 + s z))" if relative
-                      else "sigma (rad per step, RoPE-centred)")
+        ax.set_xlabel(
+            "relative spread s (block m: theta_m (1 + s z))" if relative else "sigma (rad per step, RoPE-centred)"
+        )
         ax.set_ylabel("near weight ratio SO(2) / RoPE")
         ax.set_title(f"{'relative' if relative else 'absolute'} spread vs RoPE, {panel.split()[1]}")
     axes[0].legend(title="lookalike rate", fontsize=7)
     ax = axes[len(panels)]
-    hh_panels = sorted({r["panel"] for r in rows if r["panel"].startswith("householder")}, key=lambda t: int(t.split("=")[1]))
+    hh_panels = sorted(
+        {r["panel"] for r in rows if r["panel"].startswith("householder")}, key=lambda t: int(t.split("=")[1])
+    )
     for i, panel in enumerate(hh_panels):
         col = cmap(i / max(1, len(hh_panels) - 1))
         x, y, se = select(rows, panel, "Householder / RoPE", "measured")
@@ -154,9 +166,14 @@ def draw(rows):
         x, y, _ = select(rows, panel, "Householder / RoPE", "theory-sphere")
         if len(x):
             ax.plot(x, y, ":", color=col, lw=1.6)
-    ax.text(0.02, 0.02, "dotted: RoPE's B8 averaged over the query's\n"
-            "block energies; Householder's Gaussian\napproximation kept", transform=ax.transAxes,
-            fontsize=6.5, va="bottom")
+    ax.text(
+        0.02,
+        0.02,
+        "dotted: RoPE's B8 averaged over the query's\nblock energies; Householder's Gaussian\napproximation kept",
+        transform=ax.transAxes,
+        fontsize=6.5,
+        va="bottom",
+    )
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")
     ticks = sorted({r["x"] for r in rows if r["panel"].startswith("householder")})
@@ -181,7 +198,11 @@ def draw(rows):
     ax.set_ylabel("near weight ratio")
     ax.set_title(f"largest measured ratio: {name}", fontsize=8.5)
     ax.legend(fontsize=7)
-    fig.suptitle("points: engine, +-2 s.e.; dashed: B8 with the plug-in r_m = 2/d; dotted: B8 averaged over the "
-                 "query's block energies (and SO(2)'s target phases); d = 64, B = 8, delta = 1", fontsize=9, y=1.01)
+    fig.suptitle(
+        "points: engine, +-2 s.e.; dashed: B8 with the plug-in r_m = 2/d; dotted: B8 averaged over the "
+        "query's block energies (and SO(2)'s target phases); d = 64, B = 8, delta = 1",
+        fontsize=9,
+        y=1.01,
+    )
     fig.tight_layout()
     return fig

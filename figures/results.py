@@ -34,7 +34,8 @@ class Fig:
         with open(data / f"{name}.csv", newline="") as fh:
             for r in csv.DictReader(fh):
                 self.rows[(r["panel"], r["series"], r["kind"])].append(
-                    (float(r["x"]), float(r["y"]), float(r["stderr"] or 0.0)))
+                    (float(r["x"]), float(r["y"]), float(r["stderr"] or 0.0))
+                )
         for v in self.rows.values():
             v.sort()
 
@@ -103,10 +104,14 @@ def coherence(f):
             worst = max([worst] + z)
             rows.append([s] + cells)
     head = ["series"] + [c for n in ns for c in (f"measured n={n}", f"theory n={n}")]
-    return (f"Coherence tr(E P_n)/d against lag n ({f.spec.get('trials', '?')} trials), beside |psi|^n "
-            f"(SO(2)) and (1 - beta/d)^n (Householder). Over every lag with a nonzero standard error, "
-            f"the largest deviation from the formula is {worst:.2f} standard errors.\n\n"
-            + table(head, rows) + "\n\n" + image("coherence"))
+    return (
+        f"Coherence tr(E P_n)/d against lag n ({f.spec.get('trials', '?')} trials), beside |psi|^n "
+        f"(SO(2)) and (1 - beta/d)^n (Householder). Over every lag with a nonzero standard error, "
+        f"the largest deviation from the formula is {worst:.2f} standard errors.\n\n"
+        + table(head, rows)
+        + "\n\n"
+        + image("coherence")
+    )
 
 
 def score_gap(f):
@@ -114,9 +119,13 @@ def score_gap(f):
     for x, y, se in f.get("gap", "measured"):
         t, _ = f.at("gap", "B - log E e^{Bx}", x, "theory")
         rows.append([f"{x:g}", pm(y, se), f"{t:.4g}", f"{abs(y - t) / se:.2f}" if se > 0 else "-"])
-    return ("The score gap s* - log E e^{s_far} at a fixed scale per coordinate (B = sqrt(d)), "
-            "against the Bessel-function formula B - log E e^{Bx}:\n\n"
-            + table(["d", "measured gap", "formula", "|z|"], rows) + "\n\n" + image("score-gap"))
+    return (
+        "The score gap s* - log E e^{s_far} at a fixed scale per coordinate (B = sqrt(d)), "
+        "against the Bessel-function formula B - log E e^{Bx}:\n\n"
+        + table(["d", "measured gap", "formula", "|z|"], rows)
+        + "\n\n"
+        + image("score-gap")
+    )
 
 
 ROTATION_ONLY = ("rope", "so2", "householder")
@@ -125,24 +134,30 @@ ROTATION_ONLY = ("rope", "so2", "householder")
 def extrapolation(f):
     Ls = sorted({x for s in f.series("near_weight") for x, _, _ in f.get("near_weight", s)})
     show = [L for L in Ls if math.log2(L) in (4, 8, 10, 12, 14, 16, 20)]
-    rows = [[s] + [pm(*f.at("near_weight", s, L)) for L in show] + [pm(*f.at("far_mass", s, Ls[-1]))]
-            for s in f.series("near_weight")]
+    rows = [
+        [s] + [pm(*f.at("near_weight", s, L)) for L in show] + [pm(*f.at("far_mass", s, Ls[-1]))]
+        for s in f.series("near_weight")
+    ]
     names = f.series("near_weight")
     rot = [s for s in ROTATION_ONLY if s in names]
     top = {L: max(rot, key=lambda s: f.at("near_weight", s, L)[0]) for L in Ls}
     leaders = sorted(set(top.values()))
-    lead = (f"{leaders[0]} has the highest near weight of the rotation-only mechanisms "
-            f"({', '.join(rot)}) at every length" if len(leaders) == 1 else
-            "the rotation-only leader changes with length: " +
-            ", ".join(f"{pw2(L)}: {top[L]}" for L in show))
+    lead = (
+        f"{leaders[0]} has the highest near weight of the rotation-only mechanisms ({', '.join(rot)}) at every length"
+        if len(leaders) == 1
+        else "the rotation-only leader changes with length: " + ", ".join(f"{pw2(L)}: {top[L]}" for L in show)
+    )
     flat = [s for s in names if f.at("near_weight", s, Ls[-1])[0] >= 0.9 * f.at("near_weight", s, Ls[0])[0]]
     t = f.spec["task"]
-    return (f"Near weight a* by context length and far mass at L = {pw2(Ls[-1])} (d = {f.spec['d']}, "
-            f"B = {t['B']:g}, p = {t['p']:g}, {f.spec['trials']} trials). Mechanisms whose near weight at "
-            f"{pw2(Ls[-1])} is within 10% of its value at {pw2(Ls[0])}: {', '.join(flat) or 'none'}; "
-            f"{lead}.\n\n"
-            + table(["mechanism"] + [f"a* L={pw2(L)}" for L in show] + [f"far mass L={pw2(Ls[-1])}"], rows)
-            + "\n\n" + image("extrapolation"))
+    return (
+        f"Near weight a* by context length and far mass at L = {pw2(Ls[-1])} (d = {f.spec['d']}, "
+        f"B = {t['B']:g}, p = {t['p']:g}, {f.spec['trials']} trials). Mechanisms whose near weight at "
+        f"{pw2(Ls[-1])} is within 10% of its value at {pw2(Ls[0])}: {', '.join(flat) or 'none'}; "
+        f"{lead}.\n\n"
+        + table(["mechanism"] + [f"a* L={pw2(L)}" for L in show] + [f"far mass L={pw2(Ls[-1])}"], rows)
+        + "\n\n"
+        + image("extrapolation")
+    )
 
 
 def lower_bound(f):
@@ -151,17 +166,20 @@ def lower_bound(f):
     rows, slack = [], {}
     for s in f.series("near"):
         rows.append([s] + [pm(*f.at("near", s, L)) for L in show])
-        slack[s] = min(f.at("near", "B5 bound", x, "theory")[0] - y for x, y, _ in f.get("near", s)
-                       if x > f.spec["W"])
+        slack[s] = min(f.at("near", "B5 bound", x, "theory")[0] - y for x, y, _ in f.get("near", s) if x > f.spec["W"])
     rows.append(["B5 bound"] + [pm(f.at("near", "B5 bound", L, "theory")[0], 0) for L in show])
     above = [s for s in slack if slack[s] < 0]
-    return ("Near weight against the B5 bound a* <= e^B / (e^B + |F| e^-B) for rotation-only "
-            f"mechanisms (d = {f.spec['d']}, B = {f.spec['B']:g}, window {f.spec['W']}, "
-            f"{f.spec['trials']} trials; the bound starts past the window). Smallest slack "
-            "bound - measured over the lengths past the window: "
-            + ", ".join(f"{s} {v:+.3g}" for s, v in slack.items())
-            + f". Above the bound somewhere (negative slack): {', '.join(above) or 'none'}.\n\n"
-            + table(["mechanism"] + [f"L={pw2(L)}" for L in show], rows) + "\n\n" + image("lower-bound"))
+    return (
+        "Near weight against the B5 bound a* <= e^B / (e^B + |F| e^-B) for rotation-only "
+        f"mechanisms (d = {f.spec['d']}, B = {f.spec['B']:g}, window {f.spec['W']}, "
+        f"{f.spec['trials']} trials; the bound starts past the window). Smallest slack "
+        "bound - measured over the lengths past the window: "
+        + ", ".join(f"{s} {v:+.3g}" for s, v in slack.items())
+        + f". Above the bound somewhere (negative slack): {', '.join(above) or 'none'}.\n\n"
+        + table(["mechanism"] + [f"L={pw2(L)}" for L in show], rows)
+        + "\n\n"
+        + image("lower-bound")
+    )
 
 
 def values(f):
@@ -171,33 +189,57 @@ def values(f):
     for s in f.series("far_residual"):
         sir = f.get("sir", s)
         cross = next((x for x, y, _ in sir if y < 1.0), None)
-        rows.append([s] + [pm(*f.at("far_residual", s, L)) for L in show]
-                    + [pm(*f.at("retention", s, show[-1])),
-                       pw2(cross) if cross else f"> {pw2(sir[-1][0])}"])
-    zs = [abs(y - f.at("uniform", s, x, "theory")[0]) / se
-          for s in f.series("uniform") for x, y, se in f.get("uniform", s) if se > 0]
-    return ("With uniform far weights the measured E|far residual|^2 sits within "
-            f"{max(zs):.2f} standard errors of B7 at every point. With softmax weights (second table: far "
-            "residual by length, retention at the longest shown, and the first length where "
-            "signal/interference falls below 1):\n\n"
-            + table(["series"] + [f"far residual L={pw2(L)}" for L in show] + [f"retention L={pw2(show[-1])}",
-                                                                             "SIR < 1 from"], rows)
-            + "\n\n" + image("values"))
+        rows.append(
+            [s]
+            + [pm(*f.at("far_residual", s, L)) for L in show]
+            + [pm(*f.at("retention", s, show[-1])), pw2(cross) if cross else f"> {pw2(sir[-1][0])}"]
+        )
+    zs = [
+        abs(y - f.at("uniform", s, x, "theory")[0]) / se
+        for s in f.series("uniform")
+        for x, y, se in f.get("uniform", s)
+        if se > 0
+    ]
+    return (
+        "With uniform far weights the measured E|far residual|^2 sits within "
+        f"{max(zs):.2f} standard errors of B7 at every point. With softmax weights (second table: far "
+        "residual by length, retention at the longest shown, and the first length where "
+        "signal/interference falls below 1):\n\n"
+        + table(
+            ["series"] + [f"far residual L={pw2(L)}" for L in show] + [f"retention L={pw2(show[-1])}", "SIR < 1 from"],
+            rows,
+        )
+        + "\n\n"
+        + image("values")
+    )
 
 
 def window(f):
-    rows = [[f"{x:g}", pm(y, se), f"{f.at('so2', 'theory', x, 'theory')[0]:g}"] for x, y, se in f.get("so2", "measured")]
+    rows = [
+        [f"{x:g}", pm(y, se), f"{f.at('so2', 'theory', x, 'theory')[0]:g}"] for x, y, se in f.get("so2", "measured")
+    ]
     hh = [[s, pm(*f.get("householder", s)[0][1:])] for s in f.series("householder")]
-    return ("Measured mixing windows W(0.1) against ceil(2 log(1/eps) / sigma^2) for Gaussian angles "
-            "(x: sigma):\n\n" + table(["sigma", "measured W", "formula"], rows)
-            + "\n\nand for Householder products (x in the figure: d/beta):\n\n"
-            + table(["series", "measured W"], hh) + "\n\n" + image("window"))
+    return (
+        "Measured mixing windows W(0.1) against ceil(2 log(1/eps) / sigma^2) for Gaussian angles "
+        "(x: sigma):\n\n"
+        + table(["sigma", "measured W", "formula"], rows)
+        + "\n\nand for Householder products (x in the figure: d/beta):\n\n"
+        + table(["series", "measured W"], hh)
+        + "\n\n"
+        + image("window")
+    )
 
 
 def horizon(f):
-    Bs = sorted({x for s in f.series("horizon") for x, _, _ in f.get("horizon", s)}
-                | {x for k in ("censored-above", "censored-below") for s in f.series("horizon", k)
-                   for x, _, _ in f.get("horizon", s, k)})
+    Bs = sorted(
+        {x for s in f.series("horizon") for x, _, _ in f.get("horizon", s)}
+        | {
+            x
+            for k in ("censored-above", "censored-below")
+            for s in f.series("horizon", k)
+            for x, _, _ in f.get("horizon", s, k)
+        }
+    )
     names = sorted({s for k in ("measured", "censored-above", "censored-below") for s in f.series("horizon", k)})
 
     def cell(s, B):
@@ -208,9 +250,13 @@ def horizon(f):
         return "-"
 
     rows = [[s] + [cell(s, B) for B in Bs] for s in names]
-    return ("The first power-of-two length where retention falls below 0.5, by logit scale B "
-            "(> : beyond the grid; <= : already at its first length):\n\n"
-            + table(["mechanism"] + [f"B={B:g}" for B in Bs], rows) + "\n\n" + image("horizon"))
+    return (
+        "The first power-of-two length where retention falls below 0.5, by logit scale B "
+        "(> : beyond the grid; <= : already at its first length):\n\n"
+        + table(["mechanism"] + [f"B={B:g}" for B in Bs], rows)
+        + "\n\n"
+        + image("horizon")
+    )
 
 
 def regimes(f):
@@ -223,21 +269,32 @@ def regimes(f):
         at1 = max(base, key=lambda r: r[2]) if base else None
         xn = "p" if panel.startswith("householder") else ("rel_sigma" if panel.startswith("rel") else "sigma")
         where = f"{xn}={x:g}" + ("" if panel.startswith("householder") else f", {s}")
-        rows.append([panel, pm(y, se), where, f"{t:.3g}", f"{t_avg:.3g}" if math.isfinite(t_avg) else "-",
-                     pm(at1[2], at1[3]) if at1 else "-"])
+        rows.append(
+            [
+                panel,
+                pm(y, se),
+                where,
+                f"{t:.3g}",
+                f"{t_avg:.3g}" if math.isfinite(t_avg) else "-",
+                pm(at1[2], at1[3]) if at1 else "-",
+            ]
+        )
     best = f.get("best", f.series("best")[0])
     cross = next((x for (x, y, _) in best if y < 1.0), None)
-    return ("Near-weight ratio over RoPE of accumulated SO(2) (absolute spread sigma, or relative "
-            "spread rel_sigma around the RoPE frequencies) and of i.i.d. Householder reflections, "
-            "over the lookalike rate p; the largest measured ratio per panel, where it is, the B8 "
-            "estimate there (with the plug-in r_m = 2/d, and averaged over a uniform query's block "
-            "energies and, for SO(2), the target's own phases; theory.md, B8), and the largest ratio "
-            "at p = 0.01:\n\n"
-            + table(["panel", "largest ratio", "at", "B8, plug-in", "B8, averaged", "largest at p=0.01"], rows)
-            + f"\n\nThe best regime ({f.series('best')[0]}) against length: its ratio first falls below 1 at "
-            f"L = {pw2(cross) if cross else '(never)'}"
-            + (f" and is {pm(*best[-1][1:])} at L = {pw2(best[-1][0])}" if best else "") + ".\n\n"
-            + image("regimes"))
+    return (
+        "Near-weight ratio over RoPE of accumulated SO(2) (absolute spread sigma, or relative "
+        "spread rel_sigma around the RoPE frequencies) and of i.i.d. Householder reflections, "
+        "over the lookalike rate p; the largest measured ratio per panel, where it is, the B8 "
+        "estimate there (with the plug-in r_m = 2/d, and averaged over a uniform query's block "
+        "energies and, for SO(2), the target's own phases; theory.md, B8), and the largest ratio "
+        "at p = 0.01:\n\n"
+        + table(["panel", "largest ratio", "at", "B8, plug-in", "B8, averaged", "largest at p=0.01"], rows)
+        + f"\n\nThe best regime ({f.series('best')[0]}) against length: its ratio first falls below 1 at "
+        f"L = {pw2(cross) if cross else '(never)'}"
+        + (f" and is {pm(*best[-1][1:])} at L = {pw2(best[-1][0])}" if best else "")
+        + ".\n\n"
+        + image("regimes")
+    )
 
 
 def learned(f):
@@ -247,9 +304,16 @@ def learned(f):
     rows = []
     for s in f.series("retention"):
         nw = f.series("near_weight")
-        rows.append([s, pm(*f.at("near_weight", s, L0)) if s in nw else "",
-                     pm(*f.at("near_weight", s, L1)) if s in nw else "",
-                     pm(*f.at("retention", s, L0)), pm(*f.at("retention", s, L1))])
+        rows.append(
+            [
+                s,
+                pm(*f.at("near_weight", s, L0)) if s in nw else "",
+                pm(*f.at("near_weight", s, L1)) if s in nw else "",
+                pm(*f.at("retention", s, L0)),
+                pm(*f.at("retention", s, L1)),
+            ]
+        )
+
     def cmp(a, b):
         """``a`` against ``b``: higher / lower beyond 2 combined s.e., else within."""
         (ya, sa), (yb, sb) = a, b
@@ -260,44 +324,71 @@ def learned(f):
     rt = lambda s, L: f.at("retention", s, L)  # noqa: E731
     learned_mechs = [s for s in f.series("near_weight") if s.startswith("learned")]
     randoms = [s for s in f.series("near_weight") if s.startswith("random")]
-    head = max(randoms, key=lambda s: nw(s, L0)[0])       # the scale chosen at the training length
+    head = max(randoms, key=lambda s: nw(s, L0)[0])  # the scale chosen at the training length
     verdicts = [
         f"- E1 (random accumulated rotations beat RoPE): the random table with the higher near weight "
         f"at the training length is {head}; at {L1 / L0:g}x its near weight is {cmp(nw(head, L1), nw('RoPE', L1))} "
         f"RoPE's ({pm(*nw(head, L1))} against {pm(*nw('RoPE', L1))}).",
-        "- E2 (learned rotations keep their quality): at " + f"{L1 / L0:g}x, " + "; ".join(
+        "- E2 (learned rotations keep their quality): at "
+        + f"{L1 / L0:g}x, "
+        + "; ".join(
             f"{s} is {cmp(nw(s, L1), nw('RoPE', L1))} RoPE and keeps {nw(s, L1)[0] / nw(s, L0)[0]:.3f} of its "
-            f"training-length near weight" for s in learned_mechs) + ".",
-        "- E3 (rotating values helps): retention with values transported is " + "; ".join(
+            f"training-length near weight"
+            for s in learned_mechs
+        )
+        + ".",
+        "- E3 (rotating values helps): retention with values transported is "
+        + "; ".join(
             f"{cmp(rt(s + ' + value transport', L), rt(s, L))} without for {s} at L = {L:g}"
-            for s in learned_mechs for L in (L0, L1)) + ".",
+            for s in learned_mechs
+            for L in (L0, L1)
+        )
+        + ".",
         f"- E4 (ALiBi length-stable): ALiBi keeps {nw('ALiBi', L1)[0] / nw('ALiBi', L0)[0]:.3f} of its "
         f"training-length near weight at {L1 / L0:g}x; RoPE keeps {nw('RoPE', L1)[0] / nw('RoPE', L0)[0]:.3f}.",
     ]
     sp = f.spec
-    return (f"Associative recall (d = {sp['d']}, V = {sp['V']} token types, B = {sp['B']:g}, lag cap "
-            f"{sp['cap']}, {sp['steps']} Adam steps), trained at L = {L0:g} and evaluated to {L1 / L0:g}x on "
-            f"{sp['nseq']} sequences a point; the random tables are frozen, at an absolute and a relative "
-            "(RoPE-matched) spread. Verdicts in this task (\"higher\" and \"lower\" mean by more than 2 "
-            "combined standard errors):\n\n" + "\n".join(verdicts) + "\n\n"
-            + table(["mechanism", f"near weight L={L0:g}", f"near weight L={L1:g}", f"retention L={L0:g}",
-                     f"retention L={L1:g}"], rows) + "\n\n" + image("learned"))
+    return (
+        f"Associative recall (d = {sp['d']}, V = {sp['V']} token types, B = {sp['B']:g}, lag cap "
+        f"{sp['cap']}, {sp['steps']} Adam steps), trained at L = {L0:g} and evaluated to {L1 / L0:g}x on "
+        f"{sp['nseq']} sequences a point; the random tables are frozen, at an absolute and a relative "
+        '(RoPE-matched) spread. Verdicts in this task ("higher" and "lower" mean by more than 2 '
+        "combined standard errors):\n\n"
+        + "\n".join(verdicts)
+        + "\n\n"
+        + table(
+            [
+                "mechanism",
+                f"near weight L={L0:g}",
+                f"near weight L={L1:g}",
+                f"retention L={L0:g}",
+                f"retention L={L1:g}",
+            ],
+            rows,
+        )
+        + "\n\n"
+        + image("learned")
+    )
 
 
 def lm(data: Path):
     from mixing.lm.report import verdict_table
 
-    return ("Byte-level decoder-only transformers that differ only in the attention's position "
-            "mechanism, trained at one context T and scored on held-out windows of 32 T bytes, each "
-            "from a different test file and the same for every model. Every byte is scored twice on "
-            "the same tokens: with its full causal context, and with a sliding window of T bytes "
-            "(the model's in-distribution level on those bytes); the *excess* at k x T is the mean "
-            "difference over the positions [kT/2, kT). Intervals are 95% over seeds and windows "
-            "together; the threshold, the rule behind every verdict and the stopping length are "
-            "defined in [theory.md](theory.md#6-trained-models-the-same-window-excess-its-intervals-"
-            "and-the-stopping-length). The tables are `python -m mixing.lm report figures/output/lm-run`; "
-            "the study's sizes are in `figures/output/lm-run/manifest.json` and [guide.md](guide.md).\n\n"
-            + image("lm") + "\n\n" + verdict_table(data / "lm-run"))
+    return (
+        "Byte-level decoder-only transformers that differ only in the attention's position "
+        "mechanism, trained at one context T and scored on held-out windows of 32 T bytes, each "
+        "from a different test file and the same for every model. Every byte is scored twice on "
+        "the same tokens: with its full causal context, and with a sliding window of T bytes "
+        "(the model's in-distribution level on those bytes); the *excess* at k x T is the mean "
+        "difference over the positions [kT/2, kT). Intervals are 95% over seeds and windows "
+        "together; the threshold, the rule behind every verdict and the stopping length are "
+        "defined in [theory.md](theory.md#6-trained-models-the-same-window-excess-its-intervals-"
+        "and-the-stopping-length). The tables are `python -m mixing.lm report figures/output/lm-run`; "
+        "the study's sizes are in `figures/output/lm-run/manifest.json` and [guide.md](guide.md).\n\n"
+        + image("lm")
+        + "\n\n"
+        + verdict_table(data / "lm-run")
+    )
 
 
 def forecast(f: Fig):
@@ -306,15 +397,21 @@ def forecast(f: Fig):
     labels = list(dict.fromkeys(series for (panel, series, kind) in f.rows if panel == "far"))
     ks = [x for x, _, _ in f.rows[("far", labels[0], "measured")]]
     kmax = max(ks)
-    head = ["mechanism"] + [f"{k:g}x: forecast / measured (error [95%])" for k in ks if k > 2] + \
-        ["L_stop predicted", "L_stop measured", f"engine, same generators: odds error at {kmax:g}x [95% over heads]; "
-                                                "heads where it holds"]
+    head = (
+        ["mechanism"]
+        + [f"{k:g}x: forecast / measured (error [95%])" for k in ks if k > 2]
+        + [
+            "L_stop predicted",
+            "L_stop measured",
+            f"engine, same generators: odds error at {kmax:g}x [95% over heads]; heads where it holds",
+        ]
+    )
     rows, hits, n = [], 0, 0
 
     def stop(lab, kind):
         got = f.rows.get(("stop", lab, kind)) or f.rows.get(("stop", lab, f"{kind}-censored"))
         censored = ("stop", lab, f"{kind}-censored") in f.rows
-        return (math.inf if censored else got[0][1])
+        return math.inf if censored else got[0][1]
 
     for lab in labels:
         fc = {x: y for x, y, _ in f.rows[("far", lab, "forecast")]}
@@ -332,30 +429,40 @@ def forecast(f: Fig):
         hits += p == m
         n += 1
         txt = lambda v: f"{v:g}x" if math.isfinite(v) else f"> {kmax:g}x"  # noqa: E731
-        eng = {kd: y for (panel, series, kd), pts in f.rows.items() if panel == "engine" and series == lab
-               for x, y, _ in pts if x == kmax}
+        eng = {
+            kd: y
+            for (panel, series, kd), pts in f.rows.items()
+            if panel == "engine" and series == lab
+            for x, y, _ in pts
+            if x == kmax
+        }
         held = f.rows.get(("engine-holds", lab, "heads"))
-        cell = (f"{eng['measured']:+.3f} [{eng['lo']:+.3f}, {eng['hi']:+.3f}]; {held[0][1]:g}/{held[0][0]:g}"
-                if eng and held else "(no generators)")
+        cell = (
+            f"{eng['measured']:+.3f} [{eng['lo']:+.3f}, {eng['hi']:+.3f}]; {held[0][1]:g}/{held[0][0]:g}"
+            if eng and held
+            else "(no generators)"
+        )
         rows.append([lab, *cells, txt(p), txt(m), cell])
-    return ("Far mass (lag > T/2, head mean) and the stopping length forecast for every model of the "
-            "study of section `lm` from its first 2T bytes of each test window only (the odds profile "
-            "of every head, extended past 2T by the stationary tail of theory.md section 7, or "
-            "log-linearly for heads with a bias), against what the same windows give at each multiple. "
-            "Error: forecast minus measured, with its 95% t interval over seeds; the predicted L_stop "
-            "ties the excess to the far mass gained past T, fitted at 2x. The predicted L_stop equals "
-            f"the measured one for {hits} of {n} mechanisms. The last column runs the same forecast in "
-            "the stylized engine on each model's own generators, exported along the test text (seed 0, "
-            f"every head, {ENGINE_TRIALS} trials a head; `mixing.engine.forecast.from_file`): the relative error of "
-            "the forecast far odds against the engine's at the largest multiple, and the heads where the "
-            "forecast holds at every multiple (its interval over trials holds 0). The transport alone keeps "
-            "the stationary tail for the SO(2) tables with absolute spreads and the learned tables (errors "
-            "of a few per cent) where the model's forecast is 0.1-0.25 too high, so those misses lie in the "
-            "models' scores, not in the transport; PaTH's own transport is not stationary past 2T "
-            "(its window exceeds T). The tables with relative spreads go the other way: in the engine their "
-            "slowest blocks have not mixed by 2T and the forecast is 11-15% high, while the models' own "
-            "forecasts hold. `python -m mixing.lm forecast --study figures/output/lm-run --engine`."
-            "\n\n" + image("forecast") + "\n\n" + table(head, rows))
+    return (
+        "Far mass (lag > T/2, head mean) and the stopping length forecast for every model of the "
+        "study of section `lm` from its first 2T bytes of each test window only (the odds profile "
+        "of every head, extended past 2T by the stationary tail of theory.md section 7, or "
+        "log-linearly for heads with a bias), against what the same windows give at each multiple. "
+        "Error: forecast minus measured, with its 95% t interval over seeds; the predicted L_stop "
+        "ties the excess to the far mass gained past T, fitted at 2x. The predicted L_stop equals "
+        f"the measured one for {hits} of {n} mechanisms. The last column runs the same forecast in "
+        "the stylized engine on each model's own generators, exported along the test text (seed 0, "
+        f"every head, {ENGINE_TRIALS} trials a head; `mixing.engine.forecast.from_file`): the relative error of "
+        "the forecast far odds against the engine's at the largest multiple, and the heads where the "
+        "forecast holds at every multiple (its interval over trials holds 0). The transport alone keeps "
+        "the stationary tail for the SO(2) tables with absolute spreads and the learned tables (errors "
+        "of a few per cent) where the model's forecast is 0.1-0.25 too high, so those misses lie in the "
+        "models' scores, not in the transport; PaTH's own transport is not stationary past 2T "
+        "(its window exceeds T). The tables with relative spreads go the other way: in the engine their "
+        "slowest blocks have not mixed by 2T and the forecast is 11-15% high, while the models' own "
+        "forecasts hold. `python -m mixing.lm forecast --study figures/output/lm-run --engine`."
+        "\n\n" + image("forecast") + "\n\n" + table(head, rows)
+    )
 
 
 def passkey(data: Path):
@@ -368,29 +475,38 @@ def passkey(data: Path):
     man = st.manifest
     planned = len(man.get("mechanisms", [])) * len(man.get("seeds", []))
     done = sum(b.seeds for b in st.bits.values())
-    return ("The study's mechanisms retrained with a planted key-value passkey in half of the training "
-            "windows (the marker byte, six random letters, and the same again up to T bytes later; the "
-            "loss adds a copy term on the repeated letters), then tested with the key 0.5T to 8T before "
-            "the query on the held-out windows (`mixing.lm.passkey`; theory.md section 6). Accuracy is on "
-            "the value's letters, teacher-forced with the full causal context; \"retrieves\": the 95% "
-            "interval over seeds and windows lies above chance (1/26). "
-            f"Models finished: {done} of {planned}. "
-            f"`python -m mixing.lm report figures/output/lm-passkey`.\n\n{st.regime()}\n\n"
-            + image("passkey") + "\n\n" + passkey_table(st)
-            + "\n\nThe same models' level and stopping length on the text (the passkey is not in the test "
-            "text):\n\n" + stop_table(st))
+    return (
+        "The study's mechanisms retrained with a planted key-value passkey in half of the training "
+        "windows (the marker byte, six random letters, and the same again up to T bytes later; the "
+        "loss adds a copy term on the repeated letters), then tested with the key 0.5T to 8T before "
+        "the query on the held-out windows (`mixing.lm.passkey`; theory.md section 6). Accuracy is on "
+        'the value\'s letters, teacher-forced with the full causal context; "retrieves": the 95% '
+        "interval over seeds and windows lies above chance (1/26). "
+        f"Models finished: {done} of {planned}. "
+        f"`python -m mixing.lm report figures/output/lm-passkey`.\n\n{st.regime()}\n\n"
+        + image("passkey")
+        + "\n\n"
+        + passkey_table(st)
+        + "\n\nThe same models' level and stopping length on the text (the passkey is not in the test "
+        "text):\n\n" + stop_table(st)
+    )
 
 
 def contexts(data: Path):
     from mixing.lm.contexts import table as ctx_table
 
-    folders = [p.parent for p in sorted(data.glob("lm-*/results.csv"))
-               if p.parent.name == "lm-run" or p.parent.name.startswith("lm-ctx")]
-    return ("The mechanisms of the study retrained at other contexts T with the same steps and batch "
-            "(`figures/output/lm-ctx*`; the manifests hold the commands), and the mixing windows and "
-            "stopping lengths compared across T by the rules of theory.md section 8. "
-            f"`python -m mixing.lm contexts {' '.join('figures/output/' + p.name for p in folders)}`.\n\n"
-            + ctx_table(folders))
+    folders = [
+        p.parent
+        for p in sorted(data.glob("lm-*/results.csv"))
+        if p.parent.name == "lm-run" or p.parent.name.startswith("lm-ctx")
+    ]
+    return (
+        "The mechanisms of the study retrained at other contexts T with the same steps and batch "
+        "(`figures/output/lm-ctx*`; the manifests hold the commands), and the mixing windows and "
+        "stopping lengths compared across T by the rules of theory.md section 8. "
+        f"`python -m mixing.lm contexts {' '.join('figures/output/' + p.name for p in folders)}`.\n\n"
+        + ctx_table(folders)
+    )
 
 
 SECTIONS = (
@@ -410,9 +526,9 @@ HEAD = """# Results
 Generated by `python -m figures.results` from the committed figure data in
 `figures/output/` (do not edit by hand; the test suite checks that this file is what the
 data give). Every measured number is a mean ± its standard error over trials (figures of
-the engine); the trained transformers carry 95% intervals over seeds and test windows. The claims and bounds named in the
-headings are defined in [theory.md](theory.md); how each figure is computed is in its
-module under `figures/`.
+the engine); the trained transformers carry 95% intervals over seeds and test windows.
+The claims and bounds named in the headings are defined in [theory.md](theory.md); how each
+figure is computed is in its module under `figures/`.
 """
 
 
@@ -421,8 +537,9 @@ def render(data: Path = DATA) -> str:
     for name, title, fn in SECTIONS:
         parts.append(f"## {title}\n\n" + fn(Fig(data, name)))
     parts.append("## lm (E1-E4 in trained transformers)\n\n" + lm(data))
-    parts.append("## forecast (F1: where a trained model stops, from lengths up to 2T)\n\n"
-                 + forecast(Fig(data, "forecast")))
+    parts.append(
+        "## forecast (F1: where a trained model stops, from lengths up to 2T)\n\n" + forecast(Fig(data, "forecast"))
+    )
     parts.append("## contexts (C3, C4 across training contexts)\n\n" + contexts(data))
     parts.append("## passkey (C6: retrieval beyond the training context)\n\n" + passkey(data))
     return "\n\n".join(p.rstrip() for p in parts) + "\n"

@@ -24,7 +24,7 @@ def compute(quick, out=None, runner=None):
     F = formulas()
     rows = []
     for i, d in enumerate(s["dims"]):
-        B = s["b"] * math.sqrt(d)                 # fixed scale per coordinate
+        B = s["b"] * math.sqrt(d)  # fixed scale per coordinate
         e = np.empty(s["draws"])
         sphere_exp(np.uint64(s["seed"] + 7919 * i), d, B, e)
         scores = np.log(e)
@@ -37,7 +37,7 @@ def compute(quick, out=None, runner=None):
         rows += [row("hist", label, "measured", c, y, q) for c, y, q in zip(centers, dens, se)]
         rows.append(row("target", label, "measured", d, B))
         mean = e.mean()
-        se_log = e.std(ddof=1) / math.sqrt(e.size) / mean          # delta method
+        se_log = e.std(ddof=1) / math.sqrt(e.size) / mean  # delta method
         rows.append(row("gap", "measured", "measured", d, B - math.log(mean), se_log))
         rows.append(row("gap", "B - log E e^{Bx}", "theory", d, B - F["sphere-log-mgf"](d=d, B=B)))
     for d in np.geomspace(8, 2048, 40):

@@ -12,14 +12,25 @@ from proofs.registry import formulas
 
 from .common import COLOR, SEED, band, measures, row, select, theory
 
-UNIFORM = (("so2", {"law": "gaussian", "sigma": 0.5, "center": "zero"}, math.exp(-0.125)),
-           ("householder", {}, 1 - 2 / 16))
+UNIFORM = (
+    ("so2", {"law": "gaussian", "sigma": 0.5, "center": "zero"}, math.exp(-0.125)),
+    ("householder", {}, 1 - 2 / 16),
+)
 SOFTMAX = (("so2", {"law": "gaussian", "sigma": 0.5}), ("householder", {}))
 
 
 def spec(quick):
-    return dict(d_uniform=16, W=8, kmax_uniform=11 if quick else 14, trials_uniform=100 if quick else 400,
-                d=64, kmax=12 if quick else 18, trials=16 if quick else 64, task=Task().__dict__, seed=SEED)
+    return dict(
+        d_uniform=16,
+        W=8,
+        kmax_uniform=11 if quick else 14,
+        trials_uniform=100 if quick else 400,
+        d=64,
+        kmax=12 if quick else 18,
+        trials=16 if quick else 64,
+        task=Task().__dict__,
+        seed=SEED,
+    )
 
 
 def compute(quick, out=None, runner=None):
@@ -27,8 +38,8 @@ def compute(quick, out=None, runner=None):
     s = spec(quick)
     F = formulas()
     rows = []
-    lengths = [2 ** k for k in range(6, s["kmax_uniform"] + 1)]
-    flat = dict(B=0.0, delta=1, p=0.0, mu=1.0, xi=1.0, window=s["W"])   # B = 0: uniform weights 1/L
+    lengths = [2**k for k in range(6, s["kmax_uniform"] + 1)]
+    flat = dict(B=0.0, delta=1, p=0.0, mu=1.0, xi=1.0, window=s["W"])  # B = 0: uniform weights 1/L
     for name, params, rho in UNIFORM:
         for rv in (0, 1):
             label = f"{name} {'with' if rv else 'without'} transport"
@@ -36,27 +47,32 @@ def compute(quick, out=None, runner=None):
             per = ms.per_trial_retrieval(mech, Task(**flat), lengths, s["seed"], s["trials_uniform"])
             sq = per[:, :, 3] ** 2
             for i, L in enumerate(lengths):
-                rows.append(row("uniform", label, "measured", L, sq[:, i].mean(),
-                                sq[:, i].std(ddof=1) / math.sqrt(sq.shape[0])))
+                rows.append(
+                    row("uniform", label, "measured", L, sq[:, i].mean(), sq[:, i].std(ddof=1) / math.sqrt(sq.shape[0]))
+                )
             for L in np.geomspace(lengths[0], lengths[-1], 40):
                 N = L - s["W"]
-                pred = (F["value-residual"](N=N, rho=rho, mu2=1.0, xi2=1.0, A=N / L) if rv else
-                        F["value-residual-plain"](N=N, mu2=1.0, xi2=1.0, A=N / L))
+                pred = (
+                    F["value-residual"](N=N, rho=rho, mu2=1.0, xi2=1.0, A=N / L)
+                    if rv
+                    else F["value-residual-plain"](N=N, mu2=1.0, xi2=1.0, A=N / L)
+                )
                 rows.append(row("uniform", label, "theory", L, pred))
-    lengths = [2 ** k for k in range(4, s["kmax"] + 1)]
+    lengths = [2**k for k in range(4, s["kmax"] + 1)]
     task = Task(**s["task"])
     for name, params in SOFTMAX:
         for rv in (0, 1):
             label = f"{name} {'with' if rv else 'without'} transport"
-            per = ms.per_trial_retrieval(M.make(name, s["d"], rotate_values=rv, **params), task, lengths,
-                                         s["seed"], s["trials"])
+            per = ms.per_trial_retrieval(
+                M.make(name, s["d"], rotate_values=rv, **params), task, lengths, s["seed"], s["trials"]
+            )
             for i, L in enumerate(lengths):
                 T = per.shape[0]
                 for metric, col in (("far_residual", 3), ("retention", 2)):
                     v = per[:, i, col]
                     rows.append(row(metric, label, "measured", L, v.mean(), v.std(ddof=1) / math.sqrt(T)))
                 a, r = per[:, i, 0], per[:, i, 3]
-                if r.mean() <= 0:      # no far source yet (L <= W)
+                if r.mean() <= 0:  # no far source yet (L <= W)
                     continue
                 sir = a.mean() / r.mean()
                 se = sir * math.sqrt((a.std(ddof=1) / a.mean()) ** 2 + (r.std(ddof=1) / r.mean()) ** 2) / math.sqrt(T)
@@ -88,7 +104,7 @@ def draw(rows):
         for rv, ls in ((0, "-"), (1, "--")):
             label = f"{name} {'with' if rv else 'without'} transport"
             x, y, se = select(rows, "far_residual", label, "measured")
-            ok = y > 0                   # no far source while L <= W
+            ok = y > 0  # no far source while L <= W
             band(b, x[ok], y[ok], se[ok], COLOR[name], label=label, ls=ls, marker=".")
             x, y, se = select(rows, "sir", label, "measured")
             band(c, x, y, se, COLOR[name], label=label, ls=ls, marker=".")

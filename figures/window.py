@@ -14,10 +14,16 @@ EPS = 0.1
 
 
 def spec(quick):
-    return dict(eps=EPS, d_so2=16, sigmas=(0.25, 0.35, 0.5, 0.7, 1.0) if quick else (0.2, 0.25, 0.3, 0.35, 0.5, 0.7, 1.0, 1.4),
-                hh=((8, 2.0), (16, 2.0), (16, 1.0), (32, 2.0)) if quick else
-                ((8, 2.0), (16, 2.0), (16, 1.0), (32, 2.0), (32, 1.0), (64, 2.0), (16, 0.5), (64, 1.0)),
-                trials=600 if quick else 4000, seed=SEED)
+    return dict(
+        eps=EPS,
+        d_so2=16,
+        sigmas=(0.25, 0.35, 0.5, 0.7, 1.0) if quick else (0.2, 0.25, 0.3, 0.35, 0.5, 0.7, 1.0, 1.4),
+        hh=((8, 2.0), (16, 2.0), (16, 1.0), (32, 2.0))
+        if quick
+        else ((8, 2.0), (16, 2.0), (16, 1.0), (32, 2.0), (32, 1.0), (64, 2.0), (16, 0.5), (64, 1.0)),
+        trials=600 if quick else 4000,
+        seed=SEED,
+    )
 
 
 def compute(quick, out=None, runner=None):
@@ -38,15 +44,17 @@ def compute(quick, out=None, runner=None):
     for d, beta in s["hh"]:
         rho = 1 - beta / d
         W = F["window"](rho=rho, eps=s["eps"])
-        lo, hi = measured_window(ms.coherence(M.make("householder", d, beta=beta), 2 * W + 10, s["trials"],
-                                              s["seed"]), s["eps"])
+        lo, hi = measured_window(
+            ms.coherence(M.make("householder", d, beta=beta), 2 * W + 10, s["trials"], s["seed"]), s["eps"]
+        )
         rows.append(row("householder", f"d={d} beta={beta:g}", "measured", d / beta, (lo + hi) / 2, (hi - lo) / 2))
     for ratio in np.geomspace(4, 160, 60):
-        for d in (8, 64):   # the window depends on d and beta almost only through d/beta
+        for d in (8, 64):  # the window depends on d and beta almost only through d/beta
             beta = d / ratio
             if beta <= 2.0:
-                rows.append(row("householder", f"theory d={d}", "theory", ratio,
-                                F["window"](rho=1 - beta / d, eps=s["eps"])))
+                rows.append(
+                    row("householder", f"theory d={d}", "theory", ratio, F["window"](rho=1 - beta / d, eps=s["eps"]))
+                )
     return rows
 
 
@@ -55,8 +63,7 @@ def draw(rows):
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.8))
     x, y, se = select(rows, "so2", "measured", "measured")
-    a.errorbar(x, y, yerr=se, fmt="o", color=COLOR["so2"], ms=4, capsize=3,
-               label="measured (range allowed at 4 s.e.)")
+    a.errorbar(x, y, yerr=se, fmt="o", color=COLOR["so2"], ms=4, capsize=3, label="measured (range allowed at 4 s.e.)")
     tx, ty, _ = select(rows, "so2", "theory-line", "theory")
     a.step(tx, ty, where="mid", color="black", lw=1.0, ls="--", label="B1: ceil(2 log(1/eps) / sigma^2)")
     a.set_yscale("log")
@@ -81,9 +88,10 @@ def draw(rows):
     b.set_yscale("log")
     b.set_xlabel("d / beta (series at one d / beta offset sideways)")
     b.set_ylabel(f"mixing window W({EPS}) (lags)")
-    b.set_title("Householder: the window grows linearly with d/beta\n(the theory lines for d = 8 and 64 nearly coincide)",
-                fontsize=9)
+    b.set_title(
+        "Householder: the window grows linearly with d/beta\n(the theory lines for d = 8 and 64 nearly coincide)",
+        fontsize=9,
+    )
     b.legend(fontsize=6.5)
     fig.tight_layout()
     return fig
-

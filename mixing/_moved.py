@@ -12,20 +12,36 @@ import importlib.util
 import sys
 import warnings
 
-ENGINE = ("codes", "rng", "twins", "laws", "params", "_jit", "mechanisms", "task", "measures", "errors",
-          "files", "stats", "forecast", "kernels")
+ENGINE = (
+    "codes",
+    "rng",
+    "twins",
+    "laws",
+    "params",
+    "_jit",
+    "mechanisms",
+    "task",
+    "measures",
+    "errors",
+    "files",
+    "stats",
+    "forecast",
+    "kernels",
+)
 SWEEP = ("grid", "executors", "results", "smoke", "locks")
 #: old top-level name -> new name (submodules follow their package)
-MOVED = {**{f"mixing.{m}": f"mixing.engine.{m}" for m in ENGINE},
-         **{f"mixing.{m}": f"mixing.sweep.{m}" for m in SWEEP},
-         "mixing.learned.generators": "mixing.engine.generators"}
+MOVED = {
+    **{f"mixing.{m}": f"mixing.engine.{m}" for m in ENGINE},
+    **{f"mixing.{m}": f"mixing.sweep.{m}" for m in SWEEP},
+    "mixing.learned.generators": "mixing.engine.generators",
+}
 
 
 def new_name(name: str) -> str | None:
     """The current path of a 0.1 module path, or None when ``name`` did not move."""
     for old, new in MOVED.items():
         if name == old or name.startswith(old + "."):
-            return new + name[len(old):]
+            return new + name[len(old) :]
     return None
 
 
@@ -38,14 +54,15 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         new = new_name(spec.name)
-        warnings.warn(f"{spec.name} moved to {new}; the old path goes in the next release",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{spec.name} moved to {new}; the old path goes in the next release", DeprecationWarning, stacklevel=2
+        )
         module = importlib.import_module(new)
         self._spec = module.__spec__
         return module
 
     def exec_module(self, module):
-        module.__spec__ = self._spec          # the import machinery set the old name's spec
+        module.__spec__ = self._spec  # the import machinery set the old name's spec
 
 
 def install() -> None:

@@ -39,8 +39,10 @@ class Parser(argparse.ArgumentParser):
             if not token.startswith("-") or token == "-":
                 continue
             action = self._option_string_actions.get(token.split("=", 1)[0])
-            if action is None or isinstance(action, (argparse._AppendAction, argparse._CountAction,
-                                                     argparse._AppendConstAction, argparse._HelpAction)):
+            if action is None or isinstance(
+                action,
+                (argparse._AppendAction, argparse._CountAction, argparse._AppendConstAction, argparse._HelpAction),
+            ):
                 continue
             if action.dest in seen:
                 self.error(f"{token.split('=', 1)[0]}: given more than once")
@@ -51,8 +53,9 @@ class Parser(argparse.ArgumentParser):
 def int_in(lo: int, hi: int | None = None, what: str | None = None):
     """An argparse type: an integer in [lo, hi) (no upper end when ``hi`` is None), with one
     line naming the range otherwise."""
-    what = what or (f"an integer in [{lo}, {hi})" if hi is not None else
-                    "a positive integer" if lo == 1 else f"an integer >= {lo}")
+    what = what or (
+        f"an integer in [{lo}, {hi})" if hi is not None else "a positive integer" if lo == 1 else f"an integer >= {lo}"
+    )
 
     def parse(text):
         try:
@@ -137,8 +140,9 @@ class _Silent:
         pass
 
 
-def progress_bar(total: int, desc: str, unit: str = "step", initial: int = 0, leave: bool = True,
-                 unit_scale: bool = False, file=None):
+def progress_bar(
+    total: int, desc: str, unit: str = "step", initial: int = 0, leave: bool = True, unit_scale: bool = False, file=None
+):
     """One progress bar for every long run: a tqdm bar on stderr when tqdm is installed (the
     ``progress`` extra, in ``dev``) and stderr is a terminal, otherwise one that draws nothing."""
     file = sys.stderr if file is None else file
@@ -146,8 +150,9 @@ def progress_bar(total: int, desc: str, unit: str = "step", initial: int = 0, le
         from tqdm import tqdm
     except ImportError:
         return _Silent()
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial, leave=leave, unit_scale=unit_scale,
-                file=file, disable=None)
+    return tqdm(
+        total=total, desc=desc, unit=unit, initial=initial, leave=leave, unit_scale=unit_scale, file=file, disable=None
+    )
 
 
 def has_bar(file=None) -> bool:

@@ -14,36 +14,53 @@ import numpy as np  # noqa: E402
 
 from mixing.engine.files import replacing  # noqa: E402
 
-
 STYLE = {
-    "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
-    "legend.fontsize": 7.5, "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3,
-    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.4,
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.4,
 }
+
 
 def style():
     plt.rcParams.update(STYLE)
 
+
 def row(panel, series, kind, x, y, stderr=0.0):
     return {"panel": panel, "series": series, "kind": kind, "x": float(x), "y": float(y), "stderr": float(stderr)}
 
+
 def estimate_rows(panel, series, est, metric):
-    return [row(panel, series, "measured", x, m, s)
-            for x, m, s in zip(est.x, est.mean[metric], est.stderr[metric])]
+    return [row(panel, series, "measured", x, m, s) for x, m, s in zip(est.x, est.mean[metric], est.stderr[metric])]
+
 
 def select(rows, panel=None, series=None, kind=None):
     """(x, y, stderr) arrays of the rows that match, in x order."""
-    sel = [r for r in rows if (panel is None or r["panel"] == panel) and (series is None or r["series"] == series)
-           and (kind is None or r["kind"] == kind)]
+    sel = [
+        r
+        for r in rows
+        if (panel is None or r["panel"] == panel)
+        and (series is None or r["series"] == series)
+        and (kind is None or r["kind"] == kind)
+    ]
     sel.sort(key=lambda r: r["x"])
-    return (np.array([r["x"] for r in sel]), np.array([r["y"] for r in sel]),
-            np.array([r["stderr"] for r in sel]))
+    return (np.array([r["x"] for r in sel]), np.array([r["y"] for r in sel]), np.array([r["stderr"] for r in sel]))
+
 
 def band(ax, x, y, se, color, label=None, marker="o", ls="-"):
     """Mean with a +-2 standard-error band (about 95%)."""
     ax.plot(x, y, ls, color=color, marker=marker, ms=3, label=label)
     if np.any(se > 0):
         ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.2, lw=0)
+
 
 def on_top(curves: dict, tol: float = 0.01) -> dict:
     """For each curve (name -> y array) drawn over an earlier one, within ``tol`` of the larger
@@ -58,6 +75,7 @@ def on_top(curves: dict, tol: float = 0.01) -> dict:
                 break
     return out
 
+
 def interval_line(ax, rows, panel, series, color, label=None, ms=3.5):
     """The ``measured`` points of (panel, series) against x as a line, with a band between its
     ``lo`` and ``hi`` rows where every point has them (a 95% interval, not +-2 s.e.)."""
@@ -69,12 +87,15 @@ def interval_line(ax, rows, panel, series, color, label=None, ms=3.5):
     if all(v is not None for v in lo + hi):
         ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
 
+
 def theory(ax, x, y, label="theory", color="black", ls="--"):
     ax.plot(x, y, ls, color=color, lw=1.0, label=label)
+
 
 def finite_log(y, se):
     """Mask points a log axis cannot show (non-positive or within 2 s.e. of zero)."""
     return (y > 0) & (y > 2 * se) & np.isfinite(y)
+
 
 def save_figure(fig, out: Path, name: str, formats=("png", "pdf")):
     paths = []
@@ -84,6 +105,7 @@ def save_figure(fig, out: Path, name: str, formats=("png", "pdf")):
         paths.append(path)
     plt.close(fig)
     return paths
+
 
 def atomic_write(path: Path, write):
     with replacing(path, suffix=".tmp" + path.suffix) as tmp:

@@ -13,8 +13,8 @@ import math
 import sys
 import time
 
-from mixing.engine import laws
 from mixing.cli import Parser, check_output_file, int_in
+from mixing.engine import laws
 from mixing.engine.errors import ParameterError
 
 EPILOG = """\
@@ -46,12 +46,12 @@ def _number(key, text):
 
 #: the largest size of any parameter: counts as in the engine (int64-safe), scales as in
 #: ``mixing.engine.params`` (their squares must not overflow)
-MAX_COUNT = 2 ** 40
+MAX_COUNT = 2**40
 MAX_MAGNITUDE = 1e100
 
 
 #: --seed: an integer in [0, 2^64) (the engine's seed range)
-_seed = int_in(0, 2 ** 64, "an integer in [0, 2^64)")
+_seed = int_in(0, 2**64, "an integer in [0, 2^64)")
 
 
 #: the domain of every formula parameter: (integer?, lower, lower open?, upper, upper open?, meaning)
@@ -100,15 +100,72 @@ def _check_domain(name, value):
         raise ValueError(f"{name}: must be finite, got {value}")
     rule = DOMAIN.get(name)
     if abs(value) > (MAX_COUNT if rule is not None and rule[0] else MAX_MAGNITUDE):
-        raise ValueError(f"{name}: {value:g} is too large (at most "
-                         f"{'2^40' if rule is not None and rule[0] else '1e100'} in size)")
+        raise ValueError(
+            f"{name}: {value:g} is too large (at most {'2^40' if rule is not None and rule[0] else '1e100'} in size)"
+        )
     if rule is None:
         return
     integer, lo, lo_open, hi, hi_open, meaning = rule
-    bad = (integer and float(value) != int(value)) or (lo is not None and (value <= lo if lo_open else value < lo)) \
+    bad = (
+        (integer and float(value) != int(value))
+        or (lo is not None and (value <= lo if lo_open else value < lo))
         or (hi is not None and (value >= hi if hi_open else value > hi))
+    )
     if bad:
         raise ValueError(f"{name}: must be {meaning}, got {value}")
+
+
+def _list(table) -> int:
+    width = max(len(k) for k in table)
+    for k, f in table.items():
+        params = "law=NAME <its parameter>=X n=N" if k == "so2-coherence" else " ".join(f"{p}=X" for p in f.params)
+        print(f"{k.ljust(width)}  [{f.claim}] {params}\n{' ' * width}  {f.doc}")
+    return 0
+
+
+def _pairs(items) -> dict:
+    """``key=value`` arguments as a dict (ValueError on a malformed or repeated one)."""
+    kw = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key or not val:
+            raise ValueError(f"expected key=value, got {item!r}")
+        if key in kw:
+            raise ValueError(f"{key}: given more than once")
+        kw[key] = val
+    return kw
+
+
+def _arguments(f, kw: dict) -> dict:
+    """The formula's arguments from ``key=value`` strings, each checked against its domain."""
+    if f.name == "so2-coherence":
+        law = kw.pop("law", None)
+        if law not in laws.LAWS:
+            raise ValueError(f"law: choose from {', '.join(laws.LAWS)}")
+        pname = laws.LAWS[law].param
+        par = _number(pname, kw.pop(pname)) if pname else None
+        if pname and par is None:
+            raise ValueError(f"{pname}: required for law {law}")
+        call = {"law": law, "par": par, "n": _number("n", kw.pop("n"))}
+    else:
+        call = {}
+        for p in f.params:
+            if p not in kw:
+                raise ValueError(f"{p}: missing (parameters: {', '.join(f.params)})")
+            v = kw.pop(p)
+            call[p] = [_number(p, x) for x in v.split(",")] if p == "r" else _number(p, v)
+    if kw:
+        raise ValueError(f"{', '.join(kw)}: not a parameter of {f.name} ({', '.join(f.params)})")
+    for key, val in call.items():
+        if key == "par" and val is not None:
+            _check_domain(laws.LAWS[call["law"]].param, val)
+        elif key != "law" and val is not None:
+            _check_domain(key, val)
+    if f.name.startswith("householder") and call.get("d") == 1:
+        raise ValueError("d: Householder products need d >= 2 (in d = 1 the reflection is the constant -1)")
+    if call.get("d") == 1 and "c" in call and abs(call["c"]) != 1:
+        raise ValueError(f"c: unit vectors in d = 1 have q.k = -1 or 1, got {call['c']:g}")
+    return call
 
 
 def _eval(argv) -> int:
@@ -124,56 +181,18 @@ def _eval(argv) -> int:
         print("proofs eval: error: name a formula (python -m proofs eval --list shows them)", file=sys.stderr)
         return 2
     if args.list:
-        width = max(len(k) for k in table)
-        for k, f in table.items():
-            params = "law=NAME <its parameter>=X n=N" if k == "so2-coherence" else " ".join(f"{p}=X" for p in f.params)
-            print(f"{k.ljust(width)}  [{f.claim}] {params}\n{' ' * width}  {f.doc}")
-        return 0
+        return _list(table)
     f = table.get(args.name)
     if f is None:
         print(f"proofs eval: error: unknown formula {args.name!r} (see --list)", file=sys.stderr)
         return 2
-    kw = {}
-    for item in args.values:
-        key, sep, val = item.partition("=")
-        if not sep or not key or not val:
-            print(f"proofs eval: error: expected key=value, got {item!r}", file=sys.stderr)
-            return 2
-        if key in kw:
-            print(f"proofs eval: error: {key}: given more than once", file=sys.stderr)
-            return 2
-        kw[key] = val
     try:
-        if f.name == "so2-coherence":
-            law = kw.pop("law", None)
-            if law not in laws.LAWS:
-                raise ValueError(f"law: choose from {', '.join(laws.LAWS)}")
-            pname = laws.LAWS[law].param
-            par = _number(pname, kw.pop(pname)) if pname else None
-            if pname and par is None:
-                raise ValueError(f"{pname}: required for law {law}")
-            call = {"law": law, "par": par, "n": _number("n", kw.pop("n"))}
-        else:
-            call = {}
-            for p in f.params:
-                if p not in kw:
-                    raise ValueError(f"{p}: missing (parameters: {', '.join(f.params)})")
-                v = kw.pop(p)
-                call[p] = [_number(p, x) for x in v.split(",")] if p == "r" else _number(p, v)
-        if kw:
-            raise ValueError(f"{', '.join(kw)}: not a parameter of {f.name} ({', '.join(f.params)})")
-        for key, val in call.items():
-            if key == "law":
-                continue
-            if key == "par" and val is not None:
-                _check_domain(laws.LAWS[call["law"]].param, val)
-            elif val is not None:
-                _check_domain(key, val)
-        if f.name.startswith("householder") and call.get("d") == 1:
-            raise ValueError("d: Householder products need d >= 2 (in d = 1 the reflection is the constant -1)")
-        if call.get("d") == 1 and "c" in call and abs(call["c"]) != 1:
-            raise ValueError(f"c: unit vectors in d = 1 have q.k = -1 or 1, got {call['c']:g}")
-        value = f(**call)
+        kw = _pairs(args.values)
+    except ValueError as exc:
+        print(f"proofs eval: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        value = f(**_arguments(f, kw))
         if not math.isfinite(float(value)):
             raise ValueError(f"the value is not finite ({value}) at these parameters")
     except KeyError as exc:
@@ -182,7 +201,7 @@ def _eval(argv) -> int:
     except (ValueError, TypeError, ZeroDivisionError) as exc:
         print(f"proofs eval: error: {exc}", file=sys.stderr)
         return 2
-    except ArithmeticError:                 # an overflow inside the formula
+    except ArithmeticError:  # an overflow inside the formula
         print("proofs eval: error: the value overflows at these parameters", file=sys.stderr)
         return 2
     print(repr(value))
@@ -193,10 +212,14 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
         return _eval(argv[1:])
-    ap = Parser(prog="python -m proofs", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                usage="%(prog)s [-h] [--quick] [--report FILE] [--seed SEED]\n"
-                      "       %(prog)s eval NAME key=value ...   (or: eval --list)",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(
+        prog="python -m proofs",
+        description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+        usage="%(prog)s [-h] [--quick] [--report FILE] [--seed SEED]\n"
+        "       %(prog)s eval NAME key=value ...   (or: eval --list)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="CI sizes (fewer trials); the full run uses 10x more")
     ap.add_argument("--report", metavar="FILE", help="also write a Markdown report (LaTeX of every formula + table)")
     ap.add_argument("--seed", type=_seed, default=20260626, help="seed of every simulation (default 20260626)")
@@ -211,9 +234,13 @@ def main(argv=None) -> int:
     from .core import table
 
     t0 = time.perf_counter()
-    checks = verify.run(args.quick, args.seed,
-                        progress=lambda name: print(f"  {name[6:]} done ({time.perf_counter() - t0:.0f} s)",
-                                                    file=sys.stderr, flush=True))
+    checks = verify.run(
+        args.quick,
+        args.seed,
+        progress=lambda name: print(
+            f"  {name[6:]} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True
+        ),
+    )
     print(table(checks))
     failed = [c for c in checks if not c.passed]
     print(f"\n{len(checks) - len(failed)} of {len(checks)} checks pass ({time.perf_counter() - t0:.0f} s).")

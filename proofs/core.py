@@ -18,8 +18,8 @@ A :class:`Check` compares one prediction with one measurement of the engine:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Z_MAX = 4.0
 
@@ -29,10 +29,10 @@ class Formula:
     name: str
     claim: str
     params: tuple
-    expr: object            # sympy expression (or a small dict of them) for the report
+    expr: object  # sympy expression (or a small dict of them) for the report
     fn: Callable
     doc: str
-    cli: bool = True        # False: takes arrays, so not offered by ``proofs eval``
+    cli: bool = True  # False: takes arrays, so not offered by ``proofs eval``
 
     def __call__(self, **kw):
         return self.fn(**kw)
@@ -42,16 +42,16 @@ class Formula:
 class Check:
     claim: str
     params: str
-    kind: str               # "eq", "le" (measured <= predicted) or "ge"
+    kind: str  # "eq", "le" (measured <= predicted) or "ge"
     predicted: float
     measured: float
     stderr: float = 0.0
     floor: float = 1e-12
     note: str = ""
     hi: float | None = None  # kind "in": measured is the interval [measured, hi]
-    tol: float = 0.0         # kind "approx": the stated relative accuracy
+    tol: float = 0.0  # kind "approx": the stated relative accuracy
     passed: bool = field(init=False)
-    score: float = field(init=False)   # z-score (eq) or slack (le/ge)
+    score: float = field(init=False)  # z-score (eq) or slack (le/ge)
 
     def __post_init__(self):
         p, m, se = float(self.predicted), float(self.measured), float(self.stderr)

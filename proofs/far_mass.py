@@ -23,7 +23,7 @@ def general_branch(expr):
     """The branch of a sympy Piecewise that holds in the generic case (its last, 'True' one
     for a degenerate-parameter split such as rho = 1; the convergent one for a series)."""
     if isinstance(expr, sp.Piecewise):
-        for value, cond in expr.args:
+        for value, _cond in expr.args:
             if not value.has(sp.Sum):
                 return value
     return expr
@@ -31,8 +31,8 @@ def general_branch(expr):
 
 @cache
 def far_sum():
-    q = sp.Symbol("q", positive=True)                       # q = e^{-m} < 1
-    series = sp.summation(q ** j, (j, W + 1, sp.oo))          # converges for q < 1
+    q = sp.Symbol("q", positive=True)  # q = e^{-m} < 1
+    series = sp.summation(q**j, (j, W + 1, sp.oo))  # converges for q < 1
     return sp.simplify(sp.exp(B) * general_branch(series).subs(q, sp.exp(-mslope)))
 
 
@@ -47,9 +47,20 @@ def formulas():
     fU = sp.lambdify((B, mslope, W), U, modules="numpy")
     fA = sp.lambdify((B, mslope, W, ss), far_mass(), modules="numpy")
     return [
-        Formula("alibi-far-mass", "B6", ("B", "m", "W"), U, lambda B, m, W: float(fU(B, m, W)),
-                "e^B e^{-m(W+1)} / (1 - e^{-m}): bound on Z_F with ALiBi slope m (forget gate: m = gamma)"),
-        Formula("alibi-far-fraction", "B6", ("B", "m", "W", "s_star"), far_mass(),
-                lambda B, m, W, s_star: float(fA(B, m, W, s_star)),
-                "U / (e^{s*} + U): bound on the far mass A_F given the target score s*"),
+        Formula(
+            "alibi-far-mass",
+            "B6",
+            ("B", "m", "W"),
+            U,
+            lambda B, m, W: float(fU(B, m, W)),
+            "e^B e^{-m(W+1)} / (1 - e^{-m}): bound on Z_F with ALiBi slope m (forget gate: m = gamma)",
+        ),
+        Formula(
+            "alibi-far-fraction",
+            "B6",
+            ("B", "m", "W", "s_star"),
+            far_mass(),
+            lambda B, m, W, s_star: float(fA(B, m, W, s_star)),
+            "U / (e^{s*} + U): bound on the far mass A_F given the target score s*",
+        ),
     ]

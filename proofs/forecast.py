@@ -30,8 +30,8 @@ O1, O2 = sp.symbols("O_T O_2T", real=True)
 @cache
 def stationary():
     """(the forecast of E O(L) in terms of O(T), O(2T), T and L; the fitted u)."""
-    gain_short = sp.summation(u, (n, T + 1, 2 * T))              # E O(2T) - E O(T)
-    gain_long = sp.summation(u, (n, 2 * T + 1, L))               # E O(L) - E O(2T)
+    gain_short = sp.summation(u, (n, T + 1, 2 * T))  # E O(2T) - E O(T)
+    gain_long = sp.summation(u, (n, 2 * T + 1, L))  # E O(L) - E O(2T)
     u_fit = sp.solve(sp.Eq(gain_short, O2 - O1), u)[0]
     return sp.simplify(O2 + gain_long.subs(u, u_fit)), u_fit
 
@@ -49,11 +49,13 @@ def _branch(expr, generic=True):
 def biased_tail():
     """The far odds gained past 2T with terms u e^{b n}: the finite geometric sum (b != 0), and
     its limit as L -> oo (b < 0)."""
-    q = sp.Symbol("q", positive=True)                           # q = e^b
-    finite = _branch(sp.summation(u * q ** n, (n, 2 * T + 1, L)))
-    infinite = _branch(sp.summation(u * q ** n, (n, 2 * T + 1, sp.oo)), generic=False)   # converges for q < 1
-    return (_branch(sp.simplify(finite.subs(q, sp.exp(b)))),
-            _branch(sp.simplify(infinite.subs(q, sp.exp(b))), generic=False))
+    q = sp.Symbol("q", positive=True)  # q = e^b
+    finite = _branch(sp.summation(u * q**n, (n, 2 * T + 1, L)))
+    infinite = _branch(sp.summation(u * q**n, (n, 2 * T + 1, sp.oo)), generic=False)  # converges for q < 1
+    return (
+        _branch(sp.simplify(finite.subs(q, sp.exp(b)))),
+        _branch(sp.simplify(infinite.subs(q, sp.exp(b))), generic=False),
+    )
 
 
 def formulas():
@@ -62,9 +64,20 @@ def formulas():
     finite, limit = biased_tail()
     g = sp.lambdify((u, b, T), limit, modules="numpy")
     return [
-        Formula("forecast-odds", "F1", ("O_T", "O_2T", "T", "L"), expr,
-                lambda O_T, O_2T, T, L: float(f(O_T, O_2T, T, L)),
-                "E O(L) = O(2T) + (L - 2T)(O(2T) - O(T))/T: far odds at L forecast from T and 2T (stationary tail)"),
-        Formula("forecast-saturation", "F1", ("u", "b", "T"), limit, lambda u, b, T: float(g(u, b, T)),
-                "u e^{b(2T+1)}/(1 - e^b): far odds gained past 2T as L -> oo with terms u e^{b n}, b < 0"),
+        Formula(
+            "forecast-odds",
+            "F1",
+            ("O_T", "O_2T", "T", "L"),
+            expr,
+            lambda O_T, O_2T, T, L: float(f(O_T, O_2T, T, L)),
+            "E O(L) = O(2T) + (L - 2T)(O(2T) - O(T))/T: far odds at L forecast from T and 2T (stationary tail)",
+        ),
+        Formula(
+            "forecast-saturation",
+            "F1",
+            ("u", "b", "T"),
+            limit,
+            lambda u, b, T: float(g(u, b, T)),
+            "u e^{b(2T+1)}/(1 - e^b): far odds gained past 2T as L -> oo with terms u e^{b n}, b < 0",
+        ),
     ]

@@ -62,7 +62,7 @@ J = 80
 def gaussian_phase():
     """E e^{i k N}, N ~ N(0, v): integrated from the density."""
     vv = sp.Symbol("v", positive=True)
-    dens = sp.exp(-x ** 2 / (2 * vv)) / sp.sqrt(2 * sp.pi * vv)
+    dens = sp.exp(-(x**2) / (2 * vv)) / sp.sqrt(2 * sp.pi * vv)
     out = sp.simplify(sp.integrate(sp.exp(sp.I * kk * x) * dens, (x, -sp.oo, sp.oo)))
     return out.subs(vv, v)
 
@@ -71,10 +71,10 @@ def gaussian_phase():
 def block_terms():
     """The j-th term of G(z, mu, v) as a sum over i (a sympy expression in j)."""
     j, i = sp.symbols("j i", integer=True, nonnegative=True)
-    phase = gaussian_phase().subs(kk, 2 * i - j)                  # E e^{i (2i - j) N}
+    phase = gaussian_phase().subs(kk, 2 * i - j)  # E e^{i (2i - j) N}
     # E e^{i (2i - j)(mu + N)}, real part (the imaginary parts cancel between i and j - i)
     term = sp.binomial(j, i) * sp.cos((2 * i - j) * mu) * phase
-    return j, i, z ** j / (2 ** j * sp.factorial(j)) * sp.Sum(term, (i, 0, j))
+    return j, i, z**j / (2**j * sp.factorial(j)) * sp.Sum(term, (i, 0, j))
 
 
 def _block_coefficients():
@@ -86,7 +86,7 @@ def _block_coefficients():
         for ii in range(jj + 1):
             js.append(jj)
             ks.append(2 * ii - jj)
-            ws.append(math.comb(jj, ii) / (2.0 ** jj * math.factorial(jj)))
+            ws.append(math.comb(jj, ii) / (2.0**jj * math.factorial(jj)))
     return np.array(js), np.array(ks), np.array(ws), f_phase
 
 
@@ -115,7 +115,7 @@ def _block(zz, mus, vs, js, ks, ws, f_phase):
     """G(z, mu, v) for arrays mu, v (same shape)."""
     keep = js <= _terms_needed(zz)
     js, ks, ws = js[keep], ks[keep], ws[keep]
-    zp = ws * zz ** js                                             # [terms]
+    zp = ws * zz**js  # [terms]
     damp = np.exp(-(ks[:, None].astype(float) ** 2) * np.asarray(vs)[None, :] / 2)
     return (zp[:, None] * np.cos(ks[:, None] * np.asarray(mus)[None, :]) * damp).sum(0)
 
@@ -144,17 +144,17 @@ def lookalike_terms(mechanism, d, B, delta, L, sigma=0.0, beta=2.0, relative=Fal
         s_star = 0.0
         for th in _theta(d):
             sd = sigma * th if relative else sigma
-            log_lam += np.log(block_factor(B * r, (n - delta) * th, n * sd ** 2))
-            s_star += B * r * math.exp(-delta * sd ** 2 / 2)
+            log_lam += np.log(block_factor(B * r, (n - delta) * th, n * sd**2))
+            s_star += B * r * math.exp(-delta * sd**2 / 2)
         return float(s_star), np.exp(log_lam)
     if mechanism == "householder":
         from . import coherence as co
 
         rho = float(co.householder_rate().subs({co.beta: beta, co.d: d}))
         m2 = np.array([second_moment(d, beta, int(k)) for k in n])
-        mean = rho ** n
-        var = np.maximum(m2 - mean ** 2, 0.0)
-        return float(B * rho ** delta), np.exp(B * mean + B ** 2 * var / 2)
+        mean = rho**n
+        var = np.maximum(m2 - mean**2, 0.0)
+        return float(B * rho**delta), np.exp(B * mean + B**2 * var / 2)
     raise ValueError(f"B8 has no form for {mechanism!r}")
 
 
@@ -184,8 +184,8 @@ def near_weight_rope_sphere(d, B, p, kappa, delta, lengths, draws=256, seed=0):
     lengths = np.atleast_1d(np.asarray(lengths, dtype=int))
     n = np.arange(1, int(lengths.max()) + 1)
     cosm = np.cos(np.outer(n - delta, _theta(d)))
-    r = np.random.default_rng(seed).dirichlet(np.ones(d // 2), size=draws)       # [draws, d/2]
-    terms = p * np.exp(B * r @ cosm.T) + (1 - p) * mgf                          # [draws, L]
+    r = np.random.default_rng(seed).dirichlet(np.ones(d // 2), size=draws)  # [draws, d/2]
+    terms = p * np.exp(B * r @ cosm.T) + (1 - p) * mgf  # [draws, L]
     terms[:, delta - 1] = 0.0
     cum = np.cumsum(terms, axis=1)[:, lengths - 1]
     return (math.exp(B) / (math.exp(B) + cum)).mean(0)
@@ -209,12 +209,13 @@ def _block_energy_factor(z, shift, mus, vs):
     js, ks, cs = js[keep], ks[keep], cs[keep]
     K = int(ks.max()) + 1
     A = np.zeros((z.size, K))
-    np.add.at(A.T, ks, cs[:, None] * z[None, :] ** js[:, None])          # A_k(z) per draw
+    np.add.at(A.T, ks, cs[:, None] * z[None, :] ** js[:, None])  # A_k(z) per draw
     k = np.arange(K, dtype=float)
-    damp = np.exp(-k[:, None] ** 2 * vs[None, :] / 2)                      # [K, L]
-    ka = k[None, :] * shift[:, None]                                        # cos(k (mu + a)), expanded
-    return ((A * np.cos(ka)) @ (np.cos(k[:, None] * mus[None, :]) * damp)
-            - (A * np.sin(ka)) @ (np.sin(k[:, None] * mus[None, :]) * damp))
+    damp = np.exp(-(k[:, None] ** 2) * vs[None, :] / 2)  # [K, L]
+    ka = k[None, :] * shift[:, None]  # cos(k (mu + a)), expanded
+    return (A * np.cos(ka)) @ (np.cos(k[:, None] * mus[None, :]) * damp) - (A * np.sin(ka)) @ (
+        np.sin(k[:, None] * mus[None, :]) * damp
+    )
 
 
 def near_weight_so2_sphere(d, B, p, kappa, delta, lengths, sigma=0.0, relative=False, draws=512, seed=0):
@@ -242,21 +243,28 @@ def near_weight_so2_sphere(d, B, p, kappa, delta, lengths, sigma=0.0, relative=F
     th = _theta(d)
     sd = sigma * th if relative else np.full(th.shape, float(sigma))
     rng = np.random.default_rng(seed)
-    r = rng.dirichlet(np.ones(d // 2), size=draws)                               # [draws, d/2]
-    a = rng.standard_normal((draws, d // 2)) * np.sqrt(delta) * sd               # the target's phases
-    norm = np.sqrt(r @ np.exp(-delta * sd ** 2))                                  # [draws]
+    r = rng.dirichlet(np.ones(d // 2), size=draws)  # [draws, d/2]
+    a = rng.standard_normal((draws, d // 2)) * np.sqrt(delta) * sd  # the target's phases
+    norm = np.sqrt(r @ np.exp(-delta * sd**2))  # [draws]
     log_lam = np.zeros((draws, n.size))
     s_star = np.zeros(draws)
     after, before = n >= delta, n < delta
     for m in range(d // 2):
         z = B * r[:, m] * math.exp(-delta * sd[m] ** 2 / 2) / norm
         s_star += z * np.cos(a[:, m])
-        log_lam[:, after] += np.log(_block_energy_factor(z, a[:, m], (n[after] - delta) * th[m],
-                                                         (n[after] - delta) * sd[m] ** 2))
-        for i in np.flatnonzero(before):       # lags before the target: a Brownian bridge to a_m
+        log_lam[:, after] += np.log(
+            _block_energy_factor(z, a[:, m], (n[after] - delta) * th[m], (n[after] - delta) * sd[m] ** 2)
+        )
+        for i in np.flatnonzero(before):  # lags before the target: a Brownian bridge to a_m
             k = n[i]
-            log_lam[:, i] += np.log(_block_energy_factor(z, a[:, m] * k / delta, np.array([(k - delta) * th[m]]),
-                                                         np.array([sd[m] ** 2 * k * (delta - k) / delta]))[:, 0])
+            log_lam[:, i] += np.log(
+                _block_energy_factor(
+                    z,
+                    a[:, m] * k / delta,
+                    np.array([(k - delta) * th[m]]),
+                    np.array([sd[m] ** 2 * k * (delta - k) / delta]),
+                )[:, 0]
+            )
     terms = p * np.exp(log_lam) + (1 - p) * mgf
     terms[:, delta - 1] = 0.0
     cum = np.cumsum(terms, axis=1)[:, lengths - 1]
@@ -279,18 +287,40 @@ def near_weight(mechanism, d, B, p, kappa, delta, lengths, sigma=0.0, beta=2.0, 
 def formulas():
     j, i, term = block_terms()
     return [
-        Formula("lookalike-block-mgf", "B8", ("z", "mu", "v"), sp.Sum(term, (j, 0, sp.oo)),
-                lambda z, mu, v: float(block_factor(z, mu, v)[0]),
-                "G(z, mu, v) = E e^{z cos(mu + N)}, N ~ N(0, v): one SO(2) block's lookalike factor"),
-        Formula("b8-near-weight-rope", "B8", ("d", "B", "p", "kappa", "delta", "L"), sp.Symbol("a_star"),
-                lambda d, B, p, kappa, delta, L: float(near_weight("rope", int(d), B, p, kappa, int(delta), [int(L)])[0]),
-                "B8 near weight of RoPE with lookalike rate p (plug-in r_m = 2/d)"),
-        Formula("b8-near-weight-so2", "B8", ("d", "B", "p", "kappa", "delta", "L", "sigma"), sp.Symbol("a_star"),
-                lambda d, B, p, kappa, delta, L, sigma: float(
-                    near_weight("so2", int(d), B, p, kappa, int(delta), [int(L)], sigma=sigma)[0]),
-                "B8 near weight of accumulated SO(2), RoPE-centred Gaussian angles of spread sigma"),
-        Formula("b8-near-weight-householder", "B8", ("d", "B", "p", "kappa", "delta", "L", "beta"), sp.Symbol("a_star"),
-                lambda d, B, p, kappa, delta, L, beta: float(
-                    near_weight("householder", int(d), B, p, kappa, int(delta), [int(L)], beta=beta)[0]),
-                "B8 near weight of i.i.d. Householder products (Gaussian approximation of the lookalike score)"),
+        Formula(
+            "lookalike-block-mgf",
+            "B8",
+            ("z", "mu", "v"),
+            sp.Sum(term, (j, 0, sp.oo)),
+            lambda z, mu, v: float(block_factor(z, mu, v)[0]),
+            "G(z, mu, v) = E e^{z cos(mu + N)}, N ~ N(0, v): one SO(2) block's lookalike factor",
+        ),
+        Formula(
+            "b8-near-weight-rope",
+            "B8",
+            ("d", "B", "p", "kappa", "delta", "L"),
+            sp.Symbol("a_star"),
+            lambda d, B, p, kappa, delta, L: float(near_weight("rope", int(d), B, p, kappa, int(delta), [int(L)])[0]),
+            "B8 near weight of RoPE with lookalike rate p (plug-in r_m = 2/d)",
+        ),
+        Formula(
+            "b8-near-weight-so2",
+            "B8",
+            ("d", "B", "p", "kappa", "delta", "L", "sigma"),
+            sp.Symbol("a_star"),
+            lambda d, B, p, kappa, delta, L, sigma: float(
+                near_weight("so2", int(d), B, p, kappa, int(delta), [int(L)], sigma=sigma)[0]
+            ),
+            "B8 near weight of accumulated SO(2), RoPE-centred Gaussian angles of spread sigma",
+        ),
+        Formula(
+            "b8-near-weight-householder",
+            "B8",
+            ("d", "B", "p", "kappa", "delta", "L", "beta"),
+            sp.Symbol("a_star"),
+            lambda d, B, p, kappa, delta, L, beta: float(
+                near_weight("householder", int(d), B, p, kappa, int(delta), [int(L)], beta=beta)[0]
+            ),
+            "B8 near weight of i.i.d. Householder products (Gaussian approximation of the lookalike score)",
+        ),
     ]

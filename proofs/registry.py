@@ -9,10 +9,16 @@ from functools import cache
 from . import coherence, far_mass, forecast, lookalike, retention, score_gap, second_moment, values
 
 #: (section title, module): each module has ``formulas()`` and a docstring that opens its section
-MODULES = (("B1 coherence and window", coherence), ("B2 second moment", second_moment),
-           ("B3 score gap", score_gap), ("B4, B5 retention and lower bound", retention),
-           ("B6 far-mass control", far_mass), ("B7 value transport", values),
-           ("B8 lookalike far mass", lookalike), ("F1 stationary-tail forecast", forecast))
+MODULES = (
+    ("B1 coherence and window", coherence),
+    ("B2 second moment", second_moment),
+    ("B3 score gap", score_gap),
+    ("B4, B5 retention and lower bound", retention),
+    ("B6 far-mass control", far_mass),
+    ("B7 value transport", values),
+    ("B8 lookalike far mass", lookalike),
+    ("F1 stationary-tail forecast", forecast),
+)
 
 
 @cache

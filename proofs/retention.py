@@ -29,8 +29,8 @@ s, Z, F, L, eta = sp.symbols("s Z F L eta", positive=True)
 @cache
 def near_weight():
     a = sp.exp(s) / (sp.exp(s) + Z)
-    assert sp.simplify(sp.diff(a, s) - a * (1 - a)) == 0          # > 0: increasing in s*
-    assert sp.simplify(sp.diff(a, Z) + a / (sp.exp(s) + Z)) == 0   # < 0: decreasing in Z
+    assert sp.simplify(sp.diff(a, s) - a * (1 - a)) == 0  # > 0: increasing in s*
+    assert sp.simplify(sp.diff(a, Z) + a / (sp.exp(s) + Z)) == 0  # < 0: decreasing in Z
     return a
 
 
@@ -56,13 +56,36 @@ def formulas():
     fe = sp.lambdify((B, d, L), est, modules=_MODULES)
     fr = sp.lambdify((B, sp.Symbol("M"), eta), est_h, modules="numpy")
     return [
-        Formula("near-weight-upper", "B5", ("B", "F"), upper, lambda B, F: float(fu(B, F)),
-                "e^B / (e^B + F e^-B): the largest near weight with F far sources and |s| <= B"),
-        Formula("far-set-horizon", "B5", ("B", "eta"), horizon, lambda B, eta: float(fh(B, eta)),
-                "e^{2B} (1 - eta)/eta: beyond this many far sources no rotation keeps a* >= eta"),
-        Formula("near-weight-estimate", "B4", ("B", "d", "L"), est, lambda B, d, L: float(fe(B, d, L)),
-                "e^B / (e^B + (L - 1) E e^{B x}): near weight among L - 1 random keys (law of large numbers)"),
-        Formula("retention-horizon", "B4", ("B", "M", "eta"), est_h,
-                lambda B, M, eta: float(fr(B, M, eta)),
-                "1 + e^B (1 - eta) / (eta M): the L at which the B4 estimate falls to eta (M = E e^{s_far})"),
+        Formula(
+            "near-weight-upper",
+            "B5",
+            ("B", "F"),
+            upper,
+            lambda B, F: float(fu(B, F)),
+            "e^B / (e^B + F e^-B): the largest near weight with F far sources and |s| <= B",
+        ),
+        Formula(
+            "far-set-horizon",
+            "B5",
+            ("B", "eta"),
+            horizon,
+            lambda B, eta: float(fh(B, eta)),
+            "e^{2B} (1 - eta)/eta: beyond this many far sources no rotation keeps a* >= eta",
+        ),
+        Formula(
+            "near-weight-estimate",
+            "B4",
+            ("B", "d", "L"),
+            est,
+            lambda B, d, L: float(fe(B, d, L)),
+            "e^B / (e^B + (L - 1) E e^{B x}): near weight among L - 1 random keys (law of large numbers)",
+        ),
+        Formula(
+            "retention-horizon",
+            "B4",
+            ("B", "M", "eta"),
+            est_h,
+            lambda B, M, eta: float(fr(B, M, eta)),
+            "1 + e^B (1 - eta) / (eta M): the L at which the B4 estimate falls to eta (M = E e^{s_far})",
+        ),
     ]

@@ -15,16 +15,15 @@ score is sub-Gaussian with variance proxy ``B^2 sum_m r_m^2 / 2``, its variance.
 
 from __future__ import annotations
 
-from functools import cache
-
 import math
+from functools import cache
 
 import mpmath
 import numpy as np
 import sympy as sp
 from scipy import special
 
-from .coherence import _MODULES, circle_moments, circle_mgf, k
+from .coherence import _MODULES, circle_mgf, circle_moments, k
 from .core import Formula
 
 B = sp.Symbol("B", positive=True)
@@ -35,7 +34,7 @@ z = sp.Symbol("z", positive=True)
 @cache
 def sphere_mgf():
     t = sp.Symbol("t", positive=True)
-    e = sp.Symbol("e", positive=True)                         # e = (d - 1)/2
+    e = sp.Symbol("e", positive=True)  # e = (d - 1)/2
     # E x^{2k} = int_0^1 t^{k - 1/2} (1 - t)^{e - 1} dt / (same with k = 0)
     beta_int = sp.integrate(t ** (k - sp.Rational(1, 2)) * (1 - t) ** (e - 1), (t, 0, 1), conds="none")
     moment = sp.simplify(sp.gammasimp(beta_int / beta_int.subs(k, 0)))
@@ -53,7 +52,7 @@ def so2_factor():
 def subgaussian_ratio():
     """Ratio of the k-th series terms of E e^{z cos theta} and of e^{z^2/4}."""
     term_mgf = z ** (2 * k) / sp.factorial(2 * k) * circle_moments()
-    term_exp = (z ** 2 / 4) ** k / sp.factorial(k)
+    term_exp = (z**2 / 4) ** k / sp.factorial(k)
     return sp.simplify(sp.combsimp(term_mgf / term_exp))
 
 
@@ -64,10 +63,12 @@ class LogBesselI(sp.Function):
 def _stable_log(expr):
     """log(expr) with log Gamma -> loggamma and log I_nu -> LogBesselI."""
     out = sp.expand_log(sp.log(expr), force=True)
-    out = out.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.besseli),
-                      lambda e: LogBesselI(*e.args[0].args))
-    return out.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.gamma),
-                       lambda e: sp.loggamma(e.args[0].args[0]))
+    out = out.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.besseli), lambda e: LogBesselI(*e.args[0].args)
+    )
+    return out.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.gamma), lambda e: sp.loggamma(e.args[0].args[0])
+    )
 
 
 def _log_besseli(v, x):
@@ -89,6 +90,7 @@ def formulas():
 
     def f(d, B):
         return math.exp(flog(d, B))
+
     fac = sp.lambdify(z, so2_factor(), modules=_MODULES)
 
     def so2(B, r):
@@ -96,13 +98,36 @@ def formulas():
         return float(np.prod([fac(B * ri) for ri in r]))
 
     return [
-        Formula("sphere-mgf", "B3", ("d", "B"), mgf, lambda d, B: float(f(d, B)),
-                "E e^{B x}, x one coordinate of a uniform unit vector of R^d"),
-        Formula("sphere-log-mgf", "B3", ("d", "B"), logmgf, lambda d, B: float(flog(d, B)),
-                "log E e^{B x} (evaluated without overflow for large d and B)"),
-        Formula("so2-mgf", "B3", ("B", "r"), sp.Product(so2_factor(), (sp.Symbol("m"), 1, sp.Symbol("h"))), so2,
-                "E e^{s} = prod_m I_0(B r_m) for uniform independent block phases (r: comma-separated r_m)"),
-        Formula("so2-mgf-subgaussian", "B3", ("B", "r"), sp.exp(z ** 2 / 4),
-                lambda B, r: float(np.exp(B ** 2 * np.sum(np.square(np.atleast_1d(r))) / 4)),
-                "exp(B^2 sum r_m^2 / 4) >= prod_m I_0(B r_m): the sub-Gaussian bound"),
+        Formula(
+            "sphere-mgf",
+            "B3",
+            ("d", "B"),
+            mgf,
+            lambda d, B: float(f(d, B)),
+            "E e^{B x}, x one coordinate of a uniform unit vector of R^d",
+        ),
+        Formula(
+            "sphere-log-mgf",
+            "B3",
+            ("d", "B"),
+            logmgf,
+            lambda d, B: float(flog(d, B)),
+            "log E e^{B x} (evaluated without overflow for large d and B)",
+        ),
+        Formula(
+            "so2-mgf",
+            "B3",
+            ("B", "r"),
+            sp.Product(so2_factor(), (sp.Symbol("m"), 1, sp.Symbol("h"))),
+            so2,
+            "E e^{s} = prod_m I_0(B r_m) for uniform independent block phases (r: comma-separated r_m)",
+        ),
+        Formula(
+            "so2-mgf-subgaussian",
+            "B3",
+            ("B", "r"),
+            sp.exp(z**2 / 4),
+            lambda B, r: float(np.exp(B**2 * np.sum(np.square(np.atleast_1d(r))) / 4)),
+            "exp(B^2 sum r_m^2 / 4) >= prod_m I_0(B r_m): the sub-Gaussian bound",
+        ),
     ]

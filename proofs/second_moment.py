@@ -25,10 +25,10 @@ c = sp.Symbol("c", real=True)
 @cache
 def recurrence():
     """(lam, g, nu): A_{n+1} = lam A_n + g N_n, N_{n+1} = nu N_n."""
-    U2, UK, WU, WK = sp.symbols("U2 UK WU WK")      # |u|^2, u.k, w.u, w.k
+    U2, UK, WU, WK = sp.symbols("U2 UK WU WK")  # |u|^2, u.k, w.u, w.k
     m22 = householder_moments()["w2w2"]
     # moments of the products of w.u and w.k that appear below
-    E = {WU * WK: UK / d, WU ** 2: U2 / d, WU ** 2 * WK ** 2: m22 * (U2 + 2 * UK ** 2)}
+    E = {WU * WK: UK / d, WU**2: U2 / d, WU**2 * WK**2: m22 * (U2 + 2 * UK**2)}
 
     def expect(expr):
         expr = sp.expand(expr)
@@ -43,13 +43,13 @@ def recurrence():
             out += coeff * (E[rest] if rest != 1 else 1)
         return sp.expand(out)
 
-    ak2 = expect((UK - beta * WU * WK) ** 2)              # E (u'.k)^2 given u
+    ak2 = expect((UK - beta * WU * WK) ** 2)  # E (u'.k)^2 given u
     # |u'|^2 = |u|^2 - 2 beta (w.u)^2 + beta^2 (w.u)^2 |w|^2, |w| = 1
-    nu2 = expect(U2 - 2 * beta * WU ** 2 + beta ** 2 * WU ** 2)
+    nu2 = expect(U2 - 2 * beta * WU**2 + beta**2 * WU**2)
     lam = sp.factor(ak2.coeff(UK, 2))
     g = sp.factor(ak2.coeff(U2))
     nu = sp.factor(nu2.coeff(U2))
-    assert sp.simplify(ak2 - lam * UK ** 2 - g * U2) == 0 and sp.simplify(nu2 - nu * U2) == 0
+    assert sp.simplify(ak2 - lam * UK**2 - g * U2) == 0 and sp.simplify(nu2 - nu * U2) == 0
     return lam, g, nu
 
 
@@ -59,7 +59,7 @@ def closed_form():
     A, N = sp.Function("A"), sp.Function("N")
     L, G, NU = sp.symbols("lambda g nu", positive=True)
     Nn = sp.rsolve(N(n + 1) - NU * N(n), N(n), {N(0): 1})
-    An = sp.rsolve(A(n + 1) - L * A(n) - G * Nn, A(n), {A(0): c ** 2})
+    An = sp.rsolve(A(n + 1) - L * A(n) - G * Nn, A(n), {A(0): c**2})
     return sp.simplify(An), {L: lam, G: g, NU: nu}
 
 
@@ -72,5 +72,13 @@ def formulas():
             return float(c) ** 2
         return float(f(d, beta, n, c))
 
-    return [Formula("householder-second-moment", "B2", ("d", "beta", "n", "c"), An.subs(subs), value,
-                    "E[(q^T P_n k)^2] with q.k = c, i.i.d. Householder steps, w uniform")]
+    return [
+        Formula(
+            "householder-second-moment",
+            "B2",
+            ("d", "beta", "n", "c"),
+            An.subs(subs),
+            value,
+            "E[(q^T P_n k)^2] with q.k = c, i.i.d. Householder steps, w uniform",
+        )
+    ]

@@ -6,8 +6,8 @@ import pytest
 
 from mixing.engine import mechanisms as M
 from mixing.engine.errors import ParameterError
-from mixing.sweep import main
 from mixing.engine.task import Task
+from mixing.sweep import main
 
 
 def _files(tmp):
@@ -22,9 +22,15 @@ def _files(tmp):
     np.savez(tmp / "str.npz", angles=np.array([["a"] * 4] * 4))
     np.savez(tmp / "inf.npz", angles=np.full((4, 4), np.inf))
     np.save(tmp / "single.npy", np.zeros((4, 4)))
-    for name, text in {"param.toml": "param = 3\n", "mech.toml": "mechanism = 5\n", "empty.toml": "mechanism = []\n",
-                       "repeat.toml": "[param]\nbeta = [1, 1]\n", "unknown.toml": "trails = 4\n",
-                       "syntax.toml": "mechanism = [\n", "measure.toml": "measure = 3\n"}.items():
+    for name, text in {
+        "param.toml": "param = 3\n",
+        "mech.toml": "mechanism = 5\n",
+        "empty.toml": "mechanism = []\n",
+        "repeat.toml": "[param]\nbeta = [1, 1]\n",
+        "unknown.toml": "trails = 4\n",
+        "syntax.toml": "mechanism = [\n",
+        "measure.toml": "measure = 3\n",
+    }.items():
         (tmp / name).write_text(text)
     (tmp / "latin1.toml").write_bytes(b"trials = 4\n# \xe9\xff\n")
     return f
@@ -120,8 +126,25 @@ def test_api_validates_like_the_command_line(call, name):
 
 def test_a_grid_may_give_a_law_parameter_some_of_its_points_use(tmp_path):
     """sigma with law=uniform,gaussian is a sweep over two laws, not a mistake."""
-    assert main(["--mechanism", "so2", "--param", "law=uniform,gaussian", "--param", "sigma=0.3",
-                 "--lengths", "16", "--trials", "2", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--param",
+                "law=uniform,gaussian",
+                "--param",
+                "sigma=0.3",
+                "--lengths",
+                "16",
+                "--trials",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     rows = (tmp_path / "o" / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 4
 
@@ -141,8 +164,11 @@ OTHER_CLIS = [
     ("mixing.learned.train", ["--mechanism", "so2", "--lr", "nan", "--out", "{tmp}/x.npz"], "lr"),
     ("proofs.__main__", ["--bogus"], "python -m proofs"),
     ("mixing.sweep", ["--trials", "4", "--trials", "2", "--out", "{tmp}/s"], "given more than once"),
-    ("mixing.lm.__main__", ["train", "--mechanism", "rope", "--seed", "1", "--seed", "2", "--out", "{tmp}/m"],
-     "given more than once"),
+    (
+        "mixing.lm.__main__",
+        ["train", "--mechanism", "rope", "--seed", "1", "--seed", "2", "--out", "{tmp}/m"],
+        "given more than once",
+    ),
     ("mixing.lm.__main__", ["run", "--quick", "--mechanisms", "nope,nope", "--out", "{tmp}/r"], "more than once"),
     ("proofs.__main__", ["--report", "{tmp}/missing/r.md"], "--report"),
     ("proofs.__main__", ["eval", "--bogus"], "python -m proofs eval"),
@@ -167,7 +193,7 @@ def test_other_command_lines_fail_in_one_line_before_any_work(module, argv, need
     assert rc == 2, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert needle in err, err
-    assert "step" not in captured.out            # nothing trained or simulated first
+    assert "step" not in captured.out  # nothing trained or simulated first
 
 
 def test_a_diverging_loss_names_the_learning_rate(monkeypatch, tmp_path, capsys):

@@ -6,8 +6,8 @@ An equality passes when |estimate - prediction| <= 4 standard errors.
 import numpy as np
 import pytest
 
-from mixing.engine import mechanisms as M
 from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 
 LAGS = np.array([1, 2, 3, 5, 8, 13, 21, 34])
 
@@ -19,7 +19,7 @@ def _check(est, metric, pred):
     assert np.all(z <= 4), f"z-scores {np.round(z, 2)}; estimate {mean}; prediction {pred}"
 
 
-@pytest.mark.parametrize("sampler", ["auto", "full"])    # auto: the reduced-state walk
+@pytest.mark.parametrize("sampler", ["auto", "full"])  # auto: the reduced-state walk
 @pytest.mark.parametrize("d,beta", [(8, 2.0), (5, 0.7), (16, 1.9)])
 def test_householder_coherence(d, beta, sampler):
     est = ms.coherence(M.make("householder", d, beta=beta, sampler=sampler), 34, 100_000, seed=1)
@@ -45,13 +45,12 @@ def test_so2_gaussian_coherence(sigma):
     _check(est, "coherence", np.exp(-LAGS * sigma**2 / 2))
 
 
-@pytest.mark.parametrize("law,par,char", [("uniform", 1.3, np.sin(1.3) / 1.3),
-                                          ("wrapped_cauchy", 0.2, np.exp(-0.2))])
+@pytest.mark.parametrize("law,par,char", [("uniform", 1.3, np.sin(1.3) / 1.3), ("wrapped_cauchy", 0.2, np.exp(-0.2))])
 def test_so2_other_laws_coherence(law, par, char):
     pname = {"uniform": "a", "wrapped_cauchy": "gamma"}[law]
     mech = M.make("so2", 4, law=law, center="zero", **{pname: par})
     est = ms.coherence(mech, 34, 3000, seed=4)
-    _check(est, "coherence", char ** LAGS)
+    _check(est, "coherence", char**LAGS)
 
 
 def test_rope_coherence_is_exact():
@@ -64,9 +63,13 @@ def test_rope_coherence_is_exact():
     assert np.all(est.stderr["coherence"] < 1e-12)
 
 
-@pytest.mark.parametrize("name,params", [("householder", {"vocab": 6, "beta": 2.0}),
-                                         ("so2", {"vocab": 5, "law": "gaussian", "sigma": 0.9,
-                                                  "tokens": "zipf"})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("householder", {"vocab": 6, "beta": 2.0}),
+        ("so2", {"vocab": 5, "law": "gaussian", "sigma": 0.9, "tokens": "zipf"}),
+    ],
+)
 def test_table_coherence_is_trace_of_mean_generator_power(name, params):
     mech = M.make(name, 6, **params)
     eg = mech.spec(7).mean_generator
@@ -75,11 +78,12 @@ def test_table_coherence_is_trace_of_mean_generator_power(name, params):
 
 
 def test_relative_gaussian_law_coherence():
-    """gaussian_rel: block m's angle theta_m (1 + s z), so E tr(P_n)/d = mean_m e^{-n (s theta_m)^2 / 2} cos(n theta_m)."""
+    """gaussian_rel: block m's angle theta_m (1 + s z), so
+    E tr(P_n)/d = mean_m e^{-n (s theta_m)^2 / 2} cos(n theta_m)."""
     import numpy as np
 
-    from mixing.engine import mechanisms as M
     from mixing.engine import measures as ms
+    from mixing.engine import mechanisms as M
 
     s, d = 0.5, 16
     est = ms.coherence(M.make("so2", d, law="gaussian_rel", rel_sigma=s), 30, 2000, seed=2)

@@ -12,12 +12,11 @@ import sys
 
 import numpy as np
 import pytest
-
-from mixing.engine import mechanisms as M
-from mixing.engine import measures as ms
-from mixing.engine.task import Task
-
 from conftest import HAS_GPU_DRIVER, ROOT
+
+from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
+from mixing.engine.task import Task
 
 cuda_mod = pytest.importorskip("mixing.engine.kernels.cuda", reason="numba-cuda is not installed")
 _no_gpu = pytest.mark.skipif(cuda_mod.SIM or not cuda_mod.available(), reason="needs a CUDA GPU")
@@ -26,6 +25,7 @@ _no_gpu = pytest.mark.skipif(cuda_mod.SIM or not cuda_mod.available(), reason="n
 def gpu(fn):
     """Marked `gpu` (select with -m gpu) and skipped without real hardware."""
     return pytest.mark.gpu(_no_gpu(fn))
+
 
 WALKS = [
     ("so2", 6, {"law": "vonmises", "concentration": 2.0}),
@@ -41,7 +41,7 @@ RETRIEVALS = [
     ("so2", 4, {"law": "gaussian_rel", "rel_sigma": 0.7}),
     ("so2", 4, {"law": "wrapped_cauchy", "vocab": 5, "forget": 0.2}),
     ("rope", 6, {"base": 50.0, "rotate_values": 1}),
-    ("householder", 5, {"beta": 1.3, "rotate_values": 1}),       # carries P, explicit noise
+    ("householder", 5, {"beta": 1.3, "rotate_values": 1}),  # carries P, explicit noise
     ("householder", 6, {"vocab": 7, "tokens": "zipf", "rotate_values": 1}),
     ("householder", 7, {"beta": 0.5}),
     ("alibi", 3, {"m": 0.3, "rotate_values": 1}),
@@ -96,17 +96,27 @@ def test_more_than_one_warp_of_coordinates(fresh_seed):
 @pytest.mark.skipif(HAS_GPU_DRIVER, reason="this machine has a CUDA driver")
 def test_cuda_without_gpu_is_one_line_exit_2(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    r = subprocess.run([sys.executable, "-m", "mixing.sweep", "--device", "cuda", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mixing.sweep", "--device", "cuda", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2
     err = r.stderr.strip()
     assert len(err.splitlines()) == 1 and "device" in err and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("d,params,task", [
-    (9, {"beta": 1.3, "forget": 0.1}, Task(B=4.0, delta=4, p=0.1, mu=0.5, xi=1.1, window=2)),   # far target
-    (6, {}, Task(B=2.0, delta=1, xi=0.0, window=3)),
-    (40, {"beta": 2.0}, TASK)])
+@pytest.mark.parametrize(
+    "d,params,task",
+    [
+        (9, {"beta": 1.3, "forget": 0.1}, Task(B=4.0, delta=4, p=0.1, mu=0.5, xi=1.1, window=2)),  # far target
+        (6, {}, Task(B=2.0, delta=1, xi=0.0, window=3)),
+        (40, {"beta": 2.0}, TASK),
+    ],
+)
 def test_reduced_retrieval_one_trial_per_thread(d, params, task, fresh_seed):
     # 37 trials: two blocks of threads, the last one partly idle
     mech = M.make("householder", d, **params)
@@ -116,9 +126,15 @@ def test_reduced_retrieval_one_trial_per_thread(d, params, task, fresh_seed):
 
 
 @gpu
-@pytest.mark.parametrize("name,params", [("householder", {"vocab": 1024}), ("so2", {"law": "gaussian"}),
-                                         ("householder", {"beta": 1.5, "rotate_values": 1}),
-                                         ("householder", {"beta": 1.5})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("householder", {"vocab": 1024}),
+        ("so2", {"law": "gaussian"}),
+        ("householder", {"beta": 1.5, "rotate_values": 1}),
+        ("householder", {"beta": 1.5}),
+    ],
+)
 def test_gpu_real_sizes(name, params, fresh_seed):
     mech = M.make(name, 64, **params)
     task = Task(B=8.0, delta=1, p=0.01, window=64)
@@ -203,17 +219,27 @@ def test_shared_table_only_where_it_fits():
     small, big = M.make("householder", 64, vocab=64), M.make("householder", 64, vocab=1024)
     f64, f32 = layout.Layout(table="shared"), layout.Layout(table="shared", precision="float32")
     assert cuda_mod.shared_rows(small.spec(0), f64) == 64 and cuda_mod.shared_rows(big.spec(0), f64) == 0
-    mid = M.make("householder", 64, vocab=95)         # 47.5 KiB in float64, 23.75 KiB in float32
+    mid = M.make("householder", 64, vocab=95)  # 47.5 KiB in float64, 23.75 KiB in float32
     assert cuda_mod.shared_rows(mid.spec(0), f64) == 0 and cuda_mod.shared_rows(mid.spec(0), f32) == 95
     assert cuda_mod.shared_rows(small.spec(0), layout.Layout()) == 0
-    assert cuda_mod.shared_rows(M.make("householder", 64).spec(0), f64) == 0     # i.i.d.: no table
+    assert cuda_mod.shared_rows(M.make("householder", 64).spec(0), f64) == 0  # i.i.d.: no table
 
 
-@pytest.mark.parametrize("text,word", [("lanes=3", "lanes"), ("lanes=x", "lanes"), ("table=texture", "table"),
-                                       ("precision=half", "precision"), ("warps=2", "expected"),
-                                       ("lanes=8,lanes=16", "twice"), ("lanes", "expected")])
+@pytest.mark.parametrize(
+    "text,word",
+    [
+        ("lanes=3", "lanes"),
+        ("lanes=x", "lanes"),
+        ("table=texture", "table"),
+        ("precision=half", "precision"),
+        ("warps=2", "expected"),
+        ("lanes=8,lanes=16", "twice"),
+        ("lanes", "expected"),
+    ],
+)
 def test_bad_layout_is_one_line(text, word, monkeypatch):
     from mixing.engine.errors import ParameterError
+
     with pytest.raises(ParameterError, match=word) as info:
         layout.Layout.parse(text)
     assert "\n" not in str(info.value) and "MIXING_CUDA_LAYOUT" in str(info.value)
@@ -242,17 +268,34 @@ def test_gpu_layouts_real_sizes(lay, fresh_seed):
 
 def test_sweep_records_the_layout_and_refuses_a_bad_one(tmp_path):
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", MIXING_CUDA_LAYOUT="lanes=8,table=shared")
-    argv = [sys.executable, "-m", "mixing.sweep", "--mechanism", "householder", "--param", "vocab=3", "--d", "6",
-            "--lengths", "4,8", "--trials", "2", "--device", "cuda"]
-    r = subprocess.run(argv + ["--out", str(tmp_path / "ok")], capture_output=True, text=True, cwd=ROOT, env=env,
-                       timeout=300)
+    argv = [
+        sys.executable,
+        "-m",
+        "mixing.sweep",
+        "--mechanism",
+        "householder",
+        "--param",
+        "vocab=3",
+        "--d",
+        "6",
+        "--lengths",
+        "4,8",
+        "--trials",
+        "2",
+        "--device",
+        "cuda",
+    ]
+    r = subprocess.run(
+        argv + ["--out", str(tmp_path / "ok")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
     assert manifest["device"]["cuda_layout"] == "lanes=8,table=shared,precision=float64"
     assert manifest["executors"][0]["cuda_layout"] == manifest["device"]["cuda_layout"]
     env["MIXING_CUDA_LAYOUT"] = "lanes=3"
-    r = subprocess.run(argv + ["--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT, env=env,
-                       timeout=300)
+    r = subprocess.run(
+        argv + ["--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
     err = r.stderr.strip()
     assert r.returncode == 2 and len(err.splitlines()) == 1 and "MIXING_CUDA_LAYOUT" in err, err
     assert not (tmp_path / "bad").exists()

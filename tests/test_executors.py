@@ -10,15 +10,29 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from mixing.sweep import executors  # noqa: E402
+from mixing import sweep  # noqa: E402
 from mixing.engine import measures  # noqa: E402
 from mixing.engine import mechanisms as M  # noqa: E402
-from mixing import sweep  # noqa: E402
 from mixing.engine.errors import ParameterError  # noqa: E402
 from mixing.engine.task import Task  # noqa: E402
+from mixing.sweep import executors  # noqa: E402
 
-GRID = ["--mechanism", "so2", "--mechanism", "householder", "--param", "beta=1,2", "--d", "8,16",
-        "--lengths", "8,40,200", "--trials", "24", "--seed", "11"]
+GRID = [
+    "--mechanism",
+    "so2",
+    "--mechanism",
+    "householder",
+    "--param",
+    "beta=1,2",
+    "--d",
+    "8,16",
+    "--lengths",
+    "8,40,200",
+    "--trials",
+    "24",
+    "--seed",
+    "11",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +54,7 @@ def test_blocks_join_to_the_whole_run():
 
 def test_sweep_on_dask_is_identical_to_local(tmp_path, dask2, monkeypatch):
     assert sweep.main([*GRID, "--out", str(tmp_path / "local")]) == 0
-    monkeypatch.setattr(executors, "DaskExecutor", lambda *a, **k: dask2)       # reuse the running cluster
+    monkeypatch.setattr(executors, "DaskExecutor", lambda *a, **k: dask2)  # reuse the running cluster
     monkeypatch.setattr(dask2, "close", lambda: None)
     assert sweep.main([*GRID, "--out", str(tmp_path / "dask"), "--executor", "dask"]) == 0
     assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "dask" / "results.csv").read_bytes()
@@ -56,7 +70,7 @@ def test_resume_across_executors(tmp_path, dask2, monkeypatch):
     assert sweep.main([*GRID, "--out", str(out)]) == 0
     full = (out / "results.csv").read_bytes()
     points = sorted((out / "points").iterdir())
-    for p in points[::2]:                       # as if interrupted: half the points missing
+    for p in points[::2]:  # as if interrupted: half the points missing
         p.unlink()
     monkeypatch.setattr(executors, "DaskExecutor", lambda *a, **k: dask2)
     monkeypatch.setattr(dask2, "close", lambda: None)
@@ -75,7 +89,7 @@ def test_measures_through_an_executor(dask2):
         return run(*args)
 
     remote = measures.coherence(mech, 30, 40, seed=2, runner=counted)
-    assert calls == ["walk"]                    # the trials ran on the cluster, not here
+    assert calls == ["walk"]  # the trials ran on the cluster, not here
     assert np.array_equal(local.mean["coherence"], remote.mean["coherence"])
     assert np.array_equal(local.stderr["coherence"], remote.stderr["coherence"])
     task = Task(window=8)
@@ -97,14 +111,15 @@ def test_killed_worker_loses_nothing():
         arrays, killed = [None] * len(blocks), False
         seen = 0
         for i, rows in ex.run(blocks):
-            assert arrays[i] is None                   # nothing counted twice
+            assert arrays[i] is None  # nothing counted twice
             arrays[i] = rows
             seen += 1
             if not killed:
                 victim = next(iter(pids))
                 running = ex.client.run_on_scheduler(
-                    lambda dask_scheduler, a=victim: len(dask_scheduler.workers[a].processing))
-                assert running >= 1                     # it dies with work in hand
+                    lambda dask_scheduler, a=victim: len(dask_scheduler.workers[a].processing)
+                )
+                assert running >= 1  # it dies with work in hand
                 os.kill(pids[victim], signal.SIGKILL)
                 killed = True
         assert seen == len(blocks)
@@ -114,13 +129,16 @@ def test_killed_worker_loses_nothing():
         ex.close()
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--scheduler", "tcp://127.0.0.1:8786"], "only used with --executor dask"),
-    (["--executor", "dask", "--scheduler", "not an address"], "not a scheduler address"),
-    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach"),
-    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers"),
-    (["--executor", "ray"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--scheduler", "tcp://127.0.0.1:8786"], "only used with --executor dask"),
+        (["--executor", "dask", "--scheduler", "not an address"], "not a scheduler address"),
+        (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach"),
+        (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers"),
+        (["--executor", "ray"], "invalid choice"),
+    ],
+)
 def test_bad_executor_input(tmp_path, capsys, argv, needle):
     import time
 
@@ -160,8 +178,7 @@ def test_a_run_with_no_live_worker_fails_in_bounded_time():
 
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=40)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40)
     try:
         ex = executors.DaskExecutor(cluster.scheduler_address, no_workers_timeout=2.0)
         try:

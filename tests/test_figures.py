@@ -23,7 +23,7 @@ def test_figure_renders_with_data(name, quick_dir):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = mpimg.imread(png)
     assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 300
-    assert np.ptp(img[..., :3]) > 0.5                     # not a blank canvas
+    assert np.ptp(img[..., :3]) > 0.5  # not a blank canvas
     assert (quick_dir / f"{name}.pdf").stat().st_size > 1000
     with open(quick_dir / f"{name}.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -37,8 +37,7 @@ def test_rerun_reuses_saved_data(quick_dir, capsys):
     assert cli.main(["window", "--quick", "--out", str(quick_dir)]) == 0
     assert "redrawn from saved data" in capsys.readouterr().out
     # a different size (full) does not match the quick manifest
-    from figures import common
-    from figures import window
+    from figures import common, window
 
     man = common.manifest("window", {"quick": False, **window.spec(False)})
     assert common.load_cached(quick_dir, "window", man) is None
@@ -68,13 +67,13 @@ def test_learned_with_the_readers_files(tmp_path, capsys):
     before = committed.read_bytes()
     out = tmp_path / "own"
     assert cli.main(["learned", "--generators", str(path), "--out", str(out)]) == 0
-    assert committed.read_bytes() == before                   # the committed figure is untouched
+    assert committed.read_bytes() == before  # the committed figure is untouched
     assert (out / "learned-own.png").read_bytes()[:4] == b"\x89PNG"
     with open(out / "learned-own.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     mine = [r for r in rows if r["kind"] == "own"]
     assert {r["panel"] for r in mine} >= {"near_weight", "retention"} and "mine.npz" in mine[0]["series"]
-    assert any(r["series"] == "RoPE" for r in rows)           # beside the baselines
+    assert any(r["series"] == "RoPE" for r in rows)  # beside the baselines
     capsys.readouterr()
     assert cli.main(["window", "--generators", str(path), "--out", str(out)]) == 2
     assert cli.main(["learned", "--generators", str(path), "--out", str(cli.DEFAULT_OUT)]) == 2
@@ -88,7 +87,7 @@ def test_default_output_is_outside_the_package_and_reuses_the_committed_data(tmp
     before = committed.read_bytes()
     monkeypatch.chdir(tmp_path)
     assert cli.main(["window"]) == 0
-    assert "redrawn from saved data" in capsys.readouterr().out          # no simulation: the committed data
+    assert "redrawn from saved data" in capsys.readouterr().out  # no simulation: the committed data
     assert (tmp_path / "runs" / "figures" / "window.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "runs" / "figures" / "window.csv").read_bytes() == (cli.COMMITTED / "window.csv").read_bytes()
     assert committed.read_bytes() == before
@@ -129,8 +128,8 @@ def test_restamp_marks_saved_data_current_only_for_the_same_spec(tmp_path):
     old = {"figure": "x", "spec": {"a": (1, 2)}, "engine": "0" * 16, "mixing": "0.1.0"}
     common.save_data(tmp_path, "x", old, rows)
     new = {**old, "engine": "f" * 16}
-    assert common.load_cached(tmp_path, "x", new) is None            # another engine: recompute
+    assert common.load_cached(tmp_path, "x", new) is None  # another engine: recompute
     assert not common.restamp(tmp_path, "x", {**new, "spec": {"a": (1, 3)}})
     assert common.restamp(tmp_path, "x", new)
     assert common.load_cached(tmp_path, "x", new) == rows
-    assert not common.restamp(tmp_path, "y", new)                      # nothing saved
+    assert not common.restamp(tmp_path, "y", new)  # nothing saved

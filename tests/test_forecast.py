@@ -21,8 +21,8 @@ def test_iid_products_are_forecast_from_short_lengths(name, kw):
     r = fo.engine(M.make(name, 16, **kw), TASK, 32, [256, 1024], 1500, seed=1)
     for e, m in zip(r["error"], r["measured_odds"]):
         assert e.lo <= 0 <= e.hi, (name, e.text())
-        assert e.hi - e.lo < 0.1 * m                       # and the interval is informative
-    assert np.all(r["measured_far"][1:] > r["measured_far"][:-1])   # far mass still grows: a real test
+        assert e.hi - e.lo < 0.1 * m  # and the interval is informative
+    assert np.all(r["measured_far"][1:] > r["measured_far"][:-1])  # far mass still grows: a real test
 
 
 @pytest.mark.parametrize("name,kw", [("alibi", dict(m=0.05)), ("rope", {})])
@@ -66,11 +66,11 @@ def test_forecast_from_a_sequence_file_holds_where_it_mixes_and_fails_where_it_d
 
 
 def test_forecast_from_a_file_refuses_what_it_cannot_forecast(tmp_path):
-    from mixing.engine.errors import ParameterError
     from mixing.engine import generators as gen
+    from mixing.engine.errors import ParameterError
 
     short = _sequence(tmp_path, np.zeros((256, 4)), "short.npz", train_length=32)
-    with pytest.raises(ParameterError, match="--length 1024"):       # 32x of 32 needs 1024 rows; no cycling
+    with pytest.raises(ParameterError, match="--length 1024"):  # 32x of 32 needs 1024 rows; no cycling
         fo.from_file(short, ks=(32,), trials=4)
     with pytest.raises(ParameterError, match="train_length"):
         fo.from_file(_sequence(tmp_path, np.zeros((256, 4)), "nometa.npz"), trials=4)
@@ -111,8 +111,8 @@ def test_biased_profile_is_extended_log_linearly():
     prof = np.exp(-1.0 - 0.1 * n)
     rho = lf.extend(prof, T, 8 * T, biased=True)
     assert np.allclose(rho, np.exp(-1.0 - 0.1 * np.arange(8 * T)))
-    flat = lf.extend(prof, T, 8 * T, biased=False)        # the stationary tail: the mean over [T, 2T)
-    assert np.allclose(flat[2 * T:], prof[T:].mean())
+    flat = lf.extend(prof, T, 8 * T, biased=False)  # the stationary tail: the mean over [T, 2T)
+    assert np.allclose(flat[2 * T :], prof[T:].mean())
 
 
 def test_predicted_stop_uses_the_studys_rule():
@@ -120,9 +120,9 @@ def test_predicted_stop_uses_the_studys_rule():
     pred = np.array([[0.01, 0.04, 0.2], [0.02, 0.06, 0.3], [0.015, 0.05, 0.25]])
     assert lf.predicted_stop(pred, ks, 0.05) == 8
     assert math.isinf(lf.predicted_stop(pred * 0.1, ks, 0.05))
-    far = np.array([[0.1, 0.2, 0.3, 0.5]] * 3)             # k = 1, 2, 4, 8
+    far = np.array([[0.1, 0.2, 0.3, 0.5]] * 3)  # k = 1, 2, 4, 8
     out = lf.predicted_excess(np.array([0.1, 0.1, 0.1]), far, ks)
-    assert np.allclose(out[0], [0.1, 0.2, 0.4])            # alpha = 0.1 / (0.2 - 0.1)
+    assert np.allclose(out[0], [0.1, 0.2, 0.4])  # alpha = 0.1 / (0.2 - 0.1)
 
 
 def test_profile_of_a_model_sums_to_its_far_odds():
@@ -134,15 +134,15 @@ def test_profile_of_a_model_sums_to_its_far_odds():
         m = LM(Config(**parse_mechanism(mech), layers=1, width=16, heads=2, seed=0)).double().eval()
         w = np.random.default_rng(0).integers(0, 256, size=(1, 65))
         W = 8
-        prof = lf.profiles(m, w, W, 63)                     # [1, H, 64]
+        prof = lf.profiles(m, w, W, 63)  # [1, H, 64]
         att = m.attentions()[0]
         att.probe = {"window": W}
         with torch.no_grad():
             m(torch.from_numpy(w[:, :-1]))
         far = att.probe_out["far_mass"].numpy()[:, 63]
         att.probe, att.probe_out = None, None
-        assert np.allclose(prof[0, :, W + 1:].sum(-1), far / (1 - far), rtol=1e-6), mech
-        assert np.allclose(prof[0, :, :W + 1].sum(-1), 1.0)  # the near set's odds against itself
+        assert np.allclose(prof[0, :, W + 1 :].sum(-1), far / (1 - far), rtol=1e-6), mech
+        assert np.allclose(prof[0, :, : W + 1].sum(-1), 1.0)  # the near set's odds against itself
 
 
 def test_forecast_command_on_exported_generators_beside_the_model(tmp_path):
@@ -153,13 +153,53 @@ def test_forecast_command_on_exported_generators_beside_the_model(tmp_path):
     from mixing.lm.__main__ import main
 
     ck = tmp_path / "m"
-    assert main(["train", "--mechanism", "so2-learned", "--layers", "1", "--width", "16", "--heads", "2",
-                 "--context", "16", "--steps", "3", "--batch", "2", "--out", str(ck)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--mechanism",
+                "so2-learned",
+                "--layers",
+                "1",
+                "--width",
+                "16",
+                "--heads",
+                "2",
+                "--context",
+                "16",
+                "--steps",
+                "3",
+                "--batch",
+                "2",
+                "--out",
+                str(ck),
+            ]
+        )
+        == 0
+    )
     npz = tmp_path / "head.npz"
     assert main(["export", "--checkpoint", str(ck), "--head", "1", "--length", "256", "--out", str(npz)]) == 0
     out = tmp_path / "fc"
-    assert main(["forecast", "--generators", str(npz), "--checkpoint", str(ck), "--multiples", "4,16",
-                 "--trials", "64", "--windows", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "forecast",
+                "--generators",
+                str(npz),
+                "--checkpoint",
+                str(ck),
+                "--multiples",
+                "4,16",
+                "--trials",
+                "64",
+                "--windows",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     got = json.loads((out / "forecast.json").read_text())
     assert got["context"] == 16 and got["ks"] == [4, 16] and got["source"]["head"] == 1
     assert len(got["engine_relative_error"]) == 2 and len(got["model_forecast_far"]) == 2

@@ -8,35 +8,137 @@ import contextlib
 import io
 
 import pytest
-
 from test_hostile import FIG, LEARNED, LM, PROOFS, SWEEP, WORK, Accepted, _call, hostile_files, stub_work
 
 pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-VALUES = ["0", "-1", "1", "2", "16", "2^4", "1e3", "1.5", "nan", "inf", "-inf", "1e308", "2^99", "", ",", "16,,",
-          "x", "abs=0.3", "rel=-1", "rope", "so2", "path", "householder", "retrieval", "coherence", "beta=2",
-          "beta=", "=1", "vocab=1e12", "B=-1", "/dev/null", "/dev/zero", "{tmp}/garbage.csv", "{tmp}", "\x00", "é"]
+VALUES = [
+    "0",
+    "-1",
+    "1",
+    "2",
+    "16",
+    "2^4",
+    "1e3",
+    "1.5",
+    "nan",
+    "inf",
+    "-inf",
+    "1e308",
+    "2^99",
+    "",
+    ",",
+    "16,,",
+    "x",
+    "abs=0.3",
+    "rel=-1",
+    "rope",
+    "so2",
+    "path",
+    "householder",
+    "retrieval",
+    "coherence",
+    "beta=2",
+    "beta=",
+    "=1",
+    "vocab=1e12",
+    "B=-1",
+    "/dev/null",
+    "/dev/zero",
+    "{tmp}/garbage.csv",
+    "{tmp}",
+    "\x00",
+    "é",
+]
 OPTIONS = {
-    SWEEP: ["--mechanism", "--measure", "--d", "--lags", "--lengths", "--trials", "--seed", "--param", "--config",
-            "--device", "--show", "--executor", "--workers", "--resume", "--force-size"],
-    PROOFS: ["--quick", "--seed", "--report", "eval", "householder-coherence", "so2-coherence", "d=4", "n=3",
-             "beta=2", "law=gaussian", "sigma=0.3", "c=0.5"],
-    LEARNED: ["--mechanism", "--train-length", "--d", "--vocab", "--tokens", "--B", "--cap", "--steps", "--batch",
-              "--sigma", "--lr", "--seed", "--log-every"],
-    LM: ["train", "eval", "export", "report", "run", "--mechanism", "--mechanisms", "--seed", "--seeds", "--layers",
-         "--width", "--heads", "--context", "--steps", "--batch", "--lr", "--angle-lr", "--device", "--multiples",
-         "--windows", "--jobs", "--checkpoint", "--multiple", "--layer", "--head", "--length", "--quick"],
+    SWEEP: [
+        "--mechanism",
+        "--measure",
+        "--d",
+        "--lags",
+        "--lengths",
+        "--trials",
+        "--seed",
+        "--param",
+        "--config",
+        "--device",
+        "--show",
+        "--executor",
+        "--workers",
+        "--resume",
+        "--force-size",
+    ],
+    PROOFS: [
+        "--quick",
+        "--seed",
+        "--report",
+        "eval",
+        "householder-coherence",
+        "so2-coherence",
+        "d=4",
+        "n=3",
+        "beta=2",
+        "law=gaussian",
+        "sigma=0.3",
+        "c=0.5",
+    ],
+    LEARNED: [
+        "--mechanism",
+        "--train-length",
+        "--d",
+        "--vocab",
+        "--tokens",
+        "--B",
+        "--cap",
+        "--steps",
+        "--batch",
+        "--sigma",
+        "--lr",
+        "--seed",
+        "--log-every",
+    ],
+    LM: [
+        "train",
+        "eval",
+        "export",
+        "report",
+        "run",
+        "--mechanism",
+        "--mechanisms",
+        "--seed",
+        "--seeds",
+        "--layers",
+        "--width",
+        "--heads",
+        "--context",
+        "--steps",
+        "--batch",
+        "--lr",
+        "--angle-lr",
+        "--device",
+        "--multiples",
+        "--windows",
+        "--jobs",
+        "--checkpoint",
+        "--multiple",
+        "--layer",
+        "--head",
+        "--length",
+        "--quick",
+    ],
     FIG: ["coherence", "window", "--quick", "--force", "--executor", "--generators", "bogus"],
 }
+
+
 @pytest.mark.parametrize("module", list(OPTIONS))
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(data=st.data())
 def test_fuzzed_argv_is_valid_or_one_line(module, data, hostile_once, monkeypatch_once):
     words = data.draw(st.lists(st.one_of(st.sampled_from(OPTIONS[module]), st.sampled_from(VALUES)), max_size=6))
     if module == SWEEP:
-        words += ["--out", str(hostile_once / f"fuzz-{data.draw(st.integers(0, 10 ** 9))}")]
+        words += ["--out", str(hostile_once / f"fuzz-{data.draw(st.integers(0, 10**9))}")]
     argv = [w.replace("{tmp}", str(hostile_once)) for w in words]
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -64,5 +166,3 @@ def monkeypatch_once():
         stub_work(mp, module)
     yield mp
     mp.undo()
-
-

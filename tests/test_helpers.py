@@ -15,12 +15,15 @@ from mixing.engine.kernels.contract import GENERATOR_FIELDS, generator_args, wit
 from mixing.engine.stats import mean_se, mean_se_rows
 
 
-@pytest.mark.parametrize("exc, status, text", [
-    (ParameterError("--x: bad"), 2, "prog: error: --x: bad"),
-    (FloatingPointError("overflow"), 1, "prog: error: overflow"),
-    (OSError(28, "No space left on device", "out.csv"), 1, "prog: error: No space left on device (out.csv)"),
-    (KeyboardInterrupt(), 130, "prog: stopped; rerun"),
-])
+@pytest.mark.parametrize(
+    "exc, status, text",
+    [
+        (ParameterError("--x: bad"), 2, "prog: error: --x: bad"),
+        (FloatingPointError("overflow"), 1, "prog: error: overflow"),
+        (OSError(28, "No space left on device", "out.csv"), 1, "prog: error: No space left on device (out.csv)"),
+        (KeyboardInterrupt(), 130, "prog: stopped; rerun"),
+    ],
+)
 def test_guarded_turns_errors_into_one_line_and_a_status(exc, status, text, capsys):
     def work():
         raise exc
@@ -56,7 +59,7 @@ def test_parser_raises_or_exits_on_a_usage_error():
 
 
 def test_progress_bar_without_tqdm(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm", None)          # import tqdm now fails
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
     bar = progress_bar(10, "x")
     bar.update(3)
     bar.set_postfix(loss="1.0")

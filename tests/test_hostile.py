@@ -279,10 +279,14 @@ def hostile(tmp_path_factory):
 
 #: the function each command line hands its validated work to: stubbed in these tests, so that an
 #: argv that passes validation runs nothing (a case here that reaches it fails at once)
-WORK = {SWEEP: [("mixing.sweep.command", "_run")], PROOFS: [("proofs.verify", "run")],
-        LEARNED: [("mixing.learned.train", "train")],
-        LM: [("mixing.lm.run", "_run"), ("mixing.lm.train", "train")], FIG: [("figures.__main__", "render")],
-        RESULTS: []}
+WORK = {
+    SWEEP: [("mixing.sweep.command", "_run")],
+    PROOFS: [("proofs.verify", "run")],
+    LEARNED: [("mixing.learned.train", "train")],
+    LM: [("mixing.lm.run", "_run"), ("mixing.lm.train", "train")],
+    FIG: [("figures.__main__", "render")],
+    RESULTS: [],
+}
 
 
 class Accepted(Exception):
@@ -318,14 +322,14 @@ def test_hostile_command_line_is_one_line(module, argv, needle, hostile, capsys,
 
 
 API = [
-    (lambda: ms.retrieval(M.make("rope", 8), Task(), [2 ** 62], 1), "trials/lengths"),
-    (lambda: ms.retrieval(M.make("rope", 8), Task(), [16], 2 ** 40), "trials/lengths"),
-    (lambda: ms.coherence(M.make("rope", 8), 2 ** 41, 2), "trials/lengths"),
-    (lambda: ms.second_moment(M.make("householder", 64), 2 ** 30, 2 ** 20), "trials/lengths"),
+    (lambda: ms.retrieval(M.make("rope", 8), Task(), [2**62], 1), "trials/lengths"),
+    (lambda: ms.retrieval(M.make("rope", 8), Task(), [16], 2**40), "trials/lengths"),
+    (lambda: ms.coherence(M.make("rope", 8), 2**41, 2), "trials/lengths"),
+    (lambda: ms.second_moment(M.make("householder", 64), 2**30, 2**20), "trials/lengths"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=-1), "seed"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=float("nan")), "seed"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=float("inf")), "seed"),
-    (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=2 ** 64), "seed"),
+    (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=2**64), "seed"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=1.5), "seed"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed="0"), "seed"),
     (lambda: ms.coherence(M.make("rope", 8), 4, 2, seed=True), "seed"),
@@ -353,7 +357,7 @@ API = [
     (lambda: M.make("rope", 8.5), "d"),
     (lambda: M.make("rope", "8"), "d"),
     (lambda: M.make("rope", -2), "d"),
-    (lambda: M.make("so2", 8, vocab=10 ** 12), "vocab"),
+    (lambda: M.make("so2", 8, vocab=10**12), "vocab"),
     (lambda: M.make("so2", 8, vocab=1.5), "vocab"),
     (lambda: M.make("so2", 8, bogus=1), "bogus"),
     (lambda: Task(B=True), "B"),
@@ -368,7 +372,7 @@ def test_hostile_api_call_is_one_parameter_error(call, name):
     t = time.perf_counter()
     with pytest.raises(ParameterError, match=name):
         call()
-    assert time.perf_counter() - t < 10          # refused before any work
+    assert time.perf_counter() - t < 10  # refused before any work
 
 
 def test_lm_api_loads_no_pickle(hostile):
@@ -394,6 +398,7 @@ def test_a_generators_file_with_a_pickle_is_refused(tmp_path):
 
 # -- faults: a full disk, a kill -9 in the middle of training ------------------------------------
 
+
 class Disk:
     """A small tmpfs (64 KiB) that can be grown, as when space comes back."""
 
@@ -409,8 +414,11 @@ def full_disk(tmp_path):
     """A 64 KiB tmpfs (skipped where mounting is not allowed)."""
     mnt = tmp_path / "full"
     mnt.mkdir()
-    if sys.platform != "linux" or os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if (
+        sys.platform != "linux"
+        or os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode
+    ):
         pytest.skip("cannot mount a small tmpfs here")
     yield Disk(mnt)
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
@@ -426,8 +434,20 @@ def _one_line(capsys, needle):
     return err[0]
 
 
-SWEEP_ARGV = ["--mechanism", "so2", "--mechanism", "rope", "--mechanism", "nope", "--lengths", "2^4:2^14",
-              "--trials", "2", "--d", "8,16,32,64,128,256,512"]
+SWEEP_ARGV = [
+    "--mechanism",
+    "so2",
+    "--mechanism",
+    "rope",
+    "--mechanism",
+    "nope",
+    "--lengths",
+    "2^4:2^14",
+    "--trials",
+    "2",
+    "--d",
+    "8,16,32,64,128,256,512",
+]
 
 
 def test_full_disk_sweep_keeps_its_points_and_resumes_to_the_same_numbers(full_disk, capsys, tmp_path):
@@ -437,7 +457,7 @@ def test_full_disk_sweep_keeps_its_points_and_resumes_to_the_same_numbers(full_d
     assert sweep.main([*SWEEP_ARGV, "--out", str(out)]) == 1
     _one_line(capsys, "No space left on device")
     assert (out / "manifest.json").exists() and _temps(out) == []
-    manifest = json.loads((out / "manifest.json").read_text())          # readable, not half-written
+    manifest = json.loads((out / "manifest.json").read_text())  # readable, not half-written
     assert len(manifest["grid"]) == 3 * 7
     full_disk.grow()
     assert sweep.main([*SWEEP_ARGV, "--out", str(out), "--resume"]) == 0
@@ -455,8 +475,25 @@ def test_full_disk_figures_and_learned_stop_in_one_line_and_leave_nothing_half_w
     _one_line(capsys, "No space left on device")
     assert _temps(full_disk.path) == [] and not (f / "coherence.png").exists()
     x = full_disk.path / "x.npz"
-    assert learned.main(["--mechanism", "householder", "--d", "64", "--vocab", "200", "--steps", "2",
-                         "--log-every", "0", "--out", str(x)]) == 1
+    assert (
+        learned.main(
+            [
+                "--mechanism",
+                "householder",
+                "--d",
+                "64",
+                "--vocab",
+                "200",
+                "--steps",
+                "2",
+                "--log-every",
+                "0",
+                "--out",
+                str(x),
+            ]
+        )
+        == 1
+    )
     assert "No space left on device" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not x.exists() and _temps(full_disk.path) == []
     full_disk.grow()
@@ -483,15 +520,35 @@ def test_full_disk_training_is_one_line_and_resumes(full_disk, capsys, tmp_path)
 
 def test_kill_9_of_training_then_resume_gives_the_uninterrupted_weights(tmp_path):
     torch = pytest.importorskip("torch")
-    argv = [sys.executable, "-m", "mixing.lm", "train", "--mechanism", "so2-learned", "--steps", "40",
-            "--layers", "1", "--width", "16", "--heads", "2", "--context", "16", "--batch", "4"]
+    argv = [
+        sys.executable,
+        "-m",
+        "mixing.lm",
+        "train",
+        "--mechanism",
+        "so2-learned",
+        "--steps",
+        "40",
+        "--layers",
+        "1",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--context",
+        "16",
+        "--batch",
+        "4",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    whole = subprocess.run([*argv, "--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True,
-                           timeout=300)
+    whole = subprocess.run(
+        [*argv, "--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*argv, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*argv, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     from mixing.lm.train import read_checkpoint
 
     deadline = time.monotonic() + 240
@@ -501,7 +558,7 @@ def test_kill_9_of_training_then_resume_gives_the_uninterrupted_weights(tmp_path
             try:
                 step = read_checkpoint(killed)["step"]
             except ParameterError:
-                step = 0                     # caught between the write and the rename: retry
+                step = 0  # caught between the write and the rename: retry
             if step >= 10:
                 break
         time.sleep(0.02)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixing.engine import mechanisms as M
 from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 from mixing.engine.kernels import reference
 from mixing.engine.task import Task
 
@@ -33,8 +33,14 @@ def test_householder_product_non_expansive(d, seed, beta):
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(["so2", "rope", "householder", "nope", "alibi"]), h=st.integers(1, 4),
-       seed=seeds, B=st.floats(0.1, 30), p=st.floats(0, 0.9), kappa=st.floats(0, 1))
+@given(
+    name=st.sampled_from(["so2", "rope", "householder", "nope", "alibi"]),
+    h=st.integers(1, 4),
+    seed=seeds,
+    B=st.floats(0.1, 30),
+    p=st.floats(0, 0.9),
+    kappa=st.floats(0, 1),
+)
 def test_score_minus_bias_bounded_by_B(name, h, seed, B, p, kappa):
     params = {"beta": 1.3} if name == "householder" else {}
     mech = M.make(name, 2 * h, forget=0.1, **params)
@@ -46,8 +52,7 @@ def test_score_minus_bias_bounded_by_B(name, h, seed, B, p, kappa):
 @given(name=st.sampled_from(["so2", "householder", "alibi"]), seed=seeds, B=st.floats(0.5, 12))
 def test_attention_weights_sum_to_one(name, seed, B):
     # window = delta = 1: the near set is the target alone, so a* + A_F is the total weight
-    rows = ms.per_trial_retrieval(M.make(name, 6), Task(B=B, delta=1, window=1, p=0.3),
-                                  [1, 7, 50, 333], seed, 4)
+    rows = ms.per_trial_retrieval(M.make(name, 6), Task(B=B, delta=1, window=1, p=0.3), [1, 7, 50, 333], seed, 4)
     np.testing.assert_allclose(rows[:, :, 0] + rows[:, :, 1], 1.0, atol=1e-12)
 
 
@@ -61,8 +66,9 @@ def test_far_mass_decreases_as_alibi_slope_grows(seed, m1, dm, B):
 
 
 @settings(max_examples=15, deadline=None)
-@given(name=st.sampled_from(["so2", "rope", "householder", "nope"]), seed=seeds, B=st.floats(0.5, 6),
-       p=st.floats(0, 0.5))
+@given(
+    name=st.sampled_from(["so2", "rope", "householder", "nope"]), seed=seeds, B=st.floats(0.5, 6), p=st.floats(0, 0.5)
+)
 def test_near_weight_below_bound_B5(name, seed, B, p):
     W, lengths = 4, np.array([5, 30, 400, 2000])
     rows = ms.per_trial_retrieval(M.make(name, 6), Task(B=B, window=W, p=p), lengths, seed, 6)
@@ -71,12 +77,15 @@ def test_near_weight_below_bound_B5(name, seed, B, p):
     assert np.all(rows[:, :, 0] <= bound * (1 + 1e-12))
 
 
-@pytest.mark.parametrize("law, pname, values", [
-    ("vonmises", "concentration", [1e-9, 1e-3, 1.0, 1e5, 1e7, 1e17, 1e300]),
-    ("gaussian", "sigma", [0.0, 1e-9, 1e3]),
-    ("wrapped_cauchy", "gamma", [1e-9, 1e3]),
-    ("uniform", "a", [1e-9, 1e3]),
-])
+@pytest.mark.parametrize(
+    "law, pname, values",
+    [
+        ("vonmises", "concentration", [1e-9, 1e-3, 1.0, 1e5, 1e7, 1e17, 1e300]),
+        ("gaussian", "sigma", [0.0, 1e-9, 1e3]),
+        ("wrapped_cauchy", "gamma", [1e-9, 1e3]),
+        ("uniform", "a", [1e-9, 1e3]),
+    ],
+)
 def test_angle_laws_at_extreme_parameters(law, pname, values):
     """Every law samples at tiny and huge parameters (no hang, no error) with the coherence
     E cos(phi) of its characteristic factor (one step, 4 standard errors)."""

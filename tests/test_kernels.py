@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mixing.engine import mechanisms as M
 from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 
 # i.i.d. Householder directions with the default sampler=auto run the reduced-state walk,

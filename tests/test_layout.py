@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: each part of the project and the parts it may import (besides itself)
 ALLOWED = {
     "mixing.engine": set(),
-    "mixing": {"mixing.engine"},                       # mixing/__init__.py, cli.py, plotting.py, _moved.py
+    "mixing": {"mixing.engine"},  # mixing/__init__.py, cli.py, plotting.py, _moved.py
     "mixing.sweep": {"mixing", "mixing.engine"},
     "mixing.learned": {"mixing", "mixing.engine", "mixing.sweep"},
     "mixing.lm": {"mixing", "mixing.engine", "mixing.sweep", "mixing.learned"},
@@ -26,11 +26,15 @@ ALLOWED = {
 
 def part(module: str) -> str:
     """The part of the layout a module belongs to (``python -m mixing`` runs the sweep)."""
-    if module in ("mixing.__main__", "mixing.plot"):      # python -m mixing, python -m mixing.plot
+    if module in ("mixing.__main__", "mixing.plot"):  # python -m mixing, python -m mixing.plot
         return "mixing.sweep"
     for name in sorted(ALLOWED, key=len, reverse=True):
         if module == name or module.startswith(name + "."):
-            if name == "mixing" and module.count(".") >= 1 and module.split(".")[1] in ("engine", "sweep", "learned", "lm"):
+            if (
+                name == "mixing"
+                and module.count(".") >= 1
+                and module.split(".")[1] in ("engine", "sweep", "learned", "lm")
+            ):
                 continue
             return name
     raise AssertionError(module)
@@ -83,7 +87,7 @@ def graph():
         for target, names, line in imports(mod, is_pkg, path):
             if not project(target):
                 continue
-            for t in ({submodule(target, n, known) for n in names} or {target}):
+            for t in {submodule(target, n, known) for n in names} or {target}:
                 edges.setdefault(mod, []).append((t, names, line, path))
     return known, edges
 
@@ -126,7 +130,7 @@ def test_no_import_cycles_between_modules():
         stack.append(m)
         for t in adj[m]:
             if state.get(t) == 1:
-                cycles.append(stack[stack.index(t):] + [t])
+                cycles.append(stack[stack.index(t) :] + [t])
             elif t not in state:
                 visit(t)
         stack.pop()
@@ -148,12 +152,19 @@ def test_the_layout_test_sees_an_upward_import(tmp_path, monkeypatch):
     assert part("mixing.sweep.grid") not in ALLOWED[part("mixing.engine.bad")]
 
 
-@pytest.mark.parametrize("old, new", [
-    ("mixing.mechanisms", "mixing.engine.mechanisms"), ("mixing.measures", "mixing.engine.measures"),
-    ("mixing.kernels.cpu", "mixing.engine.kernels.cpu"), ("mixing.executors", "mixing.sweep.executors"),
-    ("mixing.learned.generators", "mixing.engine.generators"), ("mixing.results", "mixing.sweep.results"),
-    ("mixing.stats", "mixing.engine.stats"), ("mixing.forecast", "mixing.engine.forecast"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("mixing.mechanisms", "mixing.engine.mechanisms"),
+        ("mixing.measures", "mixing.engine.measures"),
+        ("mixing.kernels.cpu", "mixing.engine.kernels.cpu"),
+        ("mixing.executors", "mixing.sweep.executors"),
+        ("mixing.learned.generators", "mixing.engine.generators"),
+        ("mixing.results", "mixing.sweep.results"),
+        ("mixing.stats", "mixing.engine.stats"),
+        ("mixing.forecast", "mixing.engine.forecast"),
+    ],
+)
 def test_old_paths_import_the_same_module_with_a_warning(old, new):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

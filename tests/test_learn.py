@@ -7,15 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
-from mixing.learned import train as learn
-from mixing.engine import mechanisms as M
 from mixing.engine import measures as ms
+from mixing.engine import mechanisms as M
 from mixing.engine.errors import ParameterError
 from mixing.engine.generators import save as save_generators
 from mixing.engine.task import Task
-
-from conftest import ROOT
+from mixing.learned import train as learn
 
 
 def _perturbed(mech, seed=0):
@@ -42,8 +41,13 @@ def test_gradient_matches_finite_differences(mech, fresh_seed):
             fm = learn.loss_and_grad(model, L, fresh_seed, 0, n)[0]
             P[idx] = old
             fd[idx] = (fp - fm) / 2e-6
-        np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(fd).max()),
-                                   err_msg=f"{mech} {name}, seed {fresh_seed}")
+        np.testing.assert_allclose(
+            grads[name],
+            fd,
+            rtol=1e-5,
+            atol=1e-7 * max(1.0, np.abs(fd).max()),
+            err_msg=f"{mech} {name}, seed {fresh_seed}",
+        )
 
 
 @pytest.mark.parametrize("mech", ["so2", "householder", "alibi"])
@@ -51,7 +55,7 @@ def test_short_training_lowers_the_loss(mech):
     model = learn.init(mech, d=8, V=8, cap=8, seed=1)
     before = learn.loss_and_grad(model, 32, 99, 0, 256)[0]
     learn.train(model, 32, steps=60, batch=32, lr=0.05, seed=1, progress=False)
-    after = learn.loss_and_grad(model, 32, 99, 0, 256)[0]        # the same held-out sequences
+    after = learn.loss_and_grad(model, 32, 99, 0, 256)[0]  # the same held-out sequences
     assert after < 0.8 * before, (before, after)
 
 
@@ -80,20 +84,23 @@ def test_evaluate_is_consistent_with_training_loss():
 GOOD_W = np.eye(4)[:3]
 
 
-@pytest.mark.parametrize("family,arrays,word", [
-    ("so2", {"angles": np.zeros((5, 3))}, "columns"),
-    ("so2", {"angles": np.zeros(4)}, "2-D"),
-    ("so2", {"angles": np.array([[0.0, np.nan]])}, "non-finite"),
-    ("so2", {"directions": GOOD_W}, "angles"),
-    ("householder", {"directions": GOOD_W * 1.1, "betas": np.ones(3)}, "norm"),
-    ("householder", {"directions": GOOD_W, "betas": np.array([1.0, 2.5, 1.0])}, "outside (0, 2]"),
-    ("householder", {"directions": GOOD_W, "betas": np.array([1.0, 0.0, 1.0])}, "outside (0, 2]"),
-    ("householder", {"directions": GOOD_W, "betas": np.ones(2)}, "one per direction"),
-    ("householder", {"directions": GOOD_W, "betas": np.array([1.0, np.inf, 1.0])}, "non-finite"),
-    ("householder", {"directions": np.eye(5)[:3], "betas": np.ones(3)}, "columns"),
-    ("householder", {"angles": np.zeros((3, 2))}, "directions"),
-    ("householder", {"directions": GOOD_W, "betas": np.ones(3), "kind": "bogus"}, "kind"),
-])
+@pytest.mark.parametrize(
+    "family,arrays,word",
+    [
+        ("so2", {"angles": np.zeros((5, 3))}, "columns"),
+        ("so2", {"angles": np.zeros(4)}, "2-D"),
+        ("so2", {"angles": np.array([[0.0, np.nan]])}, "non-finite"),
+        ("so2", {"directions": GOOD_W}, "angles"),
+        ("householder", {"directions": GOOD_W * 1.1, "betas": np.ones(3)}, "norm"),
+        ("householder", {"directions": GOOD_W, "betas": np.array([1.0, 2.5, 1.0])}, "outside (0, 2]"),
+        ("householder", {"directions": GOOD_W, "betas": np.array([1.0, 0.0, 1.0])}, "outside (0, 2]"),
+        ("householder", {"directions": GOOD_W, "betas": np.ones(2)}, "one per direction"),
+        ("householder", {"directions": GOOD_W, "betas": np.array([1.0, np.inf, 1.0])}, "non-finite"),
+        ("householder", {"directions": np.eye(5)[:3], "betas": np.ones(3)}, "columns"),
+        ("householder", {"angles": np.zeros((3, 2))}, "directions"),
+        ("householder", {"directions": GOOD_W, "betas": np.ones(3), "kind": "bogus"}, "kind"),
+    ],
+)
 def test_invalid_imports_rejected(family, arrays, word, tmp_path):
     path = tmp_path / "g.npz"
     np.savez(path, **arrays)
@@ -130,8 +137,11 @@ def _files(tmp_path, d=6, V=5, seed=4):
 def test_imported_generators_kernel_matches_reference(kind, tmp_path, fresh_seed):
     files = _files(tmp_path)
     task = Task(B=3.0, delta=2, p=0.2, window=4, mu=0.7, xi=1.3)
-    for name, key, extra in (("householder", "hh", {"rotate_values": 1}), ("householder", "hh", {}),
-                             ("so2", "so2", {"rotate_values": 1})):
+    for name, key, extra in (
+        ("householder", "hh", {"rotate_values": 1}),
+        ("householder", "hh", {}),
+        ("so2", "so2", {"rotate_values": 1}),
+    ):
         mech = M.make(name, 6, generators=str(files[key, kind]), **extra)
         assert mech.src == (M.SEQ if kind == "sequence" else M.TABLE)
         a = ms.per_trial_walk(mech, 9, fresh_seed, 3, c=0.3)
@@ -146,8 +156,11 @@ def test_imported_generators_cuda_matches_cpu(tmp_path, fresh_seed):
     pytest.importorskip("mixing.engine.kernels.cuda")
     files = _files(tmp_path, d=4, V=3)
     task = Task(B=3.0, delta=1, p=0.2, window=3)
-    for key, kind, name in ((("hh", "table"), "table", "householder"), (("hh", "sequence"), "sequence", "householder"),
-                            (("so2", "sequence"), "sequence", "so2")):
+    for key, kind, name in (
+        (("hh", "table"), "table", "householder"),
+        (("hh", "sequence"), "sequence", "householder"),
+        (("so2", "sequence"), "sequence", "so2"),
+    ):
         mech = M.make(name, 4, generators=str(files[key]), rotate_values=1)
         a = ms.per_trial_retrieval(mech, task, [3, 6], fresh_seed, 2)
         b = ms.per_trial_retrieval(mech, task, [3, 6], fresh_seed, 2, device="cuda")
@@ -189,14 +202,43 @@ def test_learned_table_coherence_and_window_by_the_engine(tmp_path):
 
 def test_cli_trains_and_writes(tmp_path):
     out = tmp_path / "m.npz"
-    r = subprocess.run([sys.executable, "-m", "mixing.learned", "--mechanism", "so2", "--train-length", "16", "--d", "8",
-                        "--vocab", "8", "--steps", "5", "--batch", "8", "--log-every", "0", "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300,
-                       env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mixing.learned",
+            "--mechanism",
+            "so2",
+            "--train-length",
+            "16",
+            "--d",
+            "8",
+            "--vocab",
+            "8",
+            "--steps",
+            "5",
+            "--batch",
+            "8",
+            "--log-every",
+            "0",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"},
+    )
     assert r.returncode == 0, r.stderr
     assert out.exists() and "near weight" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "mixing.learned", "--mechanism", "bogus", "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mixing.learned", "--mechanism", "bogus", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "mechanism" in r.stderr
 
 
@@ -221,8 +263,8 @@ def test_same_numbers_whatever_the_thread_count():
 
 
 def test_random_table_spread_absolute_or_relative():
-    from mixing.learned import train as learn
     from mixing.engine.errors import ParameterError
+    from mixing.learned import train as learn
 
     absolute = learn.init("so2-random", 16, 32, seed=4, sigma="abs=0.3")
     relative = learn.init("so2-random", 16, 32, seed=4, sigma="rel=0.3")

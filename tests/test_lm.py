@@ -10,7 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mixing.lm import data, export as export_mod, reference, transport as tr  # noqa: E402
+from mixing.lm import data, reference  # noqa: E402
+from mixing.lm import export as export_mod
+from mixing.lm import transport as tr
 from mixing.lm.__main__ import main  # noqa: E402
 from mixing.lm.model import LM, MECHANISMS, Config, parse_mechanism  # noqa: E402
 from mixing.lm.train import TrainConfig, read_checkpoint, train  # noqa: E402
@@ -20,8 +22,13 @@ TOL = {"logits": 1e-10, "attention": 1e-10, "gradient": 1e-6}
 
 
 #: every mechanism, and the options that change its computation
-VARIANTS = MECHANISMS + ("path-forget:gate=fla", "so2-learned-forget:gate=fla", "fox:gate=fla", "rope:base=100",
-                         "so2-learned:zero")
+VARIANTS = MECHANISMS + (
+    "path-forget:gate=fla",
+    "so2-learned-forget:gate=fla",
+    "fox:gate=fla",
+    "rope:base=100",
+    "so2-learned:zero",
+)
 
 
 def tiny(mechanism, seed=0, layers=1, width=12, heads=3):
@@ -57,14 +64,20 @@ def corpus(tmp_path_factory):
 def test_path_logits_match_explicit_products(T):
     g = torch.Generator().manual_seed(T)
     B, H, d = 2, 3, 6
-    q, k = torch.randn(B, H, T, d, generator=g, dtype=torch.float64), torch.randn(B, H, T, d, generator=g, dtype=torch.float64)
+    q, k = (
+        torch.randn(B, H, T, d, generator=g, dtype=torch.float64),
+        torch.randn(B, H, T, d, generator=g, dtype=torch.float64),
+    )
     w = torch.nn.functional.normalize(torch.randn(B, H, T, d, generator=g, dtype=torch.float64), dim=-1)
     beta = 2 * torch.rand(B, H, T, generator=g, dtype=torch.float64)
     ref = tr.reference_logits(q, k, tr.householder_matrices(w, beta))
     mask = torch.ones(T, T, dtype=torch.bool).tril()
-    forms = (("ut", tr.path_logits(q, k, w, beta)), ("scan", tr.path_logits_scan(q, k, w, beta)),
-             ("chunked", tr.path_logits_chunked(q, k, w, beta, chunk=3)),
-             ("one chunk", tr.path_logits_chunked(q, k, w, beta, chunk=64)))
+    forms = (
+        ("ut", tr.path_logits(q, k, w, beta)),
+        ("scan", tr.path_logits_scan(q, k, w, beta)),
+        ("chunked", tr.path_logits_chunked(q, k, w, beta, chunk=3)),
+        ("one chunk", tr.path_logits_chunked(q, k, w, beta, chunk=64)),
+    )
     for name, fast in forms:
         err = (fast - ref)[..., mask].abs().max().item()
         assert err < TOL["logits"], (name, err)
@@ -77,10 +90,10 @@ def test_path_forms_agree_at_long_length():
     beta = 1.5 + 0.5 * torch.rand(1, 2, 600, generator=g)
     ut = tr.path_logits(q, k, w, beta)
     with torch.no_grad():
-        chunked = tr.householder_logits(q, k, w, beta)       # above SCAN_ABOVE: chunk by chunk
+        chunked = tr.householder_logits(q, k, w, beta)  # above SCAN_ABOVE: chunk by chunk
         scan = tr.path_logits_scan(q, k, w, beta)
     mask = torch.ones(600, 600, dtype=torch.bool).tril()
-    assert (ut - chunked)[..., mask].abs().max().item() < 1e-3   # float32 inputs
+    assert (ut - chunked)[..., mask].abs().max().item() < 1e-3  # float32 inputs
     assert (scan - chunked)[..., mask].abs().max().item() < 1e-3
 
 
@@ -94,7 +107,7 @@ def test_attention_matches_reference(mechanism):
     fast = att(x, tokens)
     ref = reference.attention(att, x, tokens)
     assert (fast - ref).abs().max().item() < TOL["attention"]
-    att.fast = True                                             # the fused evaluation path
+    att.fast = True  # the fused evaluation path
     with torch.no_grad():
         fused = att(x, tokens)
     assert (fused - ref).abs().max().item() < TOL["attention"]
@@ -116,7 +129,7 @@ def test_causal(mechanism):
     y[:, 9:] = torch.randint(0, 256, (2, 8), generator=g)
     a, b = model(x), model(y)
     assert torch.equal(a[:, :9], b[:, :9])
-    assert not torch.equal(a[:, 9:], b[:, 9:])               # the change is visible where it should be
+    assert not torch.equal(a[:, 9:], b[:, 9:])  # the change is visible where it should be
 
 
 def test_so2_with_constant_angles_is_rope():
@@ -134,12 +147,12 @@ def test_path_with_beta_zero_is_nope():
     att = path.attentions()[0]
     with torch.no_grad():
         att.beta_proj.weight.zero_()
-        att.beta_proj.bias.fill_(-800.0)                      # beta = 2 sigmoid(-800) = 0
+        att.beta_proj.bias.fill_(-800.0)  # beta = 2 sigmoid(-800) = 0
     x = torch.randint(0, 256, (2, 19))
     assert (nope(x) - path(x)).abs().max().item() < 1e-12
     with torch.no_grad():
         att.beta_proj.bias.fill_(0.0)
-    assert (nope(x) - path(x)).abs().max().item() > 1e-4    # and the transport does act otherwise
+    assert (nope(x) - path(x)).abs().max().item() > 1e-4  # and the transport does act otherwise
 
 
 def test_value_rotation_is_exact():
@@ -151,26 +164,32 @@ def test_value_rotation_is_exact():
     i, j = 8, 3
     P = tr.reference_paths(tr.so2_matrices(torch.diff(Phi, dim=-2, prepend=torch.zeros_like(Phi[..., :1, :]))))
     direct = torch.einsum("bhde,bhe->bhd", P[:, :, i, j], v[..., j, :])
-    assert (tr.rotate(tr.rotate(v[..., j:j + 1, :], -Phi[..., j:j + 1, :]), Phi[..., i:i + 1, :])[..., 0, :]
-            - direct).abs().max().item() < 1e-12
+    assert (
+        tr.rotate(tr.rotate(v[..., j : j + 1, :], -Phi[..., j : j + 1, :]), Phi[..., i : i + 1, :])[..., 0, :] - direct
+    ).abs().max().item() < 1e-12
 
 
 def test_gradients_match_finite_differences():
     g = torch.Generator().manual_seed(7)
     T, d = 6, 4
     q, k = (torch.randn(1, 1, T, d, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    w = torch.nn.functional.normalize(torch.randn(1, 1, T, d, generator=g, dtype=torch.float64), dim=-1).requires_grad_()
+    w = torch.nn.functional.normalize(
+        torch.randn(1, 1, T, d, generator=g, dtype=torch.float64), dim=-1
+    ).requires_grad_()
     beta = (2 * torch.rand(1, 1, T, generator=g, dtype=torch.float64)).requires_grad_()
     assert torch.autograd.gradcheck(tr.path_logits, (q, k, w, beta), atol=TOL["gradient"])
     # a whole tiny model: the loss against its learned angles and PaTH projections
-    for mech, names in (("so2-learned-v", ("angles",)), ("path-forget", ("w_proj.weight", "beta_proj.bias", "gate.bias"))):
+    for mech, names in (
+        ("so2-learned-v", ("angles",)),
+        ("path-forget", ("w_proj.weight", "beta_proj.bias", "gate.bias")),
+    ):
         model = perturb(tiny(mech, width=8, heads=2))
         x = torch.randint(0, 256, (1, 9), generator=g)
         att = model.attentions()[0]
         for name in names:
             param = att.get_parameter(name)
 
-            def loss_of(p, name=name):
+            def loss_of(p, name=name, att=att, model=model, x=x):
                 with torch.no_grad():
                     old = att.get_parameter(name).clone()
                     att.get_parameter(name).copy_(p)
@@ -188,7 +207,10 @@ def test_gradients_match_finite_differences():
                 e = torch.zeros_like(flat)
                 e[i] = 1e-6
                 fd = (loss_of((flat + e).view_as(param)) - loss_of((flat - e).view_as(param))) / 2e-6
-                assert abs(fd.item() - grad.flatten()[i].item()) < TOL["gradient"] * max(1.0, abs(fd.item())), (mech, name)
+                assert abs(fd.item() - grad.flatten()[i].item()) < TOL["gradient"] * max(1.0, abs(fd.item())), (
+                    mech,
+                    name,
+                )
 
 
 # ---------------------------------------------------------------------------------------
@@ -210,7 +232,7 @@ def test_default_corpus_fingerprint():
     c = data.load()
     fp = c.fingerprint
     assert fp["source"] == "python-stdlib" and fp["files"] > 100 and fp["python"] == sys.version.split()[0]
-    assert fp["bytes"] == sum(fp[f"{s}_bytes"] for s in data.SPLITS) - fp["files"]   # one separator per file
+    assert fp["bytes"] == sum(fp[f"{s}_bytes"] for s in data.SPLITS) - fp["files"]  # one separator per file
 
 
 def test_killed_training_resumes_to_the_same_weights(tmp_path, corpus):
@@ -244,11 +266,23 @@ def test_export_runs_in_the_engine(tmp_path, corpus, capsys):
         out = tmp_path / f"{mech}.npz"
         info = export_mod.export(model, corpus, layer=1, head=1, path=out, length=64)
         assert info["rows"] == 64 and info["d"] == 8
-        rc = sweep.main(["--mechanism", family, "--param", f"generators={out}", "--lengths", "8,32",
-                         "--trials", "8", "--out", str(tmp_path / f"sweep-{mech}")])
+        rc = sweep.main(
+            [
+                "--mechanism",
+                family,
+                "--param",
+                f"generators={out}",
+                "--lengths",
+                "8,32",
+                "--trials",
+                "8",
+                "--out",
+                str(tmp_path / f"sweep-{mech}"),
+            ]
+        )
         assert rc == 0
         rows = (tmp_path / f"sweep-{mech}" / "results.csv").read_text().splitlines()
-        assert len(rows) > 1 and ",8," in "".join(rows[1:])          # d = 8 taken from the file
+        assert len(rows) > 1 and ",8," in "".join(rows[1:])  # d = 8 taken from the file
         # row 0 is the generator of the last position: the query's own token
         z = np.load(out)
         tokens = torch.from_numpy(data.eval_windows(corpus.test, 64, 1)[:, :64])
@@ -259,8 +293,18 @@ def test_export_runs_in_the_engine(tmp_path, corpus, capsys):
 
 def test_quick_run_cli(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["run", "--quick", "--mechanisms", "rope,alibi,so2-random:abs=0.3,so2-learned,path", "--seeds", "2",
-            "--out", str(out), "--jobs", "1"]
+    argv = [
+        "run",
+        "--quick",
+        "--mechanisms",
+        "rope,alibi,so2-random:abs=0.3,so2-learned,path",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "| E1 |" in text and "| E4 |" in text and "L_stop" in text and "nan" not in text
@@ -268,8 +312,23 @@ def test_quick_run_cli(tmp_path, capsys):
 
     rows = list(csv.DictReader(open(out / "results.csv")))
     metrics = {r["metric"] for r in rows}
-    assert {"excess", "bpb_full", "bpb_sliding", "vs_alibi", "level", "L_stop", "L_cross", "far_mass", "far_mass_b5",
-            "far_mass_ub", "B_train", "B_seen", "coherence", "window", "val_bpb"} <= metrics
+    assert {
+        "excess",
+        "bpb_full",
+        "bpb_sliding",
+        "vs_alibi",
+        "level",
+        "L_stop",
+        "L_cross",
+        "far_mass",
+        "far_mass_b5",
+        "far_mass_ub",
+        "B_train",
+        "B_seen",
+        "coherence",
+        "window",
+        "val_bpb",
+    } <= metrics
     agg = [r for r in rows if r["seed"] == "all" and r["metric"] == "excess"]
     assert agg and all(r["seeds"] == "2" and float(r["lo"]) <= float(r["value"]) <= float(r["hi"]) for r in agg)
     man = json.loads((out / "manifest.json").read_text())
@@ -282,10 +341,12 @@ def test_quick_run_cli(tmp_path, capsys):
     again = capsys.readouterr().out
     assert "trained in" not in again and again.split("figure:")[-1] == text.split("figure:")[-1]
     # another study's settings into the same folder: refused
-    _one_line_exit_2(["run", "--quick", "--mechanisms", "rope", "--windows", "3", "--out", str(out)], capsys,
-                     "other settings")
-    _one_line_exit_2(["run", "--quick", "--mechanisms", "rope,rope", "--out", str(tmp_path / "dup")], capsys,
-                     "more than once")
+    _one_line_exit_2(
+        ["run", "--quick", "--mechanisms", "rope", "--windows", "3", "--out", str(out)], capsys, "other settings"
+    )
+    _one_line_exit_2(
+        ["run", "--quick", "--mechanisms", "rope,rope", "--out", str(tmp_path / "dup")], capsys, "more than once"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,14 +373,22 @@ def test_bad_input(tmp_path, capsys, corpus):
     _one_line_exit_2(["train", "--mechanism", "so2-random:abs=-1", *common], capsys, "angle table")
     _one_line_exit_2(["train", "--mechanism", "rope:gate=fla", *common], capsys, "no forget gate")
     _one_line_exit_2(["train", "--mechanism", "path-forget:gate=x", *common], capsys, "fox or fla")
-    _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(tmp_path / "nowhere"), *common], capsys, "does not exist")
+    _one_line_exit_2(
+        ["train", "--mechanism", "rope", "--corpus", str(tmp_path / "nowhere"), *common], capsys, "does not exist"
+    )
     _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(empty), *common], capsys, "no text")
-    _one_line_exit_2(["train", "--mechanism", "rope", "--corpus", str(tmp_path / "small.txt"), *common], capsys, "--context")
+    _one_line_exit_2(
+        ["train", "--mechanism", "rope", "--corpus", str(tmp_path / "small.txt"), *common], capsys, "--context"
+    )
     _one_line_exit_2(["train", "--mechanism", "rope", "--width", "12", "--heads", "4", *common], capsys, "odd")
     _one_line_exit_2(["train", "--mechanism", "rope", "--steps", "0", "--out", "x"], capsys, "positive integer")
-    _one_line_exit_2(["eval", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "e")], capsys, "no checkpoint")
+    _one_line_exit_2(
+        ["eval", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "e")], capsys, "no checkpoint"
+    )
     _one_line_exit_2(["eval", "--checkpoint", str(bad_ck), "--out", str(tmp_path / "e")], capsys, "format")
-    _one_line_exit_2(["eval", "--checkpoint", str(tmp_path / "junk"), "--out", str(tmp_path / "e")], capsys, "not a readable")
+    _one_line_exit_2(
+        ["eval", "--checkpoint", str(tmp_path / "junk"), "--out", str(tmp_path / "e")], capsys, "not a readable"
+    )
     _one_line_exit_2(["run", "--quick", "--mechanisms", ",", "--out", str(tmp_path / "r")], capsys, "empty")
     _one_line_exit_2(["train", "--mechanism", "rope", "--device", "tpu", *common], capsys, "--device")
     _one_line_exit_2(["report", str(empty)], capsys, "no results.csv")
@@ -346,9 +415,40 @@ def test_gpu_preset_fills_what_the_command_line_leaves_out(tmp_path):
     """run --preset gpu at toy size on the CPU: the options given win, the preset fills the rest
     (batch 64, its mechanism list), and the study runs end to end."""
     out = tmp_path / "gpu"
-    assert main(["run", "--preset", "gpu", "--device", "cpu", "--layers", "1", "--width", "16", "--heads", "2",
-                 "--context", "16", "--steps", "2", "--seeds", "2", "--mechanisms", "rope,path", "--multiples", "2,4",
-                 "--windows", "4", "--jobs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "gpu",
+                "--device",
+                "cpu",
+                "--layers",
+                "1",
+                "--width",
+                "16",
+                "--heads",
+                "2",
+                "--context",
+                "16",
+                "--steps",
+                "2",
+                "--seeds",
+                "2",
+                "--mechanisms",
+                "rope,path",
+                "--multiples",
+                "2,4",
+                "--windows",
+                "4",
+                "--jobs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     man = json.loads((out / "manifest.json").read_text())
     assert man["model"] == {"layers": 1, "width": 16, "heads": 2}
     assert man["train"]["batch"] == 64 and man["train"]["device"] == "cpu" and man["train"]["steps"] == 2
@@ -357,6 +457,7 @@ def test_gpu_preset_fills_what_the_command_line_leaves_out(tmp_path):
 
     class A:
         preset = "gpu"
+
     a = A()
     _apply_preset(a, ["run", "--preset", "gpu"])
     assert (a.width, a.context, a.device, a.seeds) == (256, 256, "cuda", 3)

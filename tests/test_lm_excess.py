@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mixing.lm import data, evaluate as ev  # noqa: E402
+from mixing.lm import data  # noqa: E402
+from mixing.lm import evaluate as ev
 from mixing.lm.model import LM, Config, parse_mechanism  # noqa: E402
 from mixing.lm.report import TAU, Bits, stop_length  # noqa: E402
 from mixing.lm.run import save_weights  # noqa: E402
@@ -35,7 +36,7 @@ def test_sliding_equals_full_within_the_training_context(mechanism):
     w = windows(3, 5 * T + 3)
     full, slide = ev.position_bits(m, w), ev.sliding_bits(m, w, T, stride=4)
     assert np.allclose(full[:, :T], slide[:, :T], atol=1e-12, rtol=0)
-    assert np.all(np.isfinite(slide)) and np.abs(full[:, T:] - slide[:, T:]).max() > 1e-6   # and differ beyond it
+    assert np.all(np.isfinite(slide)) and np.abs(full[:, T:] - slide[:, T:]).max() > 1e-6  # and differ beyond it
 
 
 def test_sliding_equals_full_where_context_cannot_matter():
@@ -66,7 +67,7 @@ def test_sliding_windows_score_every_position_once_with_enough_context(length, c
         assert end - a <= context and first >= a
         seen[first:end] += 1
         for i in range(max(first, context), end):
-            assert context - stride + 1 <= i - a + 1 <= context        # visible context of a scored byte
+            assert context - stride + 1 <= i - a + 1 <= context  # visible context of a scored byte
     assert np.all(seen == 1)
 
 
@@ -81,8 +82,8 @@ def test_file_windows_come_from_distinct_files(tmp_path):
     spans = c.files["test"]
     owner = [int(np.nonzero((spans[:, 0] <= s) & (s + 41 <= spans[:, 1]))[0][0]) for s in starts]
     assert len(set(owner)) == 5 and w.shape == (5, 41)
-    assert np.array_equal(w[0], c.test[starts[0]:starts[0] + 41])
-    assert np.array_equal(starts, data.file_windows(c, "test", 40, 5)[1])      # the same for every model
+    assert np.array_equal(w[0], c.test[starts[0] : starts[0] + 41])
+    assert np.array_equal(starts, data.file_windows(c, "test", 40, 5)[1])  # the same for every model
     from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="distinct"):
@@ -92,7 +93,7 @@ def test_file_windows_come_from_distinct_files(tmp_path):
 def _bits(curve, seeds=5, windows=64, noise=0.002, seed=0, context=8):
     """A synthetic study of one mechanism whose mean excess at 2x, 4x, ... is ``curve``."""
     rng = np.random.default_rng(seed)
-    ks = [2 ** e for e in range(1, len(curve) + 1)]
+    ks = [2**e for e in range(1, len(curve) + 1)]
     edges = [(0, context // 2), (context // 2, context)] + [(k * context // 2, k * context) for k in ks]
     sliding = 2.0 + rng.normal(0, 0.3, (1, windows, len(edges))) + np.zeros((seeds, 1, 1))
     full = sliding.copy()
@@ -174,8 +175,20 @@ def _fake_study(context, windows_by_label):
     for lab, seeds in windows_by_label.items():
         for s, heads in enumerate(seeds):
             for h, w in enumerate(heads):
-                st.rows.append({"mechanism": lab, "scale": "", "gate": "", "rope_base": "10000", "seed": str(s),
-                                "metric": "window", "layer": "0", "head": str(h), "x": "", "value": str(w)})
+                st.rows.append(
+                    {
+                        "mechanism": lab,
+                        "scale": "",
+                        "gate": "",
+                        "rope_base": "10000",
+                        "seed": str(s),
+                        "metric": "window",
+                        "layer": "0",
+                        "head": str(h),
+                        "x": "",
+                        "value": str(w),
+                    }
+                )
     return st
 
 
@@ -186,11 +199,17 @@ def test_c3_verdicts_on_known_windows():
 
     fixed = [[10, 11, 12], [9, 10, 11], [11, 12, 13]]
     lo = _fake_study(32, {"path": fixed, "so2-learned": fixed, "rope": [[math.nan] * 3] * 3})
-    hi = _fake_study(64, {"path": [[10, 12, 11], [11, 10, 9], [12, 11, 13]],
-                          "so2-learned": [[2 * w for w in s] for s in fixed], "rope": [[math.nan] * 3] * 3})
+    hi = _fake_study(
+        64,
+        {
+            "path": [[10, 12, 11], [11, 10, 9], [12, 11, 13]],
+            "so2-learned": [[2 * w for w in s] for s in fixed],
+            "rope": [[math.nan] * 3] * 3,
+        },
+    )
     assert model_windows(lo, "path") == [11, 10, 12]
     assert model_windows(_fake_study(8, {"x": [[3, math.nan, math.nan]]}), "x") == [math.inf]
-    rows = {r["mechanism"]: r for r in c3_rows([hi, lo])}           # any order: sorted by context
+    rows = {r["mechanism"]: r for r in c3_rows([hi, lo])}  # any order: sorted by context
     assert rows["path"]["verdict"] == "holds"
     assert rows["path"]["log_ratio"].lo < 0 < rows["path"]["log_ratio"].hi
     assert rows["so2-learned"]["verdict"] == "contradicted"

@@ -9,7 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_console_scripts_resolve_to_the_command_lines():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert set(scripts) == {"mixing-sweep", "mixing-proofs", "mixing-figures", "mixing-lm", "mixing-learn", "mixing-plot"}
+    assert set(scripts) == {
+        "mixing-sweep",
+        "mixing-proofs",
+        "mixing-figures",
+        "mixing-lm",
+        "mixing-learn",
+        "mixing-plot",
+    }
     for target in scripts.values():
         module, _, name = target.partition(":")
         assert callable(getattr(importlib.import_module(module), name)), target

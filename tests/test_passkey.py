@@ -14,7 +14,7 @@ def _pairs(row):
     marks = np.flatnonzero(row == pk.MARK)
     assert marks.size == 2
     a, b = marks
-    return a, b, row[a + 1:a + 1 + pk.VALUE], row[b + 1:b + 1 + pk.VALUE]
+    return a, b, row[a + 1 : a + 1 + pk.VALUE], row[b + 1 : b + 1 + pk.VALUE]
 
 
 def test_plant_writes_one_pair_inside_the_context_and_masks_the_copied_letters():
@@ -22,15 +22,15 @@ def test_plant_writes_one_pair_inside_the_context_and_masks_the_copied_letters()
     batch = rng.integers(32, 127, size=(400, 65))
     out, mask = pk.plant(batch, 0.5, seed=3, step=7)
     again, mask2 = pk.plant(batch, 0.5, seed=3, step=7)
-    assert np.array_equal(out, again) and np.array_equal(mask, mask2)          # resumable
+    assert np.array_equal(out, again) and np.array_equal(mask, mask2)  # resumable
     assert not np.array_equal(out, pk.plant(batch, 0.5, seed=3, step=8)[0])
     planted = [i for i in range(len(out)) if np.any(out[i] == pk.MARK)]
-    assert 150 < len(planted) < 250                                           # about half
+    assert 150 < len(planted) < 250  # about half
     for i in planted:
         a, b, v1, v2 = _pairs(out[i])
         assert np.array_equal(v1, v2) and np.all((v1 >= 97) & (v1 <= 122))
         assert pk.VALUE + 2 <= b - a <= 64 - pk.VALUE - 2 and b + pk.VALUE < 65
-        assert np.array_equal(np.flatnonzero(mask[i]), np.arange(b, b + pk.VALUE))   # predicts b+1 .. b+V
+        assert np.array_equal(np.flatnonzero(mask[i]), np.arange(b, b + pk.VALUE))  # predicts b+1 .. b+V
     for i in set(range(len(out))) - set(planted):
         assert np.array_equal(out[i], batch[i]) and not mask[i].any()
     same, none = pk.plant(batch, 0.0, 0, 0)
@@ -45,7 +45,7 @@ def test_query_windows_put_the_key_k_contexts_back():
         for row in out:
             a, b, v1, v2 = _pairs(row)
             assert b == q and b - a == int(k * 64) and np.array_equal(v1, v2)
-        assert np.array_equal(out, pk.query_windows(w, 64, k)[0])            # the same bytes for every model
+        assert np.array_equal(out, pk.query_windows(w, 64, k)[0])  # the same bytes for every model
     from mixing.engine.errors import ParameterError
 
     with pytest.raises(ParameterError, match="needs windows"):
@@ -79,8 +79,8 @@ def test_accuracy_reads_the_value_positions():
     got = pk.accuracy(_Copier(), w, 32, (0.5, 4))
     assert np.all(got["acc"] == 1.0) and np.all(got["bits"] < 1e-6)
     guess = pk.accuracy(_Guesser(), w, 32, (0.5, 4))
-    assert abs(guess["acc"].mean() - pk.CHANCE) < 0.03                       # 'a' right about 1 time in 26
-    z = 255 + np.e                                                            # one logit of 1, 255 of 0
+    assert abs(guess["acc"].mean() - pk.CHANCE) < 0.03  # 'a' right about 1 time in 26
+    z = 255 + np.e  # one logit of 1, 255 of 0
     hit = guess["acc"]
     assert np.allclose(guess["bits"], (1 - hit) * np.log2(z) + hit * np.log2(z / np.e))
 

@@ -46,10 +46,13 @@ def test_frozen_values(name, kw, value):
 
 def test_characteristic_functions_match_theory():
     f = formulas()["so2-coherence"]
-    for law, par, expect in (("gaussian", 0.7, math.exp(-0.7 ** 2 / 2)), ("uniform", 2.5, abs(math.sin(2.5) / 2.5)),
-                             ("vonmises", 3.0, special.i1(3.0) / special.i0(3.0)),
-                             ("wrapped_cauchy", 0.3, math.exp(-0.3))):
-        assert f(law=law, par=par, n=7) == pytest.approx(expect ** 7, rel=1e-12)
+    for law, par, expect in (
+        ("gaussian", 0.7, math.exp(-(0.7**2) / 2)),
+        ("uniform", 2.5, abs(math.sin(2.5) / 2.5)),
+        ("vonmises", 3.0, special.i1(3.0) / special.i0(3.0)),
+        ("wrapped_cauchy", 0.3, math.exp(-0.3)),
+    ):
+        assert f(law=law, par=par, n=7) == pytest.approx(expect**7, rel=1e-12)
     assert f(law="two_point", n=1) == 0.0
     assert f(law="constant", n=1000) == 1.0
 
@@ -57,13 +60,13 @@ def test_characteristic_functions_match_theory():
 def test_second_moment_matches_the_recurrence():
     f = formulas()["householder-second-moment"]
     for d, beta, c in ((8, 2.0, 0.5), (5, 0.3, -0.9), (64, 1.7, 0.0)):
-        lam = 1 - 2 * beta / d + 2 * beta ** 2 / (d * (d + 2))
-        g = beta ** 2 / (d * (d + 2))
+        lam = 1 - 2 * beta / d + 2 * beta**2 / (d * (d + 2))
+        g = beta**2 / (d * (d + 2))
         a, b = 1.0, 0.0
         for n in range(1, 41):
             a, b = lam * a, lam * b + g * (a + d * b)
             assert f(d=d, beta=beta, n=n, c=c) == pytest.approx(a * c * c + b, rel=1e-11, abs=1e-15)
-    assert f(d=8, beta=2.0, n=4000, c=0.3) == pytest.approx(1 / 8, rel=1e-9)   # a uniform sphere coordinate
+    assert f(d=8, beta=2.0, n=4000, c=0.3) == pytest.approx(1 / 8, rel=1e-9)  # a uniform sphere coordinate
 
 
 def test_sphere_mgf_matches_bessel_form():
@@ -74,18 +77,19 @@ def test_sphere_mgf_matches_bessel_form():
 
 
 def test_subgaussian_series_ratio_and_i0_bound():
-    from proofs.score_gap import subgaussian_ratio
     import sympy as sp
+
+    from proofs.score_gap import subgaussian_ratio
 
     assert sp.simplify(subgaussian_ratio() - 1 / sp.factorial(sp.Symbol("k", integer=True, nonnegative=True))) == 0
     x = np.linspace(0.0, 30.0, 301)
-    assert np.all(special.i0(x) <= np.exp(x ** 2 / 4) * (1 + 1e-15))
+    assert np.all(special.i0(x) <= np.exp(x**2 / 4) * (1 + 1e-15))
 
 
 def test_value_residual_matches_theory_double_sum():
     f = formulas()["value-residual"]
     for N, rho in ((1, 0.5), (10, 0.9), (300, 0.2)):
-        S = N * (1 + rho) / (1 - rho) - 2 * rho * (1 - rho ** N) / (1 - rho) ** 2
+        S = N * (1 + rho) / (1 - rho) - 2 * rho * (1 - rho**N) / (1 - rho) ** 2
         brute = sum(rho ** abs(i - j) for i in range(N) for j in range(N)) if N <= 300 else S
         assert S == pytest.approx(brute, rel=1e-12)
         A, mu2, xi2 = 0.8, 1.3, 0.4
@@ -106,9 +110,9 @@ def test_geometric_far_sum_and_horizon():
 
 
 def test_check_rules():
-    assert Check("x", "", "eq", 1.0, 1.03, 0.01).passed            # z = 3
-    assert not Check("x", "", "eq", 1.0, 1.05, 0.01).passed        # z = 5
-    assert Check("x", "", "eq", 0.5, 0.5, 0.0).passed              # deterministic, within the floor
+    assert Check("x", "", "eq", 1.0, 1.03, 0.01).passed  # z = 3
+    assert not Check("x", "", "eq", 1.0, 1.05, 0.01).passed  # z = 5
+    assert Check("x", "", "eq", 0.5, 0.5, 0.0).passed  # deterministic, within the floor
     assert not Check("x", "", "eq", 0.5, 0.5 + 1e-9, 0.0).passed
     c = Check("x", "", "le", 0.7, 0.2)
     assert c.passed and c.score == pytest.approx(0.5)
@@ -119,8 +123,9 @@ def test_check_rules():
 
 def test_a_wrong_prediction_fails(monkeypatch):
     real = formulas()["householder-coherence"]
-    wrong = Formula(real.name, real.claim, real.params, real.expr,
-                    lambda d, beta, n: (1 - beta / (d + 1)) ** n, real.doc)    # E[w w^T] = I/(d+1): wrong
+    wrong = Formula(
+        real.name, real.claim, real.params, real.expr, lambda d, beta, n: (1 - beta / (d + 1)) ** n, real.doc
+    )  # E[w w^T] = I/(d+1): wrong
     monkeypatch.setitem(formulas(), "householder-coherence", wrong)
     checks = verify.check_householder_coherence(verify.Sizes(True), 5)
     assert not all(c.passed for c in checks)
@@ -140,12 +145,43 @@ def test_quick_run_passes_and_writes_report(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", [n for n, f in formulas().items() if f.cli])
 def test_eval_every_formula(name, capsys):
-    args = {"so2-coherence": ["law=gaussian", "sigma=0.5", "n=4"], "so2-mgf": ["B=3", "r=0.5,0.2"],
-            "so2-mgf-subgaussian": ["B=3", "r=0.5,0.2"]}
-    sample = {"d": "16", "beta": "1.5", "n": "7", "c": "0.3", "B": "4", "F": "100", "eta": "0.2", "L": "1000",
-              "M": "1.6", "m": "0.2", "W": "8", "s_star": "3", "N": "50", "rho": "0.9", "mu2": "1", "xi2": "0.5",
-              "A": "0.7", "eps": "0.05", "z": "0.5", "mu": "0.3", "v": "2", "p": "0.2", "kappa": "0.8", "delta": "1",
-              "sigma": "0.3", "O_T": "1.5", "O_2T": "3", "T": "32", "u": "0.05", "b": "-0.1"}
+    args = {
+        "so2-coherence": ["law=gaussian", "sigma=0.5", "n=4"],
+        "so2-mgf": ["B=3", "r=0.5,0.2"],
+        "so2-mgf-subgaussian": ["B=3", "r=0.5,0.2"],
+    }
+    sample = {
+        "d": "16",
+        "beta": "1.5",
+        "n": "7",
+        "c": "0.3",
+        "B": "4",
+        "F": "100",
+        "eta": "0.2",
+        "L": "1000",
+        "M": "1.6",
+        "m": "0.2",
+        "W": "8",
+        "s_star": "3",
+        "N": "50",
+        "rho": "0.9",
+        "mu2": "1",
+        "xi2": "0.5",
+        "A": "0.7",
+        "eps": "0.05",
+        "z": "0.5",
+        "mu": "0.3",
+        "v": "2",
+        "p": "0.2",
+        "kappa": "0.8",
+        "delta": "1",
+        "sigma": "0.3",
+        "O_T": "1.5",
+        "O_2T": "3",
+        "T": "32",
+        "u": "0.05",
+        "b": "-0.1",
+    }
     argv = args.get(name) or [f"{p}={sample[p]}" for p in formulas()[name].params]
     assert cli.main(["eval", name, *argv]) == 0
     value = float(capsys.readouterr().out.strip())
@@ -155,16 +191,30 @@ def test_eval_every_formula(name, capsys):
 def test_eval_list(capsys):
     assert cli.main(["eval", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("so2-coherence", "householder-coherence", "householder-second-moment", "sphere-mgf",
-                 "near-weight-upper", "alibi-far-mass", "value-residual", "window"):
+    for name in (
+        "so2-coherence",
+        "householder-coherence",
+        "householder-second-moment",
+        "sphere-mgf",
+        "near-weight-upper",
+        "alibi-far-mass",
+        "value-residual",
+        "window",
+    ):
         assert name in out
 
 
-@pytest.mark.parametrize("argv,word", [(["eval", "nosuch"], "nosuch"), (["eval", "window", "rho=0.9"], "eps"),
-                                       (["eval", "window", "rho=0.9", "eps=0.1", "x=1"], "x"),
-                                       (["eval", "window", "rho"], "key=value"),
-                                       (["eval", "so2-coherence", "law=levy", "n=3"], "law"),
-                                       (["eval", "sphere-mgf", "d=abc", "B=1"], "abc")])
+@pytest.mark.parametrize(
+    "argv,word",
+    [
+        (["eval", "nosuch"], "nosuch"),
+        (["eval", "window", "rho=0.9"], "eps"),
+        (["eval", "window", "rho=0.9", "eps=0.1", "x=1"], "x"),
+        (["eval", "window", "rho"], "key=value"),
+        (["eval", "so2-coherence", "law=levy", "n=3"], "law"),
+        (["eval", "sphere-mgf", "d=abc", "B=1"], "abc"),
+    ],
+)
 def test_eval_bad_input(argv, word, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -183,8 +233,14 @@ def test_b8_block_factor_and_limits():
         if v == 0:
             direct = math.exp(z * math.cos(mu))
         else:
-            direct = integrate.quad(lambda t: math.exp(z * math.cos(mu + t) - t * t / (2 * v)) / math.sqrt(2 * math.pi * v),
-                                    -12 * math.sqrt(v), 12 * math.sqrt(v), limit=200)[0]
+            direct = integrate.quad(
+                lambda t, z=z, mu=mu, v=v: (
+                    math.exp(z * math.cos(mu + t) - t * t / (2 * v)) / math.sqrt(2 * math.pi * v)
+                ),
+                -12 * math.sqrt(v),
+                12 * math.sqrt(v),
+                limit=200,
+            )[0]
         assert lookalike.block_factor(z, mu, v)[0] == pytest.approx(direct, rel=1e-10)
     est = {f.name: f for f in rf()}["near-weight-estimate"]
     for L in (16, 500):
@@ -216,20 +272,23 @@ def test_approx_check_passes_only_within_its_accuracy():
 
     assert Check("x", "", "approx", 1.1, 1.0, 0.001, tol=0.2).passed
     assert not Check("x", "", "approx", 1.5, 1.0, 0.001, tol=0.2).passed
-    assert Check("x", "", "approx", 1.5, 1.0, 0.1, tol=0.2).passed          # within 4 s.e. of the tolerance
+    assert Check("x", "", "approx", 1.5, 1.0, 0.1, tol=0.2).passed  # within 4 s.e. of the tolerance
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["so2-coherence", "law=gaussian", "sigma=0.5", "n=-5"], "n: must be a lag"),
-    (["so2-coherence", "law=gaussian", "sigma=-1", "n=3"], "sigma: must be >= 0"),
-    (["householder-second-moment", "d=nan", "beta=2", "n=3", "c=0.5"], "d: must be finite"),
-    (["householder-second-moment", "d=0", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
-    (["householder-second-moment", "d=8.5", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
-    (["householder-second-moment", "d=8", "beta=3", "n=3", "c=0.5"], "beta: must be in (0, 2]"),
-    (["householder-second-moment", "d=8", "beta=2", "n=3", "c=1.5"], "c: must be a cosine"),
-    (["far-set-horizon", "B=3", "eta=1"], "eta: must be in (0, 1)"),
-    (["b8-near-weight-rope", "d=64", "B=8", "p=1.5", "kappa=1", "delta=1", "L=100"], "p: must be a probability"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["so2-coherence", "law=gaussian", "sigma=0.5", "n=-5"], "n: must be a lag"),
+        (["so2-coherence", "law=gaussian", "sigma=-1", "n=3"], "sigma: must be >= 0"),
+        (["householder-second-moment", "d=nan", "beta=2", "n=3", "c=0.5"], "d: must be finite"),
+        (["householder-second-moment", "d=0", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
+        (["householder-second-moment", "d=8.5", "beta=2", "n=3", "c=0.5"], "d: must be a dimension"),
+        (["householder-second-moment", "d=8", "beta=3", "n=3", "c=0.5"], "beta: must be in (0, 2]"),
+        (["householder-second-moment", "d=8", "beta=2", "n=3", "c=1.5"], "c: must be a cosine"),
+        (["far-set-horizon", "B=3", "eta=1"], "eta: must be in (0, 1)"),
+        (["b8-near-weight-rope", "d=64", "B=8", "p=1.5", "kappa=1", "delta=1", "L=100"], "p: must be a probability"),
+    ],
+)
 def test_eval_rejects_values_outside_the_domain(argv, needle, capsys):
     assert cli.main(["eval", *argv]) == 2
     err = capsys.readouterr().err.strip()

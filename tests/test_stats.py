@@ -10,9 +10,14 @@ from mixing.engine.stats import Interval, classify, crossed, pigeonhole, seeds_n
 
 
 def _tables(rng, S, W, seed_sd, window_sd, noise_sd, mean=0.1):
-    shared = rng.normal(0, window_sd, W)                 # window effects, shared by both tables
+    shared = rng.normal(0, window_sd, W)  # window effects, shared by both tables
     a = mean + rng.normal(0, seed_sd, (S, 1)) + shared + rng.normal(0, noise_sd, (S, W))
-    b = rng.normal(0, seed_sd, (S, 1)) + 0.7 * shared + rng.normal(0, 0.5 * window_sd, W) + rng.normal(0, noise_sd, (S, W))
+    b = (
+        rng.normal(0, seed_sd, (S, 1))
+        + 0.7 * shared
+        + rng.normal(0, 0.5 * window_sd, W)
+        + rng.normal(0, noise_sd, (S, W))
+    )
     return a, b
 
 
@@ -84,8 +89,16 @@ def test_welch_matches_scipy():
     assert iv.dof == pytest.approx(ref.df)
 
 
-@pytest.mark.parametrize("lo,hi,verdict", [(-0.1, 0.2, "holds"), (-0.1, 0.8, "unresolved"), (0.1, 0.3, "contradicted"),
-                                           (-0.5, -0.2, "contradicted"), (float("nan"), 1, "unresolved")])
+@pytest.mark.parametrize(
+    "lo,hi,verdict",
+    [
+        (-0.1, 0.2, "holds"),
+        (-0.1, 0.8, "unresolved"),
+        (0.1, 0.3, "contradicted"),
+        (-0.5, -0.2, "contradicted"),
+        (float("nan"), 1, "unresolved"),
+    ],
+)
 def test_independence_rule(lo, hi, verdict):
     from mixing.engine.stats import Interval, independence
 

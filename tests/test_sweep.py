@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mixing.sweep", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mixing.sweep", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def read(path):
@@ -28,8 +29,26 @@ def read(path):
 
 def test_retrieval_sweep_writes_results_contract(tmp_path):
     out = tmp_path / "o"
-    rc = main(["--mechanism", "so2", "--mechanism", "householder", "--d", "6,8", "--lengths", "2^3:2^6",
-               "--param", "beta=1,2", "--param", "B=4", "--trials", "5", "--out", str(out)])
+    rc = main(
+        [
+            "--mechanism",
+            "so2",
+            "--mechanism",
+            "householder",
+            "--d",
+            "6,8",
+            "--lengths",
+            "2^3:2^6",
+            "--param",
+            "beta=1,2",
+            "--param",
+            "B=4",
+            "--trials",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = read(out / "results.csv")
     assert list(rows[0])[:9] == ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed", "d"]
@@ -46,8 +65,10 @@ def test_retrieval_sweep_writes_results_contract(tmp_path):
 
 def test_walk_measures_and_config(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('mechanism = ["so2"]\nmeasure = "second-moment"\nd = [4]\nlags = 7\ntrials = 3\n'
-                   '[param]\nc = [0.0, 0.5]\nlaw = "uniform"\n')
+    cfg.write_text(
+        'mechanism = ["so2"]\nmeasure = "second-moment"\nd = [4]\nlags = 7\ntrials = 3\n'
+        '[param]\nc = [0.0, 0.5]\nlaw = "uniform"\n'
+    )
     assert main(["--config", str(cfg), "--out", str(tmp_path / "o")]) == 0
     rows = read(tmp_path / "o" / "results.csv")
     assert len(rows) == 2 * 7 and {r["measure"] for r in rows} == {"second_moment"}
@@ -109,18 +130,50 @@ def test_existing_out_needs_resume(tmp_path, capsys):
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
-    assert main(["--mechanism", "nope", "--d", "6", "--lengths", "4,8", "--trials", "2",
-                 "--out", str(tmp_path / "o"), "--resume"]) == 2
+    assert (
+        main(
+            [
+                "--mechanism",
+                "nope",
+                "--d",
+                "6",
+                "--lengths",
+                "4,8",
+                "--trials",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+                "--resume",
+            ]
+        )
+        == 2
+    )
 
 
 def test_resume_after_sigkill_gives_identical_results(tmp_path):
-    args = ["--mechanism", "householder", "--d", "16", "--lengths", "2^4:2^14", "--trials", "48",
-            "--param", "beta=0.25,0.5,0.75,1,1.25,1.5,1.75,2", "--seed", "9"]
+    args = [
+        "--mechanism",
+        "householder",
+        "--d",
+        "16",
+        "--lengths",
+        "2^4:2^14",
+        "--trials",
+        "48",
+        "--param",
+        "beta=0.25,0.5,0.75,1,1.25,1.5,1.75,2",
+        "--seed",
+        "9",
+    ]
     ref = tmp_path / "ref"
     assert run_cli(*args, "--out", str(ref)).returncode == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "mixing.sweep", *args, "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mixing.sweep", *args, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         done = list((out / "points").glob("*.csv")) if (out / "points").exists() else []
@@ -139,14 +192,47 @@ def test_resume_after_sigkill_gives_identical_results(tmp_path):
 
 def test_show_chooses_the_summary_metrics(tmp_path, capsys):
     out = tmp_path / "s"
-    assert main(["--mechanism", "so2", "--d", "8", "--lengths", "8,32", "--trials", "4",
-                 "--show", "retention,far_mass", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--d",
+                "8",
+                "--lengths",
+                "8,32",
+                "--trials",
+                "4",
+                "--show",
+                "retention,far_mass",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "retention (L ->)" in text and "far_mass (L ->)" in text and "near_weight (L ->)" not in text
-    assert main(["--mechanism", "so2", "--d", "8", "--lengths", "8", "--trials", "2", "--out", str(tmp_path / "d")]) == 0
-    assert "near_weight (L ->)" in capsys.readouterr().out          # the default: the measure's own metric
-    rc = main(["--mechanism", "so2", "--d", "8", "--lengths", "8", "--trials", "2", "--show", "coherence",
-               "--out", str(tmp_path / "bad")])
+    assert (
+        main(["--mechanism", "so2", "--d", "8", "--lengths", "8", "--trials", "2", "--out", str(tmp_path / "d")]) == 0
+    )
+    assert "near_weight (L ->)" in capsys.readouterr().out  # the default: the measure's own metric
+    rc = main(
+        [
+            "--mechanism",
+            "so2",
+            "--d",
+            "8",
+            "--lengths",
+            "8",
+            "--trials",
+            "2",
+            "--show",
+            "coherence",
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "--show" in err and "near_weight" in err
 
@@ -158,11 +244,27 @@ def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
 
     path = tmp_path / "g.npz"
     angles = np.random.default_rng(0).normal(size=(5, 4))
-    generators.save(str(path), "table", "so2", {"angles": angles}, kappa=np.full(5, 0.9),
-                    block_weights=np.full(4, 0.8), B=8.0)
+    generators.save(
+        str(path), "table", "so2", {"angles": angles}, kappa=np.full(5, 0.9), block_weights=np.full(4, 0.8), B=8.0
+    )
     out = tmp_path / "o"
-    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "8", "--trials", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--param",
+                f"generators={path}",
+                "--lengths",
+                "8",
+                "--trials",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if "not used" in line]
     assert len(err) == 1 and "kappa" in err[0] and "block_weights" in err[0]
     man = json.loads((out / "manifest.json").read_text())
@@ -170,8 +272,23 @@ def test_generators_file_parts_not_used_are_named(tmp_path, capsys):
     # a file with the generators alone: nothing to report
     plain = tmp_path / "p.npz"
     generators.save(str(plain), "table", "so2", {"angles": angles})
-    assert main(["--mechanism", "so2", "--param", f"generators={plain}", "--lengths", "8", "--trials", "2",
-                 "--out", str(tmp_path / "p")]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--param",
+                f"generators={plain}",
+                "--lengths",
+                "8",
+                "--trials",
+                "2",
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
     assert "not used" not in capsys.readouterr().err
 
 
@@ -180,7 +297,7 @@ def test_a_folder_in_use_is_refused_and_default_folders_never_collide(tmp_path, 
 
     out = tmp_path / "busy"
     holder = Store(out)
-    holder.lock()                                       # another sweep holds the folder
+    holder.lock()  # another sweep holds the folder
     try:
         rc = main(["--mechanism", "nope", "--lengths", "8", "--trials", "2", "--out", str(out)])
         err = capsys.readouterr().err.strip()
@@ -201,15 +318,29 @@ def test_a_folder_in_use_is_refused_and_default_folders_never_collide(tmp_path, 
 
 def test_resume_recomputes_points_that_do_not_prove_themselves(tmp_path, capsys):
     out = tmp_path / "c"
-    argv = ["--mechanism", "so2", "--mechanism", "householder", "--param", "beta=1,2", "--d", "8",
-            "--lengths", "8,32", "--trials", "6", "--out", str(out)]
+    argv = [
+        "--mechanism",
+        "so2",
+        "--mechanism",
+        "householder",
+        "--param",
+        "beta=1,2",
+        "--d",
+        "8",
+        "--lengths",
+        "8,32",
+        "--trials",
+        "6",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     full = (out / "results.csv").read_bytes()
     files = sorted((out / "points").iterdir())
     assert len(files) == 3
-    files[0].write_text(files[0].read_text()[:-40])                       # truncated
-    files[1].write_text(files[1].read_text().replace("0.", "0.9", 1))     # a value altered
-    files[2].write_text("")                                              # emptied
+    files[0].write_text(files[0].read_text()[:-40])  # truncated
+    files[1].write_text(files[1].read_text().replace("0.", "0.9", 1))  # a value altered
+    files[2].write_text("")  # emptied
     capsys.readouterr()
     assert main([*argv, "--resume"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "recomputing" in line]
@@ -219,13 +350,16 @@ def test_resume_recomputes_points_that_do_not_prove_themselves(tmp_path, capsys)
     assert len(man["checksums"]) == 3
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--lengths", "1e19"], "exceeds the largest supported value"),
-    (["--lengths", "1e15"], "exceeds the largest supported value"),
-    (["--lengths", "2^30:2^40"], "add --force-size"),
-    (["--d", "100000", "--lengths", "8"], "GiB at its peak"),
-    (["--trials", "1e13", "--lengths", "8"], "exceeds the largest supported value"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--lengths", "1e19"], "exceeds the largest supported value"),
+        (["--lengths", "1e15"], "exceeds the largest supported value"),
+        (["--lengths", "2^30:2^40"], "add --force-size"),
+        (["--d", "100000", "--lengths", "8"], "GiB at its peak"),
+        (["--trials", "1e13", "--lengths", "8"], "exceeds the largest supported value"),
+    ],
+)
 def test_absurd_sizes_are_refused_with_the_estimate(tmp_path, capsys, argv, needle):
     rc = main(["--mechanism", "householder", *argv, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
@@ -244,7 +378,7 @@ def test_counts_accept_powers_of_two_and_mixed_length_lists():
     from mixing.engine.errors import ParameterError
     from mixing.sweep.grid import _int, parse_lengths
 
-    assert parse_lengths("2^20") == [2 ** 20]
+    assert parse_lengths("2^20") == [2**20]
     assert parse_lengths("2^10,2^12,5000") == [1024, 4096, 5000]
     assert parse_lengths("2^4:2^6,100") == [16, 32, 64, 100]
     assert _int("lags", "2^8") == 256 and _int("trials", "1e3") == 1000
@@ -257,17 +391,49 @@ def test_ctrl_c_stops_a_long_trial_within_seconds(tmp_path):
     """One trial of 2^30 steps is a single kernel call of about a minute: SIGINT must stop it
     within a few seconds (the kernel polls a stop flag), keep the finished point, and exit 130."""
     out = tmp_path / "long"
-    argv = [sys.executable, "-m", "mixing.sweep", "--mechanism", "nope", "--measure", "retrieval",
-            "--lengths", "16,2^30", "--trials", "1", "--d", "4", "--out", str(out)]
-    first = subprocess.run(argv[:5] + ["--mechanism", "alibi", "--param", "m=1e-9", "--lengths", "16",
-                                       "--trials", "1", "--d", "4", "--out", str(tmp_path / "warm")],
-                           capture_output=True, text=True, timeout=300)   # compile the kernels first
+    argv = [
+        sys.executable,
+        "-m",
+        "mixing.sweep",
+        "--mechanism",
+        "nope",
+        "--measure",
+        "retrieval",
+        "--lengths",
+        "16,2^30",
+        "--trials",
+        "1",
+        "--d",
+        "4",
+        "--out",
+        str(out),
+    ]
+    first = subprocess.run(
+        argv[:5]
+        + [
+            "--mechanism",
+            "alibi",
+            "--param",
+            "m=1e-9",
+            "--lengths",
+            "16",
+            "--trials",
+            "1",
+            "--d",
+            "4",
+            "--out",
+            str(tmp_path / "warm"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # compile the kernels first
     assert first.returncode == 0, first.stderr
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "manifest.json").exists() and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(2.0)                                   # inside the long kernel call by now
+    time.sleep(2.0)  # inside the long kernel call by now
     sent = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -279,6 +445,7 @@ def test_ctrl_c_stops_a_long_trial_within_seconds(tmp_path):
 @pytest.mark.parametrize("given", ["64,16", "16,16,64"])
 def test_lengths_in_any_order_label_every_row_right(given, tmp_path, capsys):
     """Each row of a multi-length sweep equals the row of a run at that length alone."""
+
     def rows(lengths, name):
         out = tmp_path / name
         assert main(["--mechanism", "rope", "--lengths", lengths, "--trials", "8", "--out", str(out)]) == 0
@@ -322,13 +489,43 @@ def test_a_sequence_file_shorter_than_the_lengths_is_cycled_and_says_so(tmp_path
 
     path = tmp_path / "seq.npz"
     gen.save(str(path), "sequence", "so2", {"angles": np.full((32, 4), 0.3)})
-    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "16,64", "--trials", "2",
-                 "--out", str(tmp_path / "long")]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--param",
+                f"generators={path}",
+                "--lengths",
+                "16,64",
+                "--trials",
+                "2",
+                "--out",
+                str(tmp_path / "long"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert err.count("reuse them cyclically") == 1 and "mod 32" in err
     assert json.loads((tmp_path / "long" / "manifest.json").read_text())["generators_cycled"] == {str(path): 32}
-    assert main(["--mechanism", "so2", "--param", f"generators={path}", "--lengths", "16,32", "--trials", "2",
-                 "--out", str(tmp_path / "short")]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--param",
+                f"generators={path}",
+                "--lengths",
+                "16,32",
+                "--trials",
+                "2",
+                "--out",
+                str(tmp_path / "short"),
+            ]
+        )
+        == 0
+    )
     assert "cyclically" not in capsys.readouterr().err
     assert json.loads((tmp_path / "short" / "manifest.json").read_text())["generators_cycled"] == {}
 
@@ -341,8 +538,28 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
     from mixing.sweep import results
 
     out = tmp_path / "s"
-    assert main(["--mechanism", "so2", "--mechanism", "rope", "--param", "sigma=0.3,0.6", "--d", "8",
-                 "--lengths", "8,32", "--trials", "4", "--out", str(out), "--plot"]) == 0
+    assert (
+        main(
+            [
+                "--mechanism",
+                "so2",
+                "--mechanism",
+                "rope",
+                "--param",
+                "sigma=0.3,0.6",
+                "--d",
+                "8",
+                "--lengths",
+                "8,32",
+                "--trials",
+                "4",
+                "--out",
+                str(out),
+                "--plot",
+            ]
+        )
+        == 0
+    )
     assert "figure:" in capsys.readouterr().out
     png = (out / "plot.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -11,8 +11,10 @@ SPAN = re.compile(r"`([^`]+)`")
 #: a code span is an equation when it has an operator, a subscript or a bracket ...
 MATH = re.compile(r"[=^_()/*+<>|\[]|\b(sum|prod|log|exp|E)\b")
 #: ... and is not code: a command, a dotted name or a path, an option, a mechanism label
-CODE = re.compile(r"python -m|[A-Za-z_]\.[A-Za-z_]|[A-Za-z]/|--|=$|^[a-z_]+=|:[a-z]+=|^\*-|-\*$"
-                  r"|^[a-z0-9-]+(:[a-z=.0-9]+)*$")
+CODE = re.compile(
+    r"python -m|[A-Za-z_]\.[A-Za-z_]|[A-Za-z]/|--|=$|^[a-z_]+=|:[a-z]+=|^\*-|-\*$"
+    r"|^[a-z0-9-]+(:[a-z=.0-9]+)*$"
+)
 IDENT = re.compile(r"[A-Za-z][A-Za-z0-9]*\*?")
 
 
@@ -53,7 +55,9 @@ def test_the_notation_comes_first_and_the_paper_is_cited():
 
 
 def test_an_undefined_symbol_is_caught():
-    doc = ("# T\n\n## Notation\n\n- `B`: scale; `L`: length.\n\n## 1. Use\n\n"
-           "The bound `a* <= e^B / L` and the code `mixing.engine.task` and `--trials 4`.\n")
+    doc = (
+        "# T\n\n## Notation\n\n- `B`: scale; `L`: length.\n\n## 1. Use\n\n"
+        "The bound `a* <= e^B / L` and the code `mixing.engine.task` and `--trials 4`.\n"
+    )
     assert undefined(doc) == {"a*", "e"}
     assert equations("`python -m proofs` `so2-random:abs=0.3` `x = y_1`") == ["x = y_1"]

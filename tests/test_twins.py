@@ -12,8 +12,11 @@ from mixing.engine.kernels import cpu, draws, readout
 
 @pytest.mark.parametrize("module", [rng, laws, draws, readout])
 def test_every_compiled_helper_is_registered(module):
-    compiled = {name for name, obj in vars(module).items()
-                if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__}
+    compiled = {
+        name
+        for name, obj in vars(module).items()
+        if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__
+    }
     assert compiled, module.__name__
     assert compiled == set(twins.registered(module))
 

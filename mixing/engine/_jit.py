@@ -21,7 +21,7 @@ from numba.extending import intrinsic
 
 CACHE = os.environ.get("MIXING_NUMBA_CACHE", "1") not in ("0", "false", "no", "")
 
-_PKG = Path(__file__).resolve().parent          # mixing/engine
+_PKG = Path(__file__).resolve().parent  # mixing/engine
 _ROOTS = (str(_PKG.parent), str(_PKG.parent.parent / "proofs"))
 
 
@@ -59,19 +59,18 @@ def _salted(base):
 def _install() -> bool:
     """Put the salted locators first; False when this numba has no such hook."""
     try:
-        from numba.core.caching import (CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator,
-                                        UserWideCacheLocator)
+        from numba.core.caching import CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator, UserWideCacheLocator
     except ImportError:  # pragma: no cover - other numba layouts
         return False
     classes = CacheImpl._locator_classes
     if not any(c.__name__.startswith("Mixing") for c in classes):
         # NUMBA_CACHE_DIR first, as numba orders them
-        classes[:0] = [_salted(UserProvidedCacheLocator), _salted(InTreeCacheLocator),
-                       _salted(UserWideCacheLocator)]
+        classes[:0] = [_salted(UserProvidedCacheLocator), _salted(InTreeCacheLocator), _salted(UserWideCacheLocator)]
     return True
 
 
 SALTED = _install() if CACHE else False
+
 
 @intrinsic
 def load_flag(typingctx, flag):

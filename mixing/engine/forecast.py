@@ -64,32 +64,43 @@ def engine(mech, task, T: int, lengths, trials: int, seed: int = 0) -> dict:
     if min(lengths) <= 2 * T:
         raise ParameterError(f"lengths: forecast lengths must exceed 2T = {2 * T}, got {min(lengths)}")
     xs = sorted({T, 2 * T, *lengths})
-    rows = measures.per_trial_retrieval(mech, task, xs, seed, trials)      # [trials, K, 4]
+    rows = measures.per_trial_retrieval(mech, task, xs, seed, trials)  # [trials, K, 4]
     far = rows[:, :, 1]
     o = odds(far)
     col = {x: i for i, x in enumerate(xs)}
-    fc = stationary_odds(o[:, col[T]], o[:, col[2 * T]], T, lengths, 2 * T)   # [trials, len(lengths)]
+    fc = stationary_odds(o[:, col[T]], o[:, col[2 * T]], T, lengths, 2 * T)  # [trials, len(lengths)]
     meas = np.stack([o[:, col[L]] for L in lengths], axis=1)
     err = [t_interval(fc[:, j] - meas[:, j]) for j in range(len(lengths))]
-    return {"lengths": lengths, "forecast_odds": fc.mean(0), "measured_odds": meas.mean(0),
-            "forecast_far": np.mean(fc / (1 + fc), axis=0), "measured_far": far[:, [col[L] for L in lengths]].mean(0),
-            "error": err, "relative_error": [Interval(e.value / m, e.se / m, e.dof, e.lo / m, e.hi / m)
-                                             for e, m in zip(err, meas.mean(0))]}
+    return {
+        "lengths": lengths,
+        "forecast_odds": fc.mean(0),
+        "measured_odds": meas.mean(0),
+        "forecast_far": np.mean(fc / (1 + fc), axis=0),
+        "measured_far": far[:, [col[L] for L in lengths]].mean(0),
+        "error": err,
+        "relative_error": [
+            Interval(e.value / m, e.se / m, e.dof, e.lo / m, e.hi / m) for e, m in zip(err, meas.mean(0))
+        ],
+    }
 
 
-def from_file(path, context: int | None = None, ks=(4, 8, 16, 32), trials: int = 512, seed: int = 0,
-              B: float | None = None) -> dict:
+def from_file(
+    path, context: int | None = None, ks=(4, 8, 16, 32), trials: int = 512, seed: int = 0, B: float | None = None
+) -> dict:
     """The engine forecast on a generators file of kind ``sequence`` (one generator per lag),
     at the study's setting: trained at ``context`` T (default: the file's ``train_length``),
     far set past W = T/2, odds forecast from T and 2T to each ``k T`` (k > 2) and measured
     there. Refuses lengths past the file's rows, which the engine would cycle."""
-    from . import mechanisms
     from . import generators as gen_mod
+    from . import mechanisms
     from .task import Task
 
     data = gen_mod.read(path)
-    meta = {k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v) for k, v in data.items()
-            if k not in ("angles", "directions", "betas")}
+    meta = {
+        k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v)
+        for k, v in data.items()
+        if k not in ("angles", "directions", "betas")
+    }
     if "angles" in data:
         name, rows, d = "so2", data["angles"].shape[0], 2 * data["angles"].shape[-1]
     elif "directions" in data:
@@ -97,8 +108,10 @@ def from_file(path, context: int | None = None, ks=(4, 8, 16, 32), trials: int =
     else:
         raise ParameterError(f"{path}: holds neither angles nor directions")
     if str(meta.get("kind", "table")) != "sequence":
-        raise ParameterError(f"{path}: a forecast needs generators of kind sequence (one per lag, from "
-                             f"python -m mixing.lm export), not a table")
+        raise ParameterError(
+            f"{path}: a forecast needs generators of kind sequence (one per lag, from "
+            f"python -m mixing.lm export), not a table"
+        )
     T = int(context) if context else int(meta.get("train_length", -1))
     if T < 2:
         raise ParameterError(f"{path}: no train_length in the file; give the training context")
@@ -106,13 +119,28 @@ def from_file(path, context: int | None = None, ks=(4, 8, 16, 32), trials: int =
     if not ks:
         raise ParameterError("ks: give at least one multiple above 2 (the forecast is made from T and 2T)")
     if max(ks) * T > rows:
-        raise ParameterError(f"{path}: {rows} rows reach {rows // T}x of T = {T}; a forecast to {max(ks)}x needs "
-                             f"{max(ks) * T} (export with --length {max(ks) * T}); the engine would cycle the rows")
+        raise ParameterError(
+            f"{path}: {rows} rows reach {rows // T}x of T = {T}; a forecast to {max(ks)}x needs "
+            f"{max(ks) * T} (export with --length {max(ks) * T}); the engine would cycle the rows"
+        )
     mech = mechanisms.make(name, d, generators=str(path))
     task = Task(window=T // 2, **({} if B is None else {"B": float(B)}))
     r = engine(mech, task, T, [k * T for k in ks], trials, seed)
-    verdicts = ["holds" if e.lo <= 0 <= e.hi else ("over-predicts" if e.lo > 0 else "under-predicts")
-                for e in r["error"]]
-    return {"file": str(path), "mechanism": name, "d": d, "rows": rows, "context": T, "ks": ks,
-            "window": T // 2, "B": task.B, "trials": trials, "seed": seed, "verdicts": verdicts,
-            "source": {k: meta[k] for k in ("mechanism", "layer", "head", "seed") if k in meta}, **r}
+    verdicts = [
+        "holds" if e.lo <= 0 <= e.hi else ("over-predicts" if e.lo > 0 else "under-predicts") for e in r["error"]
+    ]
+    return {
+        "file": str(path),
+        "mechanism": name,
+        "d": d,
+        "rows": rows,
+        "context": T,
+        "ks": ks,
+        "window": T // 2,
+        "B": task.B,
+        "trials": trials,
+        "seed": seed,
+        "verdicts": verdicts,
+        "source": {k: meta[k] for k in ("mechanism", "layer", "head", "seed") if k in meta},
+        **r,
+    }

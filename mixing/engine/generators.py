@@ -27,10 +27,10 @@ UNIT_TOL = 1e-6
 
 @dataclass(frozen=True)
 class Generators:
-    kind: str                          # "table" or "sequence"
-    angles: np.ndarray | None = None   # SO(2): (rows, d/2)
-    directions: np.ndarray | None = None   # Householder: (rows, d)
-    betas: np.ndarray | None = None        # Householder: (rows,)
+    kind: str  # "table" or "sequence"
+    angles: np.ndarray | None = None  # SO(2): (rows, d/2)
+    directions: np.ndarray | None = None  # Householder: (rows, d)
+    betas: np.ndarray | None = None  # Householder: (rows,)
     meta: dict = field(default_factory=dict)
 
 
@@ -52,8 +52,11 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
     kind = str(data.get("kind", "table"))
     if kind not in ("table", "sequence"):
         _fail(path, f"kind must be 'table' or 'sequence', got {kind!r}")
-    meta = {k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v) for k, v in data.items()
-            if k not in ("angles", "directions", "betas")}
+    meta = {
+        k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v)
+        for k, v in data.items()
+        if k not in ("angles", "directions", "betas")
+    }
     if family == "so2":
         if "angles" not in data:
             _fail(path, "an SO(2) file needs an 'angles' array (rows x d/2)")
@@ -96,7 +99,7 @@ def read(path) -> dict:
             with zipfile.ZipFile(path) as z:
                 size = sum(i.file_size for i in z.infolist())
             if size > MAX_BYTES:
-                _fail(path, f"its arrays would take {size / 2 ** 30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)")
+                _fail(path, f"its arrays would take {size / 2**30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)")
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 _fail(path, "not an .npz archive (a single array; save with np.savez)")
@@ -108,7 +111,10 @@ def read(path) -> dict:
     except ParameterError:
         raise
     except Exception as exc:  # noqa: BLE001 - empty, truncated, not a zip, pickled: one line each
-        _fail(path, f"not a readable .npz file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'empty'})")
+        _fail(
+            path,
+            f"not a readable .npz file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'empty'})",
+        )
 
 
 def _real(path, name, arr):
@@ -145,9 +151,9 @@ def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
 #: learned arrays of a ``mixing.learned`` file that belong to the recall task, not to the generators
 RECALL_ONLY = {
     "kappa": "kappa (per-type key scales: the engine's keys have no types; its random keys take one "
-             "scale, --param kappa)",
+    "scale, --param kappa)",
     "block_weights": "block_weights (the recall query's learned block weights: the engine's query is a fixed "
-                     "unit vector)",
+    "unit vector)",
     "B": "B (the file's logit scale: the engine uses the task's B, --param B)",
 }
 
@@ -163,4 +169,3 @@ def ignored_parts(path, measure: str = "retrieval") -> list[str]:
     except ParameterError:
         return []
     return [text for key, text in RECALL_ONLY.items() if key in keys and (key != "B" or measure == "retrieval")]
-

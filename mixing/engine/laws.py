@@ -21,8 +21,8 @@ blocks stay nearly deterministic (its factor depends on the block, see ``char_bl
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 import sys
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -30,6 +30,7 @@ from scipy import special
 from . import rng, twins
 from .codes import CONSTANT, GAUSSIAN, GAUSSIAN_REL, TWO_POINT, UNIFORM, VONMISES, WRAPPED_CAUCHY, Law
 from .twins import scalar
+
 
 #: law name -> (code, name of its parameter or None, default value)
 class LawInfo(NamedTuple):
@@ -132,8 +133,9 @@ class _Plain:
     """Plain-Python twins (for the NumPy reference)."""
 
     def __init__(self):
-        self._mod = twins.rebuild(sys.modules[__name__], lambda fn: fn, "mixing.engine.laws.plain",
-                                  deps={"rng": rng.plain})
+        self._mod = twins.rebuild(
+            sys.modules[__name__], lambda fn: fn, "mixing.engine.laws.plain", deps={"rng": rng.plain}
+        )
         self.vonmises = self._mod.vonmises
 
     def angle(self, law, par, key, m, centre):

@@ -46,7 +46,7 @@ def check_device(device: str) -> None:
             raise ParameterError(f"device: cuda needs numba-cuda (pip install 'mixing[cuda]'): {exc}") from None
         if not cuda.available():
             raise ParameterError("device: cuda requested but no CUDA GPU is available on this machine")
-        cuda.layout.current()     # a bad MIXING_CUDA_LAYOUT stops here, before any work
+        cuda.layout.current()  # a bad MIXING_CUDA_LAYOUT stops here, before any work
 
 
 def backend(device: str):
@@ -54,11 +54,14 @@ def backend(device: str):
     ``mixing.engine.kernels.contract``."""
     if device == "cuda":
         from .kernels import cuda
+
         return cuda
     if device == "reference":
         from .kernels import reference
+
         return reference
     from .kernels import cpu
+
     return cpu
 
 
@@ -87,7 +90,7 @@ def work(mechanism: str, d: int, trials: float, longest: float, rows: float, voc
     path) and a per-token table of ``vocab`` entries with its alias table."""
     per_step = d if mechanism == "householder" else max(1, d // 2)
     steps = float(trials) * float(longest) * per_step
-    peak = float(trials) * float(rows) * 4 * 8 + 3 * 8.0 * d ** 2 + 8.0 * float(vocab or 0) * (d + 2)
+    peak = float(trials) * float(rows) * 4 * 8 + 3 * 8.0 * d**2 + 8.0 * float(vocab or 0) * (d + 2)
     return steps, peak
 
 
@@ -98,9 +101,11 @@ def check_work(mech: Mechanism, trials: int, longest: int, rows: int, force_size
 
     steps, peak = work(mech.name, mech.d, trials, longest, rows, dict(mech.params).get("vocab", 0))
     if (steps > MAX_STEPS or peak > MAX_BYTES) and not force_size:
-        raise ParameterError(f"trials/lengths: this call needs about {steps:.2g} steps (about "
-                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
-                             "pass force_size=True to run it anyway")
+        raise ParameterError(
+            f"trials/lengths: this call needs about {steps:.2g} steps (about "
+            f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2**30:.2g} GiB at its peak; "
+            "pass force_size=True to run it anyway"
+        )
 
 
 def check_cosine(c) -> float:
@@ -141,8 +146,17 @@ def _default_chunk(trials, work_per_trial, device="cpu"):
     return max(1, min(trials, int(2e7 // max(work_per_trial, 1))))
 
 
-def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1.0,
-                   device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
+def per_trial_walk(
+    mech: Mechanism,
+    N: int,
+    seed: int,
+    trials: int,
+    c: float = 1.0,
+    device: str = "cpu",
+    chunk: int | None = None,
+    progress=None,
+    first: int = 0,
+) -> np.ndarray:
     """Per-trial walk rows, shape (trials, N, 2): [coherence estimate, (q^T P_n k)^2].
 
     Trials ``first .. first + trials - 1``: a block of a larger run has the rows that run
@@ -159,7 +173,7 @@ def per_trial_walk(mech: Mechanism, N: int, seed: int, trials: int, c: float = 1
     kern = backend(device)
     out = np.empty((trials, N, 2))
     for t0, T in _blocks(trials, chunk or _default_chunk(trials, N, device), first):
-        kern.walk(spec, c, N, seed, t0, out[t0 - first:t0 - first + T])
+        kern.walk(spec, c, N, seed, t0, out[t0 - first : t0 - first + T])
         if progress is not None:
             progress(T)
     return out
@@ -174,8 +188,17 @@ def spec_walk(spec, N: int, seed: int, trials: int, c: float = 1.0, device: str 
     return out
 
 
-def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials: int,
-                        device: str = "cpu", chunk: int | None = None, progress=None, first: int = 0) -> np.ndarray:
+def per_trial_retrieval(
+    mech: Mechanism,
+    task: Task,
+    lengths,
+    seed: int,
+    trials: int,
+    device: str = "cpu",
+    chunk: int | None = None,
+    progress=None,
+    first: int = 0,
+) -> np.ndarray:
     """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order (trials
     ``first .. first + trials - 1``, as in :func:`per_trial_walk`)."""
     check_mechanism(mech)
@@ -188,7 +211,7 @@ def per_trial_retrieval(mech: Mechanism, task: Task, lengths, seed: int, trials:
     kern = backend(device)
     out = np.empty((trials, lengths.shape[0], 4))
     for t0, T in _blocks(trials, chunk or _default_chunk(trials, int(lengths[-1]), device), first):
-        kern.retrieval(spec, task, lengths, seed, t0, out[t0 - first:t0 - first + T])
+        kern.retrieval(spec, task, lengths, seed, t0, out[t0 - first : t0 - first + T])
         if progress is not None:
             progress(T)
     return out
@@ -204,8 +227,19 @@ def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
     return est
 
 
-def rows(kind: str, mech: Mechanism, x, seed: int, trials: int, device: str = "cpu", task: Task | None = None,
-         c: float = 1.0, force_size: bool = False, runner=None, **kw) -> np.ndarray:
+def rows(
+    kind: str,
+    mech: Mechanism,
+    x,
+    seed: int,
+    trials: int,
+    device: str = "cpu",
+    task: Task | None = None,
+    c: float = 1.0,
+    force_size: bool = False,
+    runner=None,
+    **kw,
+) -> np.ndarray:
     """Per-trial rows of one run (``kind`` "walk": lags ``x``; "retrieval": lengths ``x``),
     sizes checked first (:func:`check_work`).
 
@@ -241,15 +275,15 @@ def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: st
     return summarize(per, ["coherence"], "lag", np.arange(1, lags + 1))
 
 
-def second_moment(mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0,
-                  device: str = "cpu", **kw) -> Estimate:
+def second_moment(
+    mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0, device: str = "cpu", **kw
+) -> Estimate:
     """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
     per = rows("walk", mech, lags, seed, trials, device, c=c, **kw)[:, :, 1:]
     return summarize(per, ["second_moment"], "lag", np.arange(1, lags + 1))
 
 
-def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0,
-              device: str = "cpu", **kw) -> Estimate:
+def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, check_task(task))
     per = rows("retrieval", mech, lengths, seed, trials, device, task=task, **kw)

@@ -37,21 +37,40 @@ from .errors import ParameterError
 from .params import MAX_MAGNITUDE, Param, check_base, check_beta, check_flag, check_nonneg, check_positive
 
 _COMMON = [
-    Param("forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=check_nonneg,
-          limit=MAX_MAGNITUDE),
-    Param("forget_scale", "choice", "none",
-          "scale of the gate bias: none (FoX) or inv_sqrt_d (fla's PaTH-FoX)",
-          choices=("none", "inv_sqrt_d")),
-    Param("rotate_values", "int", 0, "1: transport values along the path too (o = sum a_n P_n v_n)",
-          check=check_flag),
+    Param(
+        "forget", "float", 0.0, "forget gate: log f_t = -forget (0 = no gate)", check=check_nonneg, limit=MAX_MAGNITUDE
+    ),
+    Param(
+        "forget_scale",
+        "choice",
+        "none",
+        "scale of the gate bias: none (FoX) or inv_sqrt_d (fla's PaTH-FoX)",
+        choices=("none", "inv_sqrt_d"),
+    ),
+    Param("rotate_values", "int", 0, "1: transport values along the path too (o = sum a_n P_n v_n)", check=check_flag),
 ]
 _TABLE = [
-    Param("vocab", "int", 0, "0: generators i.i.d. per position; V > 0: frozen random per-token table of V entries",
-          check=check_nonneg),
-    Param("tokens", "choice", "uniform", "token law for a table: uniform or zipf (p_v ~ 1/(v+1))",
-          choices=("uniform", "zipf")),
-    Param("generators", "path", "", "FILE.npz of learned or imported generators (mixing.learned, or angles / "
-          "directions and betas exported from a model); overrides the angle law and vocab"),
+    Param(
+        "vocab",
+        "int",
+        0,
+        "0: generators i.i.d. per position; V > 0: frozen random per-token table of V entries",
+        check=check_nonneg,
+    ),
+    Param(
+        "tokens",
+        "choice",
+        "uniform",
+        "token law for a table: uniform or zipf (p_v ~ 1/(v+1))",
+        choices=("uniform", "zipf"),
+    ),
+    Param(
+        "generators",
+        "path",
+        "",
+        "FILE.npz of learned or imported generators (mixing.learned, or angles / "
+        "directions and betas exported from a model); overrides the angle law and vocab",
+    ),
 ]
 _BASE = Param("base", "float", 10000.0, "RoPE base: theta_m = base^(-2m/d)", check=check_base)
 
@@ -64,17 +83,30 @@ PARAMS = {
         Param("a", "float", 1.0, "uniform law: half-width (rad)", check=check_positive),
         Param("concentration", "float", 4.0, "vonmises law: concentration kappa", check=check_positive),
         Param("gamma", "float", 0.1, "wrapped_cauchy law: scale gamma", check=check_nonneg),
-        Param("rel_sigma", "float", 0.5, "gaussian_rel law: spread relative to each block's centre "
-              "(block m draws theta_m (1 + rel_sigma z); needs center=rope)", check=check_nonneg),
+        Param(
+            "rel_sigma",
+            "float",
+            0.5,
+            "gaussian_rel law: spread relative to each block's centre "
+            "(block m draws theta_m (1 + rel_sigma z); needs center=rope)",
+            check=check_nonneg,
+        ),
         Param("center", "choice", "rope", "angle centres: rope (theta_m) or zero", choices=("rope", "zero")),
         _BASE,
-    ] + _TABLE,
+    ]
+    + _TABLE,
     "householder": [
         Param("beta", "float", 2.0, "H = I - beta w w^T; beta in (0, 2], 2 = reflection", check=check_beta),
-        Param("sampler", "choice", "auto", "auto: i.i.d. directions (d >= 4, no value transport in retrieval) "
-              "run the exact reduced-state walk, O(1) a step whatever d; full: transport all d coordinates",
-              choices=("auto", "full")),
-    ] + _TABLE,
+        Param(
+            "sampler",
+            "choice",
+            "auto",
+            "auto: i.i.d. directions (d >= 4, no value transport in retrieval) "
+            "run the exact reduced-state walk, O(1) a step whatever d; full: transport all d coordinates",
+            choices=("auto", "full"),
+        ),
+    ]
+    + _TABLE,
     "alibi": [Param("m", "float", 0.25, "ALiBi slope: bias -m n at lag n", check=check_nonneg, limit=MAX_MAGNITUDE)],
 }
 for _name in PARAMS:
@@ -104,15 +136,15 @@ class KernelSpec:
     src: Source
     law: Law
     lawpar: float
-    centers: np.ndarray        # (d/2,) angle centres (SO2) or a dummy
-    beta: float                # Householder: the smallest beta in use
-    table: np.ndarray          # (V, d/2) angles or (V, d) unit vectors; (1, 1) dummy
-    alias: np.ndarray          # (V, 2) alias table of the token law (cutoff, alias); (1, 2) dummy
-    betas: np.ndarray          # Householder: beta per table row (V,), or (beta,) without a table
+    centers: np.ndarray  # (d/2,) angle centres (SO2) or a dummy
+    beta: float  # Householder: the smallest beta in use
+    table: np.ndarray  # (V, d/2) angles or (V, d) unit vectors; (1, 1) dummy
+    alias: np.ndarray  # (V, 2) alias table of the token law (cutoff, alias); (1, 2) dummy
+    betas: np.ndarray  # Householder: beta per table row (V,), or (beta,) without a table
     slope: float
     rotate_values: bool
-    reduced_ok: bool           # i.i.d. uniform Householder directions and sampler=auto
-    mean_generator: np.ndarray = field(repr=False)   # E G, (d, d)
+    reduced_ok: bool  # i.i.d. uniform Householder directions and sampler=auto
+    mean_generator: np.ndarray = field(repr=False)  # E G, (d, d)
     exact_path: object = field(default=None, repr=False)  # SEQ: callable(n) -> P_n
     _paths: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -130,7 +162,7 @@ class KernelSpec:
 class Mechanism:
     name: str
     d: int
-    params: tuple = ()         # sorted (key, value) pairs of the relevant parameters
+    params: tuple = ()  # sorted (key, value) pairs of the relevant parameters
 
     def get(self, key):
         return dict(self.params)[key]
@@ -172,6 +204,7 @@ class Mechanism:
         if not path:
             return None
         from .generators import load
+
         return load(path, self)
 
     def centers(self) -> np.ndarray:
@@ -181,7 +214,7 @@ class Mechanism:
             return np.zeros(max(h, 1))
         return self.get("base") ** (-2.0 * np.arange(h) / self.d)
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=64)  # noqa: B019 (mechanisms are few, frozen and live for the run)
     def spec(self, seed: int) -> KernelSpec:
         """The kernel spec for ``seed`` (cached: per-token tables, the alias table and E[P_n]
         are built once per mechanism and seed, not once per block of trials)."""
@@ -218,16 +251,16 @@ class Mechanism:
             pi = weights / weights.sum()
             alias = alias_table(pi)
         elif src == SEQ:
-            pi = np.full(V, 1.0 / V)      # E G below: the average over the sequence's rows
+            pi = np.full(V, 1.0 / V)  # E G below: the average over the sequence's rows
         # E G
         if self.family == SO2:
             if src in (TABLE, SEQ):
-                z = pi @ np.exp(1j * table)                    # (h,)
+                z = pi @ np.exp(1j * table)  # (h,)
             else:
                 z = np.array([laws.char_block(law, lawpar, c) for c in centers]) * np.exp(1j * centers)
             eg = np.zeros((d, d))
             for m in range(h):
-                eg[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[z[m].real, -z[m].imag], [z[m].imag, z[m].real]]
+                eg[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = [[z[m].real, -z[m].imag], [z[m].imag, z[m].real]]
         elif src == CONST:
             eg = np.eye(d)
         elif src == IID:
@@ -235,11 +268,23 @@ class Mechanism:
         else:
             eg = np.eye(d) - (table.T * (pi * betas)) @ table
         exact = _sequence_path(self.family, table, betas) if src == SEQ else None
-        return KernelSpec(d, self.family, src, law, lawpar, np.ascontiguousarray(centers), beta,
-                          np.ascontiguousarray(table), alias, np.ascontiguousarray(betas, dtype=np.float64),
-                          self.slope, bool(p["rotate_values"]),
-                          self.family == HOUSEHOLDER and src == IID and p.get("sampler", "auto") == "auto",
-                          eg, exact)
+        return KernelSpec(
+            d,
+            self.family,
+            src,
+            law,
+            lawpar,
+            np.ascontiguousarray(centers),
+            beta,
+            np.ascontiguousarray(table),
+            alias,
+            np.ascontiguousarray(betas, dtype=np.float64),
+            self.slope,
+            bool(p["rotate_values"]),
+            self.family == HOUSEHOLDER and src == IID and p.get("sampler", "auto") == "auto",
+            eg,
+            exact,
+        )
 
 
 def alias_table(pi) -> np.ndarray:
@@ -258,7 +303,7 @@ def alias_table(pi) -> np.ndarray:
         out[s] = scaled[s], g
         scaled[g] -= 1.0 - scaled[s]
         (small if scaled[g] < 1.0 else large).append(g)
-    return out        # columns left in either list keep cutoff 1 (rounding leftovers)
+    return out  # columns left in either list keep cutoff 1 (rounding leftovers)
 
 
 def _sequence_path(family, table, betas):
@@ -272,7 +317,7 @@ def _sequence_path(family, table, betas):
             P = np.zeros((d, d))
             for m in range(cols):
                 c, s_ = math.cos(phi[m]), math.sin(phi[m])
-                P[2 * m:2 * m + 2, 2 * m:2 * m + 2] = [[c, -s_], [s_, c]]
+                P[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = [[c, -s_], [s_, c]]
             return P
         P = np.eye(cols)
         for i in range(n):
@@ -310,33 +355,29 @@ def hh_table(tkey, V, d):
     return out
 
 
-def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
-    """(resolved parameters, {given key: why it is not used}) of a mechanism: the defaults
-    filled in, then only what matters kept (the chosen angle law's parameter, table options
-    with a table, ...). Raises :class:`ParameterError` on unknown names and bad values."""
-    if name not in PARAMS:
-        raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(PARAMS)})")
+def _check_dimension(name: str, d) -> int:
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
         raise ParameterError(f"d: must be an integer >= 2, got {d!r}")
     d = int(d)
     if name in ("rope", "so2") and d % 2:
         raise ParameterError(f"d: must be even for {name} (SO(2) blocks), got {d}")
+    return d
+
+
+def _with_defaults(name: str, params: dict) -> dict:
+    """The given parameters parsed, then every default of the mechanism filled in."""
     table = param_table(name)
     resolved = {}
     for key, value in params.items():
         if key not in table:
-            raise ParameterError(f"{key}: not a parameter of mechanism {name} "
-                                 f"(its parameters: {', '.join(table)})")
+            raise ParameterError(f"{key}: not a parameter of mechanism {name} (its parameters: {', '.join(table)})")
         resolved[key] = table[key].parse(value)
     for key, p in table.items():
         resolved.setdefault(key, p.default)
-    dropped = {}
+    return resolved
 
-    def drop(key, why):
-        resolved.pop(key, None)
-        if key in params:
-            dropped.setdefault(key, why)
 
+def _keep_generators_file(resolved: dict, drop) -> None:
     if resolved.get("generators"):
         if resolved.get("vocab", 0):
             raise ParameterError("vocab: not used with generators (the file fixes the table)")
@@ -345,18 +386,41 @@ def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
             drop(key, "not used with generators (the file fixes the generators)")
     elif "generators" in resolved:
         resolved.pop("generators")
+
+
+def _keep_law(resolved: dict, drop) -> None:
+    """Only the chosen angle law's parameter, and the base only with the RoPE centre."""
+    keep = laws.LAWS[resolved["law"]].param
+    for info in laws.LAWS.values():
+        if info.param and info.param != keep:
+            why = f"(its parameter is {keep})" if keep else "(it has no parameter)"
+            drop(info.param, f"not used by law={resolved['law']} {why}")
+    if resolved["law"] == "gaussian_rel" and resolved["center"] == "zero":
+        raise ParameterError(
+            "center: the gaussian_rel law scales each block's spread by its centre; it needs center=rope"
+        )
+    if resolved["center"] == "zero":
+        drop("base", "not used with center=zero")
+
+
+def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
+    """(resolved parameters, {given key: why it is not used}) of a mechanism: the defaults
+    filled in, then only what matters kept (the chosen angle law's parameter, table options
+    with a table, ...). Raises :class:`ParameterError` on unknown names and bad values."""
+    if name not in PARAMS:
+        raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(PARAMS)})")
+    _check_dimension(name, d)
+    resolved = _with_defaults(name, params)
+    dropped = {}
+
+    def drop(key, why):
+        resolved.pop(key, None)
+        if key in params:
+            dropped.setdefault(key, why)
+
+    _keep_generators_file(resolved, drop)
     if name == "so2" and "law" in resolved:
-        keep = laws.LAWS[resolved["law"]].param
-        for info in laws.LAWS.values():
-            pname = info.param
-            if pname and pname != keep:
-                drop(pname, f"not used by law={resolved['law']} "
-                     + (f"(its parameter is {keep})" if keep else "(it has no parameter)"))
-        if resolved["law"] == "gaussian_rel" and resolved["center"] == "zero":
-            raise ParameterError("center: the gaussian_rel law scales each block's spread by its centre; "
-                                 "it needs center=rope")
-        if resolved["center"] == "zero":
-            drop("base", "not used with center=zero")
+        _keep_law(resolved, drop)
     if "vocab" in resolved and resolved["vocab"] == 0:
         drop("tokens", "not used without a table (vocab=0)")
     if name == "householder" and (resolved.get("vocab") or resolved.get("generators")):
@@ -373,7 +437,7 @@ def build(name: str, d: int, params: dict) -> tuple[Mechanism, dict]:
     sweep grid may give a parameter that only some of its points use."""
     resolved, dropped = resolve_params(name, d, params)
     mech = Mechanism(name, int(d), tuple(sorted(resolved.items())))
-    mech.generators()                  # validate a generators file now, not inside a run
+    mech.generators()  # validate a generators file now, not inside a run
     return mech, dropped
 
 
@@ -388,6 +452,8 @@ def make(name: str, d: int, /, **params) -> Mechanism:
 
     vocab = dict(mech.params).get("vocab", 0) or 0
     if 8.0 * vocab * (mech.d + 2) > MAX_BYTES:
-        raise ParameterError(f"vocab: a table of {vocab} tokens at d = {mech.d} needs about "
-                             f"{8.0 * vocab * (mech.d + 2) / 2 ** 30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)")
+        raise ParameterError(
+            f"vocab: a table of {vocab} tokens at d = {mech.d} needs about "
+            f"{8.0 * vocab * (mech.d + 2) / 2**30:.3g} GiB (at most {MAX_BYTES >> 30} GiB)"
+        )
     return mech

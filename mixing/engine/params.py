@@ -22,11 +22,11 @@ MAX_MAGNITUDE = 1e100
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str                 # "float", "int", "choice"
+    kind: str  # "float", "int", "choice"
     default: object
     doc: str
     choices: tuple = ()
-    check: object = None      # callable(value) -> error text or None
+    check: object = None  # callable(value) -> error text or None
     limit: float | None = None  # largest allowed size (MAX_MAGNITUDE for scales that get squared)
 
     def parse(self, text):
@@ -36,12 +36,12 @@ class Param:
         if self.kind == "choice":
             value = str(text)
             if value not in self.choices:
-                raise ParameterError(
-                    f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
+                raise ParameterError(f"{self.name}: {value!r} is not one of {', '.join(self.choices)}")
             return value
         if isinstance(text, bool):
-            raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, "
-                                 f"got {text!r}")
+            raise ParameterError(
+                f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}"
+            )
         try:
             if self.kind == "int":
                 f = float(text)
@@ -51,12 +51,16 @@ class Param:
             else:
                 value = float(text)
         except (TypeError, ValueError):
-            raise ParameterError(f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}") from None
+            raise ParameterError(
+                f"{self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, got {text!r}"
+            ) from None
         if isinstance(value, float) and not math.isfinite(value):
             raise ParameterError(f"{self.name}: must be finite, got {text!r}")
         if self.limit is not None and abs(value) > self.limit:
-            raise ParameterError(f"{self.name}: {text!r} is too large (at most {self.limit:g} in size: "
-                                 "squares of larger values overflow the arithmetic)")
+            raise ParameterError(
+                f"{self.name}: {text!r} is too large (at most {self.limit:g} in size: "
+                "squares of larger values overflow the arithmetic)"
+            )
         if self.check is not None:
             msg = self.check(value)
             if msg:
@@ -65,11 +69,11 @@ class Param:
 
 
 #: above these estimates of a run's work a run is refused (the sweep's --force-size overrides)
-MAX_STEPS = 1e13            # about a day of one core at 1e8 cheap steps a second
-MAX_BYTES = 8 * 2 ** 30     # 8 GiB
+MAX_STEPS = 1e13  # about a day of one core at 1e8 cheap steps a second
+MAX_BYTES = 8 * 2**30  # 8 GiB
 
 #: seeds are unsigned 64-bit keys (``mixing.engine.rng``)
-MAX_SEED = 2 ** 64
+MAX_SEED = 2**64
 
 
 def check_seed(seed, name: str = "seed", room: int = 0) -> int:

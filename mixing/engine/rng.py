@@ -55,13 +55,13 @@ _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TWO_M53 = 2.0**-53
 
 #: Streams of one position (the ``stream`` argument of ``pos_key``).
-STREAM_GEN = 0      # the generator at this lag (direction, angles or token)
-STREAM_KEY = 1      # the key at this lag (kind and projection)
-STREAM_VAL = 2      # the value noise at this lag (explicit draws)
-STREAM_Q = 3        # per-trial setup (position 0): the query
-STREAM_K = 4        # per-trial setup (position 0): the key partner / target value
-STREAM_CKPT = 5     # value-noise increments at checkpoints (position = checkpoint slot)
-STREAM_TABLE = 6    # per-token tables (trial key of trial 0, position = vocabulary entry)
+STREAM_GEN = 0  # the generator at this lag (direction, angles or token)
+STREAM_KEY = 1  # the key at this lag (kind and projection)
+STREAM_VAL = 2  # the value noise at this lag (explicit draws)
+STREAM_Q = 3  # per-trial setup (position 0): the query
+STREAM_K = 4  # per-trial setup (position 0): the key partner / target value
+STREAM_CKPT = 5  # value-noise increments at checkpoints (position = checkpoint slot)
+STREAM_TABLE = 6  # per-token tables (trial key of trial 0, position = vocabulary entry)
 NSTREAMS = np.uint64(8)
 
 
@@ -105,7 +105,6 @@ def mix(z):
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
-
 
 
 @scalar

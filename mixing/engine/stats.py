@@ -63,7 +63,7 @@ class Interval:
     hi: float
 
     @classmethod
-    def t(cls, value: float, se: float, dof: float, level: float = LEVEL) -> "Interval":
+    def t(cls, value: float, se: float, dof: float, level: float = LEVEL) -> Interval:
         q = t_quantile(dof, level)
         half = q * se if math.isfinite(se) else float("nan")
         return cls(float(value), float(se), float(dof), float(value - half), float(value + half))
@@ -93,7 +93,7 @@ def anova2(x: np.ndarray) -> tuple[float, float, float]:
     ms_s = W * ((rows - grand) ** 2).sum() / (S - 1) if S > 1 else float("nan")
     ms_w = S * ((cols - grand) ** 2).sum() / (W - 1) if W > 1 else float("nan")
     resid = x - rows[:, None] - cols[None, :] + grand
-    ms_e = (resid ** 2).sum() / ((S - 1) * (W - 1)) if S > 1 and W > 1 else float("nan")
+    ms_e = (resid**2).sum() / ((S - 1) * (W - 1)) if S > 1 and W > 1 else float("nan")
     return float(ms_s), float(ms_w), float(ms_e)
 
 
@@ -143,8 +143,9 @@ def pigeonhole(rng: np.random.Generator, seeds, windows: int):
     return [rng.integers(0, S, size=S) for S in seeds], rng.integers(0, windows, size=windows)
 
 
-def classify(iv: Interval, threshold: float = 0.0, above: str = "above", below: str = "below",
-             unresolved: str = "unresolved") -> str:
+def classify(
+    iv: Interval, threshold: float = 0.0, above: str = "above", below: str = "below", unresolved: str = "unresolved"
+) -> str:
     """The verdict rule: ``below`` when the interval lies wholly under ``threshold``, ``above``
     when wholly over it, else ``unresolved`` (also when the interval is unknown)."""
     if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
@@ -163,11 +164,16 @@ def welch(a, b, level: float = LEVEL) -> Interval:
     b = np.asarray(b, dtype=np.float64)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if a.size < 2 or b.size < 2:
-        return Interval(float(b.mean() - a.mean()) if a.size and b.size else float("nan"),
-                        float("nan"), float("nan"), float("nan"), float("nan"))
+        return Interval(
+            float(b.mean() - a.mean()) if a.size and b.size else float("nan"),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+        )
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
     return Interval.t(float(b.mean() - a.mean()), se, dof, level)
 
 

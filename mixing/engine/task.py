@@ -21,19 +21,48 @@ def _c(v):
 
 
 TASK_PARAMS = [
-    Param("B", "float", 8.0, "logit scale |q||k|/sqrt(d): score = B qhat^T P khat + bias (0: uniform weights)",
-          check=lambda v: None if v >= 0 else "must be >= 0", limit=MAX_MAGNITUDE),
-    Param("delta", "int", 1, "lag of the target source (inside the window)",
-          check=lambda v: None if v >= 1 else "must be >= 1"),
-    Param("p", "float", 0.01, "probability that a non-target source is a lookalike (same key as the target)",
-          check=_unit_interval_open),
+    Param(
+        "B",
+        "float",
+        8.0,
+        "logit scale |q||k|/sqrt(d): score = B qhat^T P khat + bias (0: uniform weights)",
+        check=lambda v: None if v >= 0 else "must be >= 0",
+        limit=MAX_MAGNITUDE,
+    ),
+    Param(
+        "delta",
+        "int",
+        1,
+        "lag of the target source (inside the window)",
+        check=lambda v: None if v >= 1 else "must be >= 1",
+    ),
+    Param(
+        "p",
+        "float",
+        0.01,
+        "probability that a non-target source is a lookalike (same key as the target)",
+        check=_unit_interval_open,
+    ),
     Param("kappa", "float", 1.0, "scale of the other (random) keys, the per-token suppression", check=_kappa),
-    Param("mu", "float", 1.0, "norm of the common value mean mu", check=lambda v: None if v >= 0 else "must be >= 0",
-          limit=MAX_MAGNITUDE),
-    Param("xi", "float", 1.0, "value noise scale: E|xi|^2 = xi^2", check=lambda v: None if v >= 0 else "must be >= 0",
-          limit=MAX_MAGNITUDE),
-    Param("window", "int", 64, "lags n > window form the far set F",
-          check=lambda v: None if v >= 1 else "must be >= 1"),
+    Param(
+        "mu",
+        "float",
+        1.0,
+        "norm of the common value mean mu",
+        check=lambda v: None if v >= 0 else "must be >= 0",
+        limit=MAX_MAGNITUDE,
+    ),
+    Param(
+        "xi",
+        "float",
+        1.0,
+        "value noise scale: E|xi|^2 = xi^2",
+        check=lambda v: None if v >= 0 else "must be >= 0",
+        limit=MAX_MAGNITUDE,
+    ),
+    Param(
+        "window", "int", 64, "lags n > window form the far set F", check=lambda v: None if v >= 1 else "must be >= 1"
+    ),
 ]
 MOMENT_PARAMS = [
     Param("c", "float", 1.0, "second-moment: qhat . khat = c", check=_c),
@@ -61,7 +90,7 @@ class Task:
             p.parse(value)
 
     @classmethod
-    def make(cls, **params) -> "Task":
+    def make(cls, **params) -> Task:
         table = {p.name: p for p in TASK_PARAMS}
         out = {}
         for key, value in params.items():

@@ -54,7 +54,7 @@ def sequence(seed, s, L, cdf, cap, x):
         if j >= 1 and L + 1 - j <= cap:
             x[L + 1] = v
             return j
-    x[L + 1] = x[L]          # fallback: the previous token (lag 1)
+    x[L + 1] = x[L]  # fallback: the previous token (lag 1)
     return L
 
 
@@ -77,7 +77,8 @@ def _reflect(w, beta, r, out):
 
 
 @njit
-def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, s, cont, R, Phi):
+# complexity above 15: one sequence of the compiled recall loss: the hot loop of training
+def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, s, cont, R, Phi):  # noqa: C901
     """Scores s[1..L] of one sequence and their content parts cont (s = B kappa cont - bias);
     fills R (transported queries) or Phi (angles)."""
     d = K.shape[1]
@@ -121,8 +122,32 @@ def _one(mode, K, kappa, g, phi, theta, W, betas, slope, B, L, x, s, cont, R, Ph
 
 
 @pnjit
-def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, seed, s0, nseq,
-              losses, gk, gg, gphi, gW, gbeta, gslope):
+# complexity above 15: the compiled loss and gradient: the hot loop of training
+def loss_grad(  # noqa: C901
+    mode,
+    K,
+    cdf,
+    kappa,
+    g,
+    phi,
+    theta,
+    W,
+    betas,
+    slope,
+    B,
+    L,
+    cap,
+    seed,
+    s0,
+    nseq,
+    losses,
+    gk,
+    gg,
+    gphi,
+    gW,
+    gbeta,
+    gslope,
+):
     """Per-sequence losses and gradients (summed over sequences afterwards by the caller)."""
     d = K.shape[1]
     h = d // 2
@@ -152,7 +177,7 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
                 e = math.exp(s[j] - mx) / Z - (1.0 if j == t else 0.0)
                 gslope[sq] += -e * (i - j)
             if mode == MODE_HOUSEHOLDER:
-                if j >= 2:   # r_{j-1} = G_{x_j} r_j: gradient of G_{x_j}, then lam_j
+                if j >= 2:  # r_{j-1} = G_{x_j} r_j: gradient of G_{x_j}, then lam_j
                     v = x[j]
                     lw = 0.0
                     wr = 0.0
@@ -170,11 +195,11 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
                     for c in range(d):
                         lam[c] += e * B * kappa[x[j]] * k[c]
                     gk[sq, x[j]] += e * B * cont[j]
-                else:        # lam_{L+1} = d loss / d (g . q)
+                else:  # lam_{L+1} = d loss / d (g . q)
                     for m in range(h):
                         gg[sq, m] += lam[2 * m] * K[vq, 2 * m] + lam[2 * m + 1] * K[vq, 2 * m + 1]
                 continue
-            if mode == MODE_ANGLES:   # Phi_j holds phi_{x_t} for every t > j
+            if mode == MODE_ANGLES:  # Phi_j holds phi_{x_t} for every t > j
                 for m in range(h):
                     gphi[sq, x[j], m] += prefix[m]
             if j > L:
@@ -194,7 +219,8 @@ def loss_grad(mode, K, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, se
 
 
 @pnjit
-def evaluate(mode, K, C, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, seed, s0, nseq, out):
+# complexity above 15: the compiled evaluation loop
+def evaluate(mode, K, C, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, seed, s0, nseq, out):  # noqa: C901
     """out[s] = (near weight, retention, retention with value transport), streaming."""
     d = K.shape[1]
     h = d // 2
@@ -235,8 +261,8 @@ def evaluate(mode, K, C, cdf, kappa, g, phi, theta, W, betas, slope, B, L, cap, 
         Phi = np.zeros(h)
         mx = -np.inf
         Z = 0.0
-        num = 0.0        # sum e^{s_j} C[x_j] . C[v*]
-        numt = 0.0       # sum e^{s_j} C[x_j] . z_j, z_j = P_{i<-j}^T T*
+        num = 0.0  # sum e^{s_j} C[x_j] . C[v*]
+        numt = 0.0  # sum e^{s_j} C[x_j] . z_j, z_j = P_{i<-j}^T T*
         at = 0.0
         for j in range(L, 0, -1):
             v = x[j + 1]
@@ -299,7 +325,7 @@ def content(seed: int, V: int, d: int):
     from mixing.engine.mechanisms import hh_table
 
     tk = np.uint64(rng.trial_key(seed, 0))
-    k1 = np.uint64(rng.aux_key(tk))            # keys cross into numba as uint64
+    k1 = np.uint64(rng.aux_key(tk))  # keys cross into numba as uint64
     k2 = np.uint64(rng.aux_key(k1))
     K = hh_table(k1, V, d)
     C = hh_table(k2, V, d)

@@ -29,15 +29,28 @@ import numpy as np
 
 from mixing.cli import Parser, check_output_file, plain
 from mixing.engine.errors import ParameterError
-from mixing.engine.params import MAX_BYTES, MAX_MAGNITUDE, MAX_STEPS, check_seed, parse_spread
 from mixing.engine.mechanisms import hh_table, so2_table
+from mixing.engine.params import MAX_BYTES, MAX_MAGNITUDE, MAX_STEPS, check_seed, parse_spread
+
 from . import recall
 
 MECHANISMS = ("so2", "so2-random", "householder", "rope", "alibi", "nope")
-MODE = {"so2": recall.MODE_ANGLES, "so2-random": recall.MODE_ANGLES, "householder": recall.MODE_HOUSEHOLDER,
-        "rope": recall.MODE_ROPE, "alibi": recall.MODE_PLAIN, "nope": recall.MODE_PLAIN}
-TRAINED = {"so2": ("rho", "gam", "phi"), "so2-random": ("rho", "gam"), "householder": ("rho", "gam", "U", "th"),
-           "rope": ("rho", "gam"), "alibi": ("rho", "gam", "mu"), "nope": ("rho", "gam")}
+MODE = {
+    "so2": recall.MODE_ANGLES,
+    "so2-random": recall.MODE_ANGLES,
+    "householder": recall.MODE_HOUSEHOLDER,
+    "rope": recall.MODE_ROPE,
+    "alibi": recall.MODE_PLAIN,
+    "nope": recall.MODE_PLAIN,
+}
+TRAINED = {
+    "so2": ("rho", "gam", "phi"),
+    "so2-random": ("rho", "gam"),
+    "householder": ("rho", "gam", "U", "th"),
+    "rope": ("rho", "gam"),
+    "alibi": ("rho", "gam", "mu"),
+    "nope": ("rho", "gam"),
+}
 
 
 def sigmoid(x):
@@ -94,8 +107,15 @@ class Model:
         return 0.0 if mu is None else float(np.logaddexp(0.0, mu[0]))
 
     def arrays(self):
-        return dict(kappa=self.kappa, g=self.g, phi=np.ascontiguousarray(self.phi), theta=self.theta,
-                    W=np.ascontiguousarray(self.W), betas=np.ascontiguousarray(self.betas), slope=self.slope)
+        return dict(
+            kappa=self.kappa,
+            g=self.g,
+            phi=np.ascontiguousarray(self.phi),
+            theta=self.theta,
+            W=np.ascontiguousarray(self.W),
+            betas=np.ascontiguousarray(self.betas),
+            slope=self.slope,
+        )
 
     def content(self):
         """(K, C, cdf): the fixed key and value content and the token CDF, built once."""
@@ -114,8 +134,17 @@ def parse_sigma(text) -> tuple[str, float]:
     return spread
 
 
-def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32, tokens: str = "uniform",
-         seed: int = 0, sigma: float | str = 0.5, base: float = 10000.0) -> Model:
+def init(
+    mechanism: str,
+    d: int = 32,
+    V: int = 64,
+    B: float = 8.0,
+    cap: int = 32,
+    tokens: str = "uniform",
+    seed: int = 0,
+    sigma: float | str = 0.5,
+    base: float = 10000.0,
+) -> Model:
     """Initial parameters: kappa ~ 0.88, g ~ 0.88, the random SO(2) table around the RoPE
     frequencies theta_m, random unit directions with beta = 1, ALiBi slope softplus(-1).
 
@@ -131,8 +160,10 @@ def init(mechanism: str, d: int = 32, V: int = 64, B: float = 8.0, cap: int = 32
     if isinstance(V, bool) or not isinstance(V, (int, np.integer)) or V < 2:
         raise ParameterError(f"vocab: must be an integer >= 2, got {V!r}")
     if 8.0 * V * (3 * d + 4) > MAX_BYTES:
-        raise ParameterError(f"vocab: {V} token types at d = {d} need about {8.0 * V * (3 * d + 4) / 2 ** 30:.3g} GiB "
-                             f"of tables (at most {MAX_BYTES >> 30} GiB)")
+        raise ParameterError(
+            f"vocab: {V} token types at d = {d} need about {8.0 * V * (3 * d + 4) / 2**30:.3g} GiB "
+            f"of tables (at most {MAX_BYTES >> 30} GiB)"
+        )
     check_seed(seed, room=1)
     if not B > 0:
         raise ParameterError(f"B: must be > 0, got {B}")
@@ -175,9 +206,31 @@ def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
     gW = np.zeros((nseq,) + a["W"].shape)
     gbeta = np.zeros((nseq, a["betas"].shape[0]))
     gslope = np.zeros(nseq)
-    recall.loss_grad(MODE[model.mechanism], K, cdf, a["kappa"], a["g"], a["phi"], a["theta"], a["W"], a["betas"],
-                     a["slope"], model.B, L, model.cap, np.uint64(seed), s0, nseq,
-                     losses, gk, gg, gphi, gW, gbeta, gslope)
+    recall.loss_grad(
+        MODE[model.mechanism],
+        K,
+        cdf,
+        a["kappa"],
+        a["g"],
+        a["phi"],
+        a["theta"],
+        a["W"],
+        a["betas"],
+        a["slope"],
+        model.B,
+        L,
+        model.cap,
+        np.uint64(seed),
+        s0,
+        nseq,
+        losses,
+        gk,
+        gg,
+        gphi,
+        gW,
+        gbeta,
+        gslope,
+    )
     n = float(nseq)
     grads = {"rho": gk.sum(0) / n * a["kappa"] * (1 - a["kappa"]), "gam": gg.sum(0) / n * a["g"] * (1 - a["g"])}
     p = model.params
@@ -200,14 +253,24 @@ def check_schedule(train_length, steps, batch, lr) -> None:
         raise ParameterError(f"train-length: must be >= 2, got {train_length}")
     if steps < 1 or batch < 1 or not lr > 0 or not math.isfinite(lr):
         raise ParameterError("steps, batch and lr must be positive (and lr finite)")
-    work = float(steps) * batch * train_length * train_length       # each sequence scores every pair
+    work = float(steps) * batch * train_length * train_length  # each sequence scores every pair
     if work > MAX_STEPS:
-        raise ParameterError(f"steps/batch/train-length: about {work:.2g} pair evaluations (more than "
-                             f"{MAX_STEPS:.0e}, about a day of one core)")
+        raise ParameterError(
+            f"steps/batch/train-length: about {work:.2g} pair evaluations (more than "
+            f"{MAX_STEPS:.0e}, about a day of one core)"
+        )
 
 
-def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 64, lr: float = 0.05,
-          seed: int = 0, progress: bool = True, log_every: int = 0) -> Model:
+def train(
+    model: Model,
+    train_length: int = 128,
+    steps: int = 600,
+    batch: int = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+    log_every: int = 0,
+) -> Model:
     """Adam on the recall loss at ``train_length``; fresh sequences every step."""
     check_schedule(train_length, steps, batch, lr)
     names = TRAINED[model.mechanism]
@@ -240,8 +303,15 @@ def train(model: Model, train_length: int = 128, steps: int = 600, batch: int = 
             print(f"step {step:5d}  loss {loss:.4f}", file=sys.stderr, flush=True)
     if bar is not None:
         bar.close()
-    model.meta.update(train_length=int(train_length), steps=int(steps), batch=int(batch), lr=float(lr),
-                      seed=int(seed), final_loss=float(log[-20:].mean()), loss_log=log)
+    model.meta.update(
+        train_length=int(train_length),
+        steps=int(steps),
+        batch=int(batch),
+        lr=float(lr),
+        seed=int(seed),
+        final_loss=float(log[-20:].mean()),
+        loss_log=log,
+    )
     return model
 
 
@@ -250,8 +320,26 @@ def evaluate(model: Model, L: int, nseq: int = 256, seed: int = 1_000_003):
     K, C, cdf = model.content()
     a = model.arrays()
     out = np.empty((nseq, 3))
-    recall.evaluate(MODE[model.mechanism], K, C, cdf, a["kappa"], a["g"], a["phi"], a["theta"], a["W"], a["betas"],
-                    a["slope"], model.B, L, model.cap, np.uint64(seed), 0, nseq, out)
+    recall.evaluate(
+        MODE[model.mechanism],
+        K,
+        C,
+        cdf,
+        a["kappa"],
+        a["g"],
+        a["phi"],
+        a["theta"],
+        a["W"],
+        a["betas"],
+        a["slope"],
+        model.B,
+        L,
+        model.cap,
+        np.uint64(seed),
+        0,
+        nseq,
+        out,
+    )
     return out
 
 
@@ -263,16 +351,34 @@ def save(model: Model, path) -> None:
     """Write the learned model; SO(2) and Householder files are also generator files."""
     from mixing.engine.generators import save as save_generators
 
-    meta = dict(mechanism=model.mechanism, d=model.d, V=model.V, B=model.B, cap=model.cap, tokens=model.tokens,
-                content_seed=model.content_seed, base=model.base, kappa=model.kappa, block_weights=model.g,
-                raw_rho=model.params["rho"], raw_gam=model.params["gam"])
+    meta = dict(
+        mechanism=model.mechanism,
+        d=model.d,
+        V=model.V,
+        B=model.B,
+        cap=model.cap,
+        tokens=model.tokens,
+        content_seed=model.content_seed,
+        base=model.base,
+        kappa=model.kappa,
+        block_weights=model.g,
+        raw_rho=model.params["rho"],
+        raw_gam=model.params["gam"],
+    )
     for k, val in model.meta.items():
         meta[k] = val
     if "phi" in model.params:
         save_generators(path, "table", "so2", {"angles": model.params["phi"]}, **meta)
     elif "U" in model.params:
-        save_generators(path, "table", "householder", {"directions": model.W, "betas": model.betas},
-                        raw_U=model.params["U"], raw_th=model.params["th"], **meta)
+        save_generators(
+            path,
+            "table",
+            "householder",
+            {"directions": model.W, "betas": model.betas},
+            raw_U=model.params["U"],
+            raw_th=model.params["th"],
+            **meta,
+        )
     else:
         extra = {"raw_mu": model.params["mu"], "slope": model.slope} if "mu" in model.params else {}
         from mixing.engine.files import replacing
@@ -293,8 +399,16 @@ def load(path) -> Model:
     if "mechanism" not in data:
         raise ParameterError(f"model: {path}: no 'mechanism' entry (not written by mixing.learned)")
     mech = str(data["mechanism"])
-    model = Model(mech, int(data["d"]), int(data["V"]), float(data["B"]), int(data["cap"]), str(data["tokens"]),
-                  int(data["content_seed"]), float(data["base"]))
+    model = Model(
+        mech,
+        int(data["d"]),
+        int(data["V"]),
+        float(data["B"]),
+        int(data["cap"]),
+        str(data["tokens"]),
+        int(data["content_seed"]),
+        float(data["base"]),
+    )
     model.params = {"rho": data["raw_rho"], "gam": data["raw_gam"]}
     if mech in ("so2", "so2-random"):
         model.params["phi"] = data["angles"]
@@ -309,12 +423,15 @@ def load(path) -> Model:
 
 
 def main(argv=None) -> int:
-    ap = Parser(prog="python -m mixing.learned", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                                 epilog=plain("\n".join(__doc__.strip().splitlines()[2:])) + "\n\nexamples:\n"
-                                 "  python -m mixing.learned --mechanism so2 --out runs/so2.npz\n"
-                                 "  python -m mixing.learned --mechanism householder --train-length 256 --out runs/hh.npz\n"
-                                 "  python -m mixing.sweep --mechanism so2 --param generators=runs/so2.npz --out runs/so2-sweep",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(
+        prog="python -m mixing.learned",
+        description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+        epilog=plain("\n".join(__doc__.strip().splitlines()[2:])) + "\n\nexamples:\n"
+        "  python -m mixing.learned --mechanism so2 --out runs/so2.npz\n"
+        "  python -m mixing.learned --mechanism householder --train-length 256 --out runs/hh.npz\n"
+        "  python -m mixing.sweep --mechanism so2 --param generators=runs/so2.npz --out runs/so2-sweep",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--mechanism", required=True, help=", ".join(MECHANISMS))
     ap.add_argument("--train-length", type=int, default=128, help="context length L of training (default 128)")
     ap.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the learned model")
@@ -325,9 +442,13 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=int, default=32, help="largest target lag (default 32)")
     ap.add_argument("--steps", type=int, default=600, help="Adam steps (default 600)")
     ap.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
-    ap.add_argument("--sigma", default="abs=0.5", metavar="abs=S|rel=S",
-                    help="spread of the random SO(2) table (so2, so2-random) around the RoPE frequencies: "
-                         "abs=S adds S*N(0,1) radians, rel=S multiplies by 1 + S*N(0,1) (default abs=0.5)")
+    ap.add_argument(
+        "--sigma",
+        default="abs=0.5",
+        metavar="abs=S|rel=S",
+        help="spread of the random SO(2) table (so2, so2-random) around the RoPE frequencies: "
+        "abs=S adds S*N(0,1) radians, rel=S multiplies by 1 + S*N(0,1) (default abs=0.5)",
+    )
     ap.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation")
     ap.add_argument("--log-every", type=int, default=100, metavar="K", help="print the loss every K steps (0: never)")
@@ -348,13 +469,13 @@ def main(argv=None) -> int:
     except ParameterError as exc:
         print(f"mixing.learned: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:                   # a full disk at the write: nothing is left under --out
+    except OSError as exc:  # a full disk at the write: nothing is left under --out
         print(f"mixing.learned: error: --out: {exc.strerror}: {args.out}", file=sys.stderr)
         return 1
     ev = evaluate(model, args.train_length, 256)
-    print(f"{args.mechanism}: loss {first:.3f} -> {model.meta['final_loss']:.3f} in {time.perf_counter() - t0:.0f} s; "
-          f"at L={args.train_length}: near weight {ev[:, 0].mean():.3f} ± {ev[:, 0].std(ddof=1) / math.sqrt(256):.3f}, "
-          f"retention {ev[:, 1].mean():.3f}; wrote {args.out}")
+    print(
+        f"{args.mechanism}: loss {first:.3f} -> {model.meta['final_loss']:.3f} in {time.perf_counter() - t0:.0f} s; "
+        f"at L={args.train_length}: near weight {ev[:, 0].mean():.3f} ± {ev[:, 0].std(ddof=1) / math.sqrt(256):.3f}, "
+        f"retention {ev[:, 1].mean():.3f}; wrote {args.out}"
+    )
     return 0
-
-

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mixing.engine.stats import Interval, independence, welch
+
 from .report import Study, _f, holds_to, row_label
 
 
@@ -67,22 +68,30 @@ def c3_rows(folders) -> list[dict]:
     for lab in dict.fromkeys(lab for s in sts for lab in s.labels):
         have = [s for s in sts if lab in s.labels]
         ws = {s.context: model_windows(s, lab) for s in have}
-        if len(have) < 2 or not any(ws.values()):   # one context, or no transports (ALiBi, NoPE, FoX)
+        if len(have) < 2 or not any(ws.values()):  # one context, or no transports (ALiBi, NoPE, FoX)
             continue
         lo, hi = have[0], have[-1]
         a, b = ws[lo.context], ws[hi.context]
         if not all(math.isfinite(w) for w in a + b):
-            iv, verdict = Interval(float("nan"), float("nan"), float("nan"), float("nan"), float("nan")), \
-                "no finite window"
+            iv, verdict = (
+                Interval(float("nan"), float("nan"), float("nan"), float("nan"), float("nan")),
+                "no finite window",
+            )
         else:
             iv = welch(np.log(a), np.log(b))
             verdict = independence(iv, math.log(hi.context / lo.context))
         if lab.startswith("so2-random") and verdict != "no finite window":
             verdict += " (frozen table: by construction)"
-        rows.append({"mechanism": lab, "windows": {T: _w_text(w) for T, w in ws.items()}, "log_ratio": iv,
-                     "contexts": (lo.context, hi.context),
-                     "ratio": tuple(math.exp(x) if math.isfinite(x) else float("nan") for x in (iv.value, iv.lo, iv.hi)),
-                     "verdict": verdict})
+        rows.append(
+            {
+                "mechanism": lab,
+                "windows": {T: _w_text(w) for T, w in ws.items()},
+                "log_ratio": iv,
+                "contexts": (lo.context, hi.context),
+                "ratio": tuple(math.exp(x) if math.isfinite(x) else float("nan") for x in (iv.value, iv.lo, iv.hi)),
+                "verdict": verdict,
+            }
+        )
     return rows
 
 
@@ -97,9 +106,17 @@ def c4_rows(folders) -> list[dict]:
                 continue
             stop, cross = st.stop(lab)
             held = holds_to(st.bits[lab])
-            verdict = ("contradicted" if math.isfinite(stop) else "reproduced" if held == kmax else "unresolved")
-            rows.append({"mechanism": lab, "context": st.context, "window": _w_text(ws), "stop": stop,
-                         "kmax": kmax, "verdict": verdict})
+            verdict = "contradicted" if math.isfinite(stop) else "reproduced" if held == kmax else "unresolved"
+            rows.append(
+                {
+                    "mechanism": lab,
+                    "context": st.context,
+                    "window": _w_text(ws),
+                    "stop": stop,
+                    "kmax": kmax,
+                    "verdict": verdict,
+                }
+            )
     return rows
 
 
@@ -107,20 +124,31 @@ def table(folders) -> str:
     """The C3 and C4 tables (Markdown)."""
     sts = studies(folders)
     Ts = [s.context for s in sts]
-    lines = [f"C3 across training contexts T = {', '.join(map(str, Ts))} (W: median over heads of W(0.1) per model; "
-             "median [range] over seeds; ratio: W at the largest T a mechanism was trained at over W at the smallest, "
-             "95% Welch interval over seeds, against the ratio of the contexts, which a window growing in proportion "
-             "would have):", "",
-             "| mechanism | " + " | ".join(f"W at T = {T}" for T in Ts) + " | ratio [95%] (contexts) | C3 |",
-             "|---|" + "---|" * (len(Ts) + 2)]
+    lines = [
+        f"C3 across training contexts T = {', '.join(map(str, Ts))} (W: median over heads of W(0.1) per model; "
+        "median [range] over seeds; ratio: W at the largest T a mechanism was trained at over W at the smallest, "
+        "95% Welch interval over seeds, against the ratio of the contexts, which a window growing in proportion "
+        "would have):",
+        "",
+        "| mechanism | " + " | ".join(f"W at T = {T}" for T in Ts) + " | ratio [95%] (contexts) | C3 |",
+        "|---|" + "---|" * (len(Ts) + 2),
+    ]
     for r in c3_rows(sts):
         v, lo, hi = r["ratio"]
         a, b = r["contexts"]
         ratio = f"{v:.2f} [{lo:.2f}, {hi:.2f}] ({b}/{a} = {b / a:g})" if math.isfinite(lo) else "-"
-        lines.append(f"| {r['mechanism']} | " + " | ".join(r["windows"].get(T, "-") for T in Ts)
-                     + f" | {ratio} | {r['verdict']} |")
-    lines += ["", "C4 where every model's window lies inside its training context (W < T):", "",
-              "| mechanism | T | W | L_stop | C4 |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['mechanism']} | "
+            + " | ".join(r["windows"].get(T, "-") for T in Ts)
+            + f" | {ratio} | {r['verdict']} |"
+        )
+    lines += [
+        "",
+        "C4 where every model's window lies inside its training context (W < T):",
+        "",
+        "| mechanism | T | W | L_stop | C4 |",
+        "|---|---|---|---|---|",
+    ]
     for r in c4_rows(sts):
         stop = f"{r['stop']:g}x" if math.isfinite(r["stop"]) else f"> {r['kmax']}x"
         lines.append(f"| {r['mechanism']} | {r['context']} | {r['window']} | {stop} | {r['verdict']} |")

@@ -61,9 +61,14 @@ class Corpus:
 
 def _files(root: Path, default: bool):
     if default:
-        return sorted(p for p in root.rglob("*.py") if p.is_file() and "site-packages" not in p.relative_to(root).parts
-                      and "__pycache__" not in p.parts)
-    return sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(root).parts))
+        return sorted(
+            p
+            for p in root.rglob("*.py")
+            if p.is_file() and "site-packages" not in p.relative_to(root).parts and "__pycache__" not in p.parts
+        )
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(root).parts)
+    )
 
 
 def load(path: str | Path | None = None) -> Corpus:
@@ -108,17 +113,24 @@ def load(path: str | Path | None = None) -> Corpus:
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         ends = starts + sizes - (0 if root.is_file() else len(SEPARATOR))
         spans[s] = np.stack([starts, ends], axis=1) if sizes.size else np.zeros((0, 2), dtype=np.int64)
-    fp = {"source": "python-stdlib" if default else str(root.resolve()), "files": count, "bytes": total,
-          "sha256": digest.hexdigest(), "python": sys.version.split()[0],
-          **{f"{s}_bytes": int(arrays[s].size) for s in SPLITS}}
+    fp = {
+        "source": "python-stdlib" if default else str(root.resolve()),
+        "files": count,
+        "bytes": total,
+        "sha256": digest.hexdigest(),
+        "python": sys.version.split()[0],
+        **{f"{s}_bytes": int(arrays[s].size) for s in SPLITS},
+    }
     return Corpus(fingerprint=fp, files=spans, **arrays)
 
 
 def check_length(corpus: Corpus, split: str, length: int, what: str = "--context") -> None:
     n = corpus.split(split).size
     if n < length + 1:
-        raise ParameterError(f"{what}: {length} needs at least {length + 1} bytes of {split} text, "
-                             f"the corpus has {n} (use a larger corpus or a shorter length)")
+        raise ParameterError(
+            f"{what}: {length} needs at least {length + 1} bytes of {split} text, "
+            f"the corpus has {n} (use a larger corpus or a shorter length)"
+        )
 
 
 def _rng(seed: int, step: int, salt: int = 0) -> np.random.Generator:
@@ -128,17 +140,18 @@ def _rng(seed: int, step: int, salt: int = 0) -> np.random.Generator:
 def batch(data: np.ndarray, batch_size: int, length: int, seed: int, step: int) -> np.ndarray:
     """``batch_size`` random windows of ``length + 1`` bytes (inputs and next-byte targets)."""
     starts = _rng(seed, step).integers(0, data.size - length, size=batch_size)
-    return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64)
+    return np.stack([data[s : s + length + 1] for s in starts]).astype(np.int64)
 
 
 def eval_windows(data: np.ndarray, length: int, count: int) -> np.ndarray:
     """``count`` windows of ``length + 1`` bytes at evenly spaced starts (the same for every model)."""
     if data.size < length + 1:
-        raise ParameterError(f"--lengths: {length} needs at least {length + 1} bytes of test text, "
-                             f"the corpus has {data.size}")
+        raise ParameterError(
+            f"--lengths: {length} needs at least {length + 1} bytes of test text, the corpus has {data.size}"
+        )
     last = data.size - length - 1
     starts = np.linspace(0, last, num=count).astype(np.int64) if count > 1 else np.array([0])
-    return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64)
+    return np.stack([data[s : s + length + 1] for s in starts]).astype(np.int64)
 
 
 def long_files(corpus: Corpus, split: str, length: int) -> int:
@@ -163,9 +176,11 @@ def file_windows(corpus: Corpus, split: str, length: int, count: int, seed: int 
     data = corpus.split(split)
     long = spans[(spans[:, 1] - spans[:, 0]) >= length + 1]
     if len(long) < count:
-        raise ParameterError(f"--windows: {count} windows of {length + 1} bytes from distinct {split} files need "
-                             f"{count} such files; the corpus has {len(long)} (fewer windows or a shorter length)")
+        raise ParameterError(
+            f"--windows: {count} windows of {length + 1} bytes from distinct {split} files need "
+            f"{count} such files; the corpus has {len(long)} (fewer windows or a shorter length)"
+        )
     rng = np.random.default_rng([seed, length, 0x5EED])
     chosen = np.sort(rng.permutation(len(long))[:count])
     starts = np.array([rng.integers(a, b - length) for a, b in long[chosen]], dtype=np.int64)
-    return np.stack([data[s:s + length + 1] for s in starts]).astype(np.int64), starts
+    return np.stack([data[s : s + length + 1] for s in starts]).astype(np.int64), starts

@@ -35,23 +35,24 @@ import math
 import numpy as np
 import torch
 
+from mixing.engine.stats import mean_se, mean_se_rows
+
 from . import data as data_mod
 from . import transport as tr
 from .model import HOUSEHOLDER, LM, SO2
 from .train import loss_bits
-from mixing.engine.stats import mean_se, mean_se_rows
 
 
 def buckets(length: int, context: int) -> list[tuple[int, int]]:
     """Position ranges [a, b): the training context in 4 parts, then doublings to ``length``."""
-    edges = sorted({*(context * k // 4 for k in range(1, 5)), *(context * 2 ** k for k in range(1, 20))})
+    edges = sorted({*(context * k // 4 for k in range(1, 5)), *(context * 2**k for k in range(1, 20))})
     edges = [0] + [e for e in edges if e < length] + [length]
     return list(zip(edges[:-1], edges[1:]))
 
 
 def multiples(length: int, context: int) -> list[int]:
     """The multiples k of the context whose bucket ``[k T / 2, k T)`` lies inside ``length`` (k >= 2)."""
-    return [2 ** e for e in range(1, 21) if context * 2 ** e <= length]
+    return [2**e for e in range(1, 21) if context * 2**e <= length]
 
 
 @contextlib.contextmanager
@@ -95,8 +96,15 @@ def sliding_starts(length: int, context: int, stride: int) -> list[tuple[int, in
 
 
 @torch.no_grad()
-def sliding_bits(model: LM, windows: np.ndarray, context: int, stride: int | None = None, device: str = "cpu",
-                 batch: int = 256, progress=None) -> np.ndarray:
+def sliding_bits(
+    model: LM,
+    windows: np.ndarray,
+    context: int,
+    stride: int | None = None,
+    device: str = "cpu",
+    batch: int = 256,
+    progress=None,
+) -> np.ndarray:
     """Next-byte loss in bits at every position, each byte scored by a window of ``context``
     bytes ending at it (see ``sliding_starts``; default stride T/4), [N, L]."""
     model.eval()
@@ -108,11 +116,11 @@ def sliding_bits(model: LM, windows: np.ndarray, context: int, stride: int | Non
     pieces = [(n, a, first, end) for n in range(N) for a, first, end in spans]
     with fused(model):
         for k in range(0, len(pieces), batch):
-            part = pieces[k:k + batch]
-            x = torch.from_numpy(np.stack([windows[n, a:a + T + 1] for n, a, _, _ in part])).to(device)
+            part = pieces[k : k + batch]
+            x = torch.from_numpy(np.stack([windows[n, a : a + T + 1] for n, a, _, _ in part])).to(device)
             bits = loss_bits(model, x).double().cpu().numpy()
             for row, (n, a, first, end) in zip(bits, part):
-                out[n, first:end] = row[first - a:end - a]
+                out[n, first:end] = row[first - a : end - a]
             if progress is not None:
                 progress()
     return out
@@ -145,9 +153,19 @@ def _probe(model: LM, windows: np.ndarray, W: int, B=None, device: str = "cpu"):
 
 
 @torch.no_grad()
-def evaluate(model: LM, corpus, length: int, context: int, windows: int = 64, probe_windows: int = 8,
-             window: int | None = None, stride: int | None = None, seed: int = 0, device: str = "cpu",
-             progress=None) -> tuple[list[dict], dict]:
+def evaluate(
+    model: LM,
+    corpus,
+    length: int,
+    context: int,
+    windows: int = 64,
+    probe_windows: int = 8,
+    window: int | None = None,
+    stride: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress=None,
+) -> tuple[list[dict], dict]:
     """Rows ``{eval_length, metric, layer, head, x, value, stderr}`` and the arrays of the loss:
     ``edges`` [buckets, 2], ``full`` and ``sliding`` [windows, buckets] (mean bits per bucket),
     ``starts`` (the windows' offsets in the test split)."""
@@ -157,21 +175,26 @@ def evaluate(model: LM, corpus, length: int, context: int, windows: int = 64, pr
     edges = buckets(length, context)
     full = bucket_means(position_bits(model, win, device, progress), edges)
     slide = bucket_means(sliding_bits(model, win, context, stride, device), edges)
-    arrays = {"edges": np.array(edges, dtype=np.int64), "full": full, "sliding": slide, "starts": starts,
-              "length": np.int64(length), "context": np.int64(context)}
+    arrays = {
+        "edges": np.array(edges, dtype=np.int64),
+        "full": full,
+        "sliding": slide,
+        "starts": starts,
+        "length": np.int64(length),
+        "context": np.int64(context),
+    }
     rows = []
 
     def add(metric, values, layer="", head="", x="", L=length):
         m, s = mean_se(values, one=0.0, finite_only=False)
-        rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m,
-                     "stderr": s})
+        rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m, "stderr": s})
 
     # the score range at the training length, on validation windows (never the test windows)
     pw = min(probe_windows, windows)
     val, _ = data_mod.file_windows(corpus, "val", context, pw, seed)
     _, _, seen_val = _probe(model, val, W, device=device)
-    B_train = seen_val.max(0)                                              # [layers, H]
-    far, ub, seen = _probe(model, win[:pw], W, B_train, device)            # [pw, layers, H, L]
+    B_train = seen_val.max(0)  # [layers, H]
+    far, ub, seen = _probe(model, win[:pw], W, B_train, device)  # [pw, layers, H, L]
     pos = np.arange(length)
     ks = multiples(length, context)
     for layer in range(far.shape[1]):
@@ -227,7 +250,7 @@ def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
     m = model.cfg.mechanism
     if m not in SO2 + HOUSEHOLDER + ("rope",):
         return []
-    tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, max_lag, windows))     # [N, max_lag + 1]
+    tokens = torch.from_numpy(data_mod.eval_windows(corpus.test, max_lag, windows))  # [N, max_lag + 1]
     lags = np.arange(1, max_lag + 1)
     p = np.bincount(corpus.test, minlength=256) / corpus.test.size
     rows = []
@@ -238,9 +261,9 @@ def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
             if kind == "rope":
                 per = np.cos(np.outer(lags, g.double().numpy())).mean(1)[None, :]
             elif kind == "so2":
-                Phi = tr.accumulate(g[:, head].double(), dim=1).numpy()          # [N, T, d/2]
-                per = np.cos(Phi[:, 1:, :] - Phi[:, :1, :]).mean(-1)             # [N, max_lag]
-                table = model.attentions()[layer].angles[:, head].detach().double().numpy()   # [256, d/2]
+                Phi = tr.accumulate(g[:, head].double(), dim=1).numpy()  # [N, T, d/2]
+                per = np.cos(Phi[:, 1:, :] - Phi[:, :1, :]).mean(-1)  # [N, max_lag]
+                table = model.attentions()[layer].angles[:, head].detach().double().numpy()  # [256, d/2]
                 psi = (p[:, None] * np.exp(1j * table)).sum(0)
                 pred = np.real(psi[None, :] ** lags[:, None]).mean(1)
             else:
@@ -248,16 +271,26 @@ def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
             mean, se = mean_se_rows(per)
             base = {"eval_length": "", "layer": layer, "head": head}
             for n in recorded_lags(max_lag):
-                rows.append({**base, "metric": "coherence", "x": int(n), "value": float(mean[n - 1]),
-                             "stderr": float(se[n - 1])})
+                rows.append(
+                    {
+                        **base,
+                        "metric": "coherence",
+                        "x": int(n),
+                        "value": float(mean[n - 1]),
+                        "stderr": float(se[n - 1]),
+                    }
+                )
                 if pred is not None:
-                    rows.append({**base, "metric": "coherence_iid", "x": int(n), "value": float(pred[n - 1]),
-                                 "stderr": 0.0})
-            rows.append({**base, "metric": "window", "x": "", "value": mixing_window(mean, 0.1, se),
-                         "stderr": float("nan")})
+                    rows.append(
+                        {**base, "metric": "coherence_iid", "x": int(n), "value": float(pred[n - 1]), "stderr": 0.0}
+                    )
+            rows.append(
+                {**base, "metric": "window", "x": "", "value": mixing_window(mean, 0.1, se), "stderr": float("nan")}
+            )
             if pred is not None:
-                rows.append({**base, "metric": "window_iid", "x": "", "value": mixing_window(pred, 0.1),
-                             "stderr": float("nan")})
+                rows.append(
+                    {**base, "metric": "window_iid", "x": "", "value": mixing_window(pred, 0.1), "stderr": float("nan")}
+                )
     return rows
 
 
@@ -273,7 +306,7 @@ def _householder_traces(w: torch.Tensor, beta: torch.Tensor, max_lag: int) -> np
     out = np.empty((N, max_lag))
     for n in range(1, max_lag + 1):
         wt, bt = w[:, n], beta[:, n]
-        P = P - bt[:, None, None] * wt[:, :, None] * (wt[:, None, :] @ P)   # H_n P
+        P = P - bt[:, None, None] * wt[:, :, None] * (wt[:, None, :] @ P)  # H_n P
         out[:, n - 1] = (torch.diagonal(P, dim1=-2, dim2=-1).sum(-1) / d).numpy()
     return out
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mixing.engine.errors import ParameterError
 from mixing.engine import generators as gen_mod
+from mixing.engine.errors import ParameterError
+
 from . import data as data_mod
 from .evaluate import generators as head_generators
 from .model import LM
@@ -25,8 +26,9 @@ from .model import LM
 BETA_FLOOR = 1e-12
 
 
-def export(model: LM, corpus, layer: int, head: int, path: str | Path, length: int = 4096,
-           train_length: int = -1) -> dict:
+def export(
+    model: LM, corpus, layer: int, head: int, path: str | Path, length: int = 4096, train_length: int = -1
+) -> dict:
     """Write the generators of ``(layer, head)`` along the first ``length`` bytes of the test split."""
     cfg = model.cfg
     if not 0 <= layer < cfg.layers:
@@ -40,8 +42,15 @@ def export(model: LM, corpus, layer: int, head: int, path: str | Path, length: i
         g = g[0]
     elif kind == "householder":
         g = (g[0][0], g[1][0])
-    meta = dict(mechanism=cfg.mechanism, source="mixing.lm", layer=layer, head=head, d=cfg.d_head,
-                train_length=train_length, seed=cfg.seed)
+    meta = dict(
+        mechanism=cfg.mechanism,
+        source="mixing.lm",
+        layer=layer,
+        head=head,
+        d=cfg.d_head,
+        train_length=train_length,
+        seed=cfg.seed,
+    )
     if kind == "so2":
         arrays = {"angles": g[head].double().numpy()[::-1].copy()}
         family = "so2"
@@ -52,7 +61,9 @@ def export(model: LM, corpus, layer: int, head: int, path: str | Path, length: i
         arrays = {"directions": w, "betas": beta}
         family = "householder"
     else:
-        raise ParameterError(f"--checkpoint: mechanism {cfg.mechanism} has no token-dependent generators to export "
-                             f"(export takes so2-* and path* models)")
+        raise ParameterError(
+            f"--checkpoint: mechanism {cfg.mechanism} has no token-dependent generators to export "
+            f"(export takes so2-* and path* models)"
+        )
     gen_mod.save(str(path), "sequence", family, arrays, **meta)
     return {"family": family, "rows": length, **meta}

@@ -35,6 +35,7 @@ import torch
 
 from mixing.engine.forecast import ENGINE_TRIALS, FORECAST_VERSION  # cached files of another version: recomputed
 from mixing.engine.stats import Interval, classify, t_interval
+
 from .model import LM
 
 
@@ -84,14 +85,14 @@ def far_by_multiple(rho: np.ndarray, W: int, context: int, ks) -> dict[int, floa
     """Forecast far mass, the mean over the queries [kT/2, kT) of O_i / (1 + O_i), for k = 1 and ``ks``."""
     odds = np.cumsum(np.where(np.arange(rho.shape[-1]) > W, rho, 0.0))
     far = odds / (1 + odds)
-    return {k: float(far[k * context // 2:k * context].mean()) for k in (1, *ks)}
+    return {k: float(far[k * context // 2 : k * context].mean()) for k in (1, *ks)}
 
 
 def forecast_model(model: LM, windows: np.ndarray, context: int, ks, device: str = "cpu") -> np.ndarray:
     """Forecast far mass [layers, H, 1 + len(ks)] (k = 1 first) from the first 2T bytes of ``windows``."""
     W = context // 2
     # the queries past the training context, where the forecast is needed (positions [T, 2T))
-    prof = profiles(model, np.ascontiguousarray(windows[:, :2 * context + 1]), W, context, device)
+    prof = profiles(model, np.ascontiguousarray(windows[:, : 2 * context + 1]), W, context, device)
     length = context * max(ks)
     biased = has_bias(model)
     out = np.empty(prof.shape[:2] + (1 + len(ks),))
@@ -109,7 +110,7 @@ def predicted_excess(excess2: np.ndarray, far: np.ndarray, ks) -> np.ndarray:
     ks = list(ks)
     gain = far[:, 1:] - far[:, :1]
     g2 = gain[:, ks.index(2)]
-    alpha = excess2 / np.where(np.abs(g2) > 1e-12, g2, np.inf)          # no far-mass gain at 2x: no tie
+    alpha = excess2 / np.where(np.abs(g2) > 1e-12, g2, np.inf)  # no far-mass gain at 2x: no tie
     return alpha[:, None] * gain
 
 
@@ -126,7 +127,6 @@ def error_interval(forecast: np.ndarray, measured: np.ndarray) -> Interval:
     return t_interval(np.asarray(forecast) - np.asarray(measured))
 
 
-
 def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str = "cpu") -> dict:
     """The forecast of one trained model from windows of 2T bytes alone: far mass per head and
     multiple, and the predicted excess and L_stop, their intervals over the ``windows`` test
@@ -137,19 +137,27 @@ def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str
 
     ks = sorted(set(int(k) for k in ks) | {2})
     win, _ = data_mod.file_windows(corpus, "test", 2 * context, windows)
-    far = forecast_model(model, win, context, ks, device)                      # [layers, H, 1 + len(ks)]
+    far = forecast_model(model, win, context, ks, device)  # [layers, H, 1 + len(ks)]
     edges = [(context, 2 * context)]
     full = bucket_means(position_bits(model, win, device), edges)[:, 0]
     slide = bucket_means(sliding_bits(model, win, context, device=device), edges)[:, 0]
-    excess2 = full - slide                                                      # [windows], measured at 2x
+    excess2 = full - slide  # [windows], measured at 2x
     mean = far.reshape(-1, far.shape[-1]).mean(0)
-    pred = predicted_excess(excess2, np.broadcast_to(mean, (excess2.size, mean.size)), ks)   # [windows, len(ks)]
-    return {"context": context, "ks": ks, "far": far, "far_mean": mean[1:], "excess2": t_interval(excess2),
-            "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
-            "L_stop_predicted": predicted_stop(pred, ks, TAU), "biased": has_bias(model)}
+    pred = predicted_excess(excess2, np.broadcast_to(mean, (excess2.size, mean.size)), ks)  # [windows, len(ks)]
+    return {
+        "context": context,
+        "ks": ks,
+        "far": far,
+        "far_mean": mean[1:],
+        "excess2": t_interval(excess2),
+        "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
+        "L_stop_predicted": predicted_stop(pred, ks, TAU),
+        "biased": has_bias(model),
+    }
 
 
 # -- a whole study ------------------------------------------------------------------------
+
 
 def _measured_far(folder, ks) -> np.ndarray:
     """A model's measured far mass, head mean, at each of ``ks`` (its eval.csv)."""
@@ -190,6 +198,7 @@ def engine_check(folder, corpus, context: int, ks, trials: int = ENGINE_TRIALS, 
     from pathlib import Path
 
     from mixing.engine.forecast import from_file
+
     from .export import export
     from .model import HOUSEHOLDER, SO2
     from .store import atomic_npz as _atomic_npz
@@ -253,16 +262,29 @@ def study_rows(folder, corpus=None, progress=None, engine: bool = False) -> list
         if engine:
             e = engine_check(Path(folder) / "models" / folder_name(lab) / "seed0", corpus, st.context, ks)
             if e is not None:
-                flat = e.reshape(-1, *e.shape[2:])                       # [heads, K, 3]
+                flat = e.reshape(-1, *e.shape[2:])  # [heads, K, 3]
                 held = np.all((flat[:, :, 1] <= 0) & (flat[:, :, 2] >= 0), axis=1)
-                eng = {"error": [t_interval(flat[:, j, 0]) for j in range(flat.shape[1])],
-                       "holds": int(held.sum()), "heads": int(flat.shape[0])}
+                eng = {
+                    "error": [t_interval(flat[:, j, 0]) for j in range(flat.shape[1])],
+                    "holds": int(held.sum()),
+                    "heads": int(flat.shape[0]),
+                }
             if progress:
                 progress(f"{lab} engine")
-        rows.append({"mechanism": lab, "ks": ks, "forecast": fc[:, 1:].mean(0), "measured": ms.mean(0), "engine": eng,
-                     "error": [error_interval(fc[:, 1 + j], ms[:, j]) for j in range(len(ks))],
-                     "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
-                     "L_stop_predicted": predicted_stop(pred, ks, TAU), "L_stop": stop, "seeds": b.seeds})
+        rows.append(
+            {
+                "mechanism": lab,
+                "ks": ks,
+                "forecast": fc[:, 1:].mean(0),
+                "measured": ms.mean(0),
+                "engine": eng,
+                "error": [error_interval(fc[:, 1 + j], ms[:, j]) for j in range(len(ks))],
+                "predicted_excess": [t_interval(pred[:, j]) for j in range(len(ks))],
+                "L_stop_predicted": predicted_stop(pred, ks, TAU),
+                "L_stop": stop,
+                "seeds": b.seeds,
+            }
+        )
     return rows
 
 
@@ -281,9 +303,12 @@ def table(rows) -> str:
     ks = rows[0]["ks"]
     kmax = max(ks)
     engine = any(r.get("engine") for r in rows)
-    head = ["mechanism"] + [f"far {k}x: forecast / measured (error [95%])" for k in ks if k > 2] + \
-        ["L_stop predicted", "L_stop measured"] + \
-        ([f"engine, same generators: odds error {kmax}x (95% over heads); heads where F1 holds"] if engine else [])
+    head = (
+        ["mechanism"]
+        + [f"far {k}x: forecast / measured (error [95%])" for k in ks if k > 2]
+        + ["L_stop predicted", "L_stop measured"]
+        + ([f"engine, same generators: odds error {kmax}x (95% over heads); heads where F1 holds"] if engine else [])
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = []
@@ -294,6 +319,10 @@ def table(rows) -> str:
         stop = lambda x: f"{x:g}x" if math.isfinite(x) else f"> {kmax}x"  # noqa: E731
         eng = r.get("engine")
         tail = f" | {_engine_cell(eng)} |" if engine else " |"
-        lines.append(f"| {r['mechanism']} | " + " | ".join(cells) +
-                     f" | {stop(r['L_stop_predicted'])} | {stop(r['L_stop'])}" + tail)
+        lines.append(
+            f"| {r['mechanism']} | "
+            + " | ".join(cells)
+            + f" | {stop(r['L_stop_predicted'])} | {stop(r['L_stop'])}"
+            + tail
+        )
     return "\n".join(lines)

@@ -45,10 +45,21 @@ from torch import nn
 
 from mixing.engine.errors import ParameterError
 from mixing.engine.params import parse_spread
+
 from . import transport as tr
 
-MECHANISMS = ("nope", "rope", "alibi", "fox", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget",
-              "path", "path-forget")
+MECHANISMS = (
+    "nope",
+    "rope",
+    "alibi",
+    "fox",
+    "so2-random",
+    "so2-learned",
+    "so2-learned-v",
+    "so2-learned-forget",
+    "path",
+    "path-forget",
+)
 ROTATING = ("rope", "so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget")
 SO2 = ("so2-random", "so2-learned", "so2-learned-v", "so2-learned-forget")
 HOUSEHOLDER = ("path", "path-forget")
@@ -86,8 +97,12 @@ def parse_mechanism(text: str) -> dict:
     name, *opts = [part.strip() for part in text.strip().split(":")]
     if name not in MECHANISMS:
         raise ParameterError(f"--mechanism: unknown mechanism {name!r} (choose from {', '.join(MECHANISMS)})")
-    out = {"mechanism": name, "scale": DEFAULT_SCALE if name in SO2 else "",
-           "gate": "fox" if name in FORGET else "", "rope_base": DEFAULT_BASE}
+    out = {
+        "mechanism": name,
+        "scale": DEFAULT_SCALE if name in SO2 else "",
+        "gate": "fox" if name in FORGET else "",
+        "rope_base": DEFAULT_BASE,
+    }
     seen = set()
     for opt in opts:
         key = "base" if opt.startswith("base=") else "gate" if opt.startswith("gate=") else "scale"
@@ -134,8 +149,8 @@ def label(mechanism: str, scale: str = "", gate: str = "", rope_base: float = DE
 @dataclass
 class Config:
     mechanism: str = "rope"
-    scale: str = ""                  # angle table of the SO(2) mechanisms: "abs=S", "rel=S" or "zero"
-    gate: str = ""                   # forget gate: "fox" (unscaled) or "fla" (scaled by 1/sqrt(d))
+    scale: str = ""  # angle table of the SO(2) mechanisms: "abs=S", "rel=S" or "zero"
+    gate: str = ""  # forget gate: "fox" (unscaled) or "fla" (scaled by 1/sqrt(d))
     layers: int = 4
     width: int = 128
     heads: int = 4
@@ -149,22 +164,24 @@ class Config:
     def label(self) -> str:
         return label(self.mechanism, self.scale, self.gate, self.rope_base)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         if self.mechanism in FORGET and not self.gate:
-            self.gate = "fox"            # checkpoints from before the gate option
+            self.gate = "fox"  # checkpoints from before the gate option
         for key, value in parse_mechanism(self.label()).items():
             setattr(self, key, value)
         for key in ("layers", "width", "heads"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < 1:
                 raise ParameterError(f"--{key}: must be a positive integer (got {v!r})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ParameterError(f"--seed: must be an integer in [0, 2^63) (got {self.seed!r})")
         if self.width % self.heads:
             raise ParameterError(f"--width: {self.width} is not divisible by --heads {self.heads}")
         if self.mechanism in ROTATING + HOUSEHOLDER and self.d_head % 2:
-            raise ParameterError(f"--width: head dimension {self.d_head} is odd; {self.mechanism} rotates "
-                                 f"coordinate pairs and needs an even head dimension")
+            raise ParameterError(
+                f"--width: head dimension {self.d_head} is odd; {self.mechanism} rotates "
+                f"coordinate pairs and needs an even head dimension"
+            )
         return self
 
     def to_dict(self) -> dict:
@@ -217,8 +234,8 @@ class Attention(nn.Module):
             self.beta_proj = nn.Linear(C, H)
         if m in FORGET:
             self.gate = nn.Linear(C, H)
-        self.fast = False        # evaluation: fused attention (``_fused``) where no statistics are recorded
-        self.probe = None        # set to {"window": W} to record attention statistics
+        self.fast = False  # evaluation: fused attention (``_fused``) where no statistics are recorded
+        self.probe = None  # set to {"window": W} to record attention statistics
         self.probe_out = None
 
     # -- the pieces of the mechanism, each [B, H, T, ...] ----------------------------------
@@ -229,7 +246,7 @@ class Attention(nn.Module):
             t = torch.arange(T, dtype=torch.float64, device=self.theta.device)
             return torch.remainder(t[:, None] * self.theta.double(), 2 * math.pi).to(self.theta.dtype)[None, None]
         if m in SO2:
-            phi = self.angles[tokens]                       # [B, T, H, d/2]
+            phi = self.angles[tokens]  # [B, T, H, d/2]
             return tr.accumulate(phi, dim=1).permute(0, 2, 1, 3)
         return None
 
@@ -248,7 +265,7 @@ class Attention(nn.Module):
             lag = (i[:, None] - i[None, :]).clamp(min=0).to(x.dtype)
             return -self.slopes.to(x.dtype)[:, None, None] * lag
         if m in FORGET:
-            G = torch.cumsum(F.logsigmoid(self.gate(x)).transpose(1, 2), dim=-1)   # [B, H, T]
+            G = torch.cumsum(F.logsigmoid(self.gate(x)).transpose(1, 2), dim=-1)  # [B, H, T]
             if self.cfg.gate == "fla":
                 G = G / math.sqrt(self.cfg.d_head)
             return G[..., :, None] - G[..., None, :]
@@ -283,10 +300,10 @@ class Attention(nn.Module):
         else:
             o = a @ v
         if self.probe is not None:
-            self.probe_out = _attention_stats(a, content, bias, causal, self.probe["window"], self.probe.get("B"),
-                                              self.probe.get("profile", False))
+            self.probe_out = _attention_stats(
+                a, content, bias, causal, self.probe["window"], self.probe.get("B"), self.probe.get("profile", False)
+            )
         return self.proj(o.transpose(1, 2).reshape(B, T, C))
-
 
     def _fused(self, q, k, v, x, Phi):
         """The same attention by ``scaled_dot_product_attention`` (evaluation only): no score
@@ -318,17 +335,23 @@ def _attention_stats(a, content, bias, causal, window, B=None, profile=False):
     T = a.shape[-1]
     i = torch.arange(T, device=a.device)
     far = (i[:, None] - i[None, :]) > window
-    out = {"far_mass": (a * far).sum(-1).mean(0).detach(),                                  # [H, T]
-           "B_seen": content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2)).amax(0).detach()}   # [H]
+    out = {
+        "far_mass": (a * far).sum(-1).mean(0).detach(),  # [H, T]
+        "B_seen": content.abs().masked_fill(~causal, 0).amax(dim=(-1, -2)).amax(0).detach(),
+    }  # [H]
     if B is not None:
         b = torch.zeros_like(content) if bias is None else bias.expand_as(content)
         Bx = B.to(content.dtype)[None, :, None, None]
         log_far = (Bx + b).masked_fill(~(far & causal), float("-inf")).logsumexp(-1)
         log_near = (-Bx + b).masked_fill(~(causal & ~far), float("-inf")).logsumexp(-1)
-        out["far_mass_ub"] = torch.sigmoid(log_far - log_near).mean(0).detach()              # [H, T]
+        out["far_mass_ub"] = torch.sigmoid(log_far - log_near).mean(0).detach()  # [H, T]
     if profile:
-        out["profile"] = lag_profile(content if bias is None else content + bias, causal, window,
-                                     int(profile) if not isinstance(profile, bool) else window)
+        out["profile"] = lag_profile(
+            content if bias is None else content + bias,
+            causal,
+            window,
+            int(profile) if not isinstance(profile, bool) else window,
+        )
     return out
 
 
@@ -347,7 +370,7 @@ def lag_profile(s, causal, window, first_query=None):
     r = torch.exp(s - log_near)
     prof = torch.full((s.shape[1], T), float("nan"), dtype=torch.float64, device=s.device)
     for n in range(T):
-        d = torch.diagonal(r, offset=-n, dim1=-2, dim2=-1)[..., max(0, first - n):]   # queries i >= max(n, first)
+        d = torch.diagonal(r, offset=-n, dim1=-2, dim2=-1)[..., max(0, first - n) :]  # queries i >= max(n, first)
         if d.shape[-1]:
             prof[:, n] = d.mean(dim=(0, 2))
     return prof.detach()

@@ -40,14 +40,15 @@ def check_corpus(corpus) -> None:
 
     for name in ("train", "val", "test"):
         if np.any(getattr(corpus, name) == MARK):
-            raise ParameterError(f"--passkey: the corpus holds the marker byte {MARK:#04x}, which the task needs "
-                                 "unused")
+            raise ParameterError(
+                f"--passkey: the corpus holds the marker byte {MARK:#04x}, which the task needs unused"
+            )
 
 
 def _pair(window: np.ndarray, key: int, query: int, value: np.ndarray) -> None:
     for pos in (key, query):
         window[pos] = MARK
-        window[pos + 1:pos + 1 + VALUE] = value
+        window[pos + 1 : pos + 1 + VALUE] = value
 
 
 def plant(batch: np.ndarray, rate: float, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,19 +56,19 @@ def plant(batch: np.ndarray, rate: float, seed: int, step: int) -> tuple[np.ndar
     ``rate`` (deterministic in seed and step), and the mask [B, T] of the positions whose next
     byte is a letter of a queried value (where the loss's copy term applies)."""
     out = batch.copy()
-    n = out.shape[1] - 1                                      # positions the model sees
+    n = out.shape[1] - 1  # positions the model sees
     mask = np.zeros((out.shape[0], n), dtype=bool)
     lo, hi = VALUE + 2, n - VALUE - 2
     if rate <= 0 or hi < lo:
-        return out, mask                                      # no pairs, or a context too short for one
+        return out, mask  # no pairs, or a context too short for one
     rng = np.random.default_rng([int(seed), int(step), 0x9A55])
     for i, row in enumerate(out):
         if rng.random() >= rate:
             continue
         dist = int(rng.integers(lo, hi + 1))
-        query = int(rng.integers(dist, n - VALUE))            # the value after the query stays in the window
+        query = int(rng.integers(dist, n - VALUE))  # the value after the query stays in the window
         _pair(row, query - dist, query, rng.integers(97, 123, size=VALUE).astype(row.dtype))
-        mask[i, query:query + VALUE] = True
+        mask[i, query : query + VALUE] = True
     return out, mask
 
 
@@ -76,12 +77,13 @@ def query_windows(windows: np.ndarray, context: int, k: float, seed: int = 0) ->
     before it; returns them [N, n] and the query position. The values depend on ``seed`` and k
     only, so every model is tested on the same bytes."""
     dist = int(round(k * context))
-    n = dist + context + 2 * (VALUE + 1)                     # T bytes of text before the key
+    n = dist + context + 2 * (VALUE + 1)  # T bytes of text before the key
     if n > windows.shape[1]:
         from mixing.engine.errors import ParameterError
 
-        raise ParameterError(f"passkey: distance {k:g} T needs windows of {n} bytes, the study's are "
-                             f"{windows.shape[1]}")
+        raise ParameterError(
+            f"passkey: distance {k:g} T needs windows of {n} bytes, the study's are {windows.shape[1]}"
+        )
     out = np.ascontiguousarray(windows[:, :n]).copy()
     rng = np.random.default_rng([int(seed), int(round(k * 1000)), 0x7E57])
     query = n - VALUE - 1
@@ -103,8 +105,8 @@ def accuracy(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str
             a, b = [], []
             for part in torch.from_numpy(win).split(8):
                 part = part.to(device).long()
-                logits = model(part[:, :query + VALUE])[:, query:query + VALUE]      # predicts the letters
-                target = part[:, query + 1:query + 1 + VALUE].long()
+                logits = model(part[:, : query + VALUE])[:, query : query + VALUE]  # predicts the letters
+                target = part[:, query + 1 : query + 1 + VALUE].long()
                 logp = torch.log_softmax(logits.double(), -1).gather(-1, target[..., None])[..., 0]
                 a.append((logits.argmax(-1) == target).double().mean(1).cpu().numpy())
                 b.append((-logp / np.log(2)).mean(1).cpu().numpy())

@@ -145,7 +145,7 @@ def stop_length(b: Bits, tau: float = TAU) -> tuple[float, Interval]:
     ks = b.multiples()
     ivs = [crossed([b.excess(k)]) for k in ks]
     stop = next((k for k, iv in zip(ks, ivs) if classify(iv, tau) == "above"), math.inf)
-    X = np.stack([b.excess(k) for k in ks], axis=-1)                 # [S, N, K]
+    X = np.stack([b.excess(k) for k in ks], axis=-1)  # [S, N, K]
     point = _crossing(X.mean((0, 1)), ks, tau)
     rng = np.random.default_rng(12345)
     boots = np.empty(BOOTSTRAP)
@@ -161,7 +161,7 @@ def _crossing(curve, ks, tau) -> float:
     multiples; inf if it never does."""
     prev_k, prev_e = 1.0, 0.0
     for k, e in zip(ks, curve):
-        if e > tau:             # prev_e <= tau < e: the step is never flat
+        if e > tau:  # prev_e <= tau < e: the step is never flat
             frac = (tau - prev_e) / (e - prev_e)
             return float(2 ** (math.log2(prev_k) + frac * (math.log2(k) - math.log2(prev_k))))
         prev_k, prev_e = k, e
@@ -179,24 +179,60 @@ def bits_rows(folder: Path, labels, seeds) -> list[dict]:
         ctx = b.context
         for k in b.multiples():
             L = k * ctx
-            series = {"bpb_full": b.full[:, :, b.bucket(k)], "bpb_sliding": b.sliding[:, :, b.bucket(k)],
-                      "excess": b.excess(k)}
+            series = {
+                "bpb_full": b.full[:, :, b.bucket(k)],
+                "bpb_sliding": b.sliding[:, :, b.bucket(k)],
+                "excess": b.excess(k),
+            }
             for metric, X in series.items():
                 for s in range(b.seeds):
                     m, se = mean_se(X[s])
-                    rows.append({**base, "seed": s, "seeds": 1, "eval_length": L, "metric": metric, "x": k,
-                                 "value": m, "stderr": se})
+                    rows.append(
+                        {
+                            **base,
+                            "seed": s,
+                            "seeds": 1,
+                            "eval_length": L,
+                            "metric": metric,
+                            "x": k,
+                            "value": m,
+                            "stderr": se,
+                        }
+                    )
                 rows.append(_iv_row(base, b.seeds, L, metric, k, crossed([X])))
             if alibi is not None and lab != "alibi":
                 j = b.bucket(k)
-                rows.append(_iv_row(base, b.seeds, L, "vs_alibi", k,
-                                    crossed([b.full[:, :, j], alibi.full[:, :, j]], [1, -1])))
+                rows.append(
+                    _iv_row(base, b.seeds, L, "vs_alibi", k, crossed([b.full[:, :, j], alibi.full[:, :, j]], [1, -1]))
+                )
         rows.append(_iv_row(base, b.seeds, "", "level", "", crossed([b.level()])))
         stop, cross = stop_length(b)
-        rows.append({**base, "seed": "all", "seeds": b.seeds, "eval_length": "", "metric": "L_stop", "x": "",
-                     "value": stop, "stderr": float("nan")})
-        rows.append({**base, "seed": "all", "seeds": b.seeds, "eval_length": "", "metric": "L_cross", "x": "",
-                     "value": cross.value, "stderr": float("nan"), "lo": cross.lo, "hi": cross.hi})
+        rows.append(
+            {
+                **base,
+                "seed": "all",
+                "seeds": b.seeds,
+                "eval_length": "",
+                "metric": "L_stop",
+                "x": "",
+                "value": stop,
+                "stderr": float("nan"),
+            }
+        )
+        rows.append(
+            {
+                **base,
+                "seed": "all",
+                "seeds": b.seeds,
+                "eval_length": "",
+                "metric": "L_cross",
+                "x": "",
+                "value": cross.value,
+                "stderr": float("nan"),
+                "lo": cross.lo,
+                "hi": cross.hi,
+            }
+        )
     return rows
 
 
@@ -208,8 +244,19 @@ def _identity(lab):
 
 
 def _iv_row(base, seeds, L, metric, x, iv: Interval) -> dict:
-    return {**base, "seed": "all", "seeds": seeds, "eval_length": L, "metric": metric, "x": x, "value": iv.value,
-            "stderr": iv.se, "lo": iv.lo, "hi": iv.hi, "dof": iv.dof}
+    return {
+        **base,
+        "seed": "all",
+        "seeds": seeds,
+        "eval_length": L,
+        "metric": metric,
+        "x": x,
+        "value": iv.value,
+        "stderr": iv.se,
+        "lo": iv.lo,
+        "hi": iv.hi,
+        "dof": iv.dof,
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,8 +288,9 @@ class Study:
                 if str(r["seed"]) not in ("all", ""):
                     int(_f(r["seed"]))
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise ParameterError(f"dir: {path} is not the results of a mixing.lm study "
-                                 f"({type(exc).__name__}: {exc})") from None
+            raise ParameterError(
+                f"dir: {path} is not the results of a mixing.lm study ({type(exc).__name__}: {exc})"
+            ) from None
         seeds = {}
         for r in self.rows:
             if str(r["seed"]) not in ("all", ""):
@@ -255,23 +303,42 @@ class Study:
         self.ks = next(iter(self.bits.values())).multiples() if self.bits else []
 
     def value(self, lab, metric, x="") -> float:
-        vals = [_f(r["value"]) for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
-                and r["metric"] == metric and str(r.get("layer", "")) in ("", "nan") and str(r.get("x", "")) == str(x)]
+        vals = [
+            _f(r["value"])
+            for r in self.rows
+            if str(r["seed"]) == "all"
+            and row_label(r) == lab
+            and r["metric"] == metric
+            and str(r.get("layer", "")) in ("", "nan")
+            and str(r.get("x", "")) == str(x)
+        ]
         return vals[0] if vals else float("nan")
 
     def per_head(self, lab, metric, x=""):
-        return [_f(r["value"]) for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
-                and r["metric"] == metric and str(r.get("layer", "")) not in ("", "nan") and str(r.get("x", "")) == str(x)]
+        return [
+            _f(r["value"])
+            for r in self.rows
+            if str(r["seed"]) == "all"
+            and row_label(r) == lab
+            and r["metric"] == metric
+            and str(r.get("layer", "")) not in ("", "nan")
+            and str(r.get("x", "")) == str(x)
+        ]
 
     def excess(self, lab, k) -> Interval:
         return crossed([self.bits[lab].excess(k)])
 
     def stop(self, lab) -> tuple[float, Interval]:
         """``stop_length`` of a mechanism as ``bits_rows`` wrote it into results.csv."""
-        got = {r["metric"]: r for r in self.rows if str(r["seed"]) == "all" and row_label(r) == lab
-               and r["metric"] in ("L_stop", "L_cross")}
+        got = {
+            r["metric"]: r
+            for r in self.rows
+            if str(r["seed"]) == "all" and row_label(r) == lab and r["metric"] in ("L_stop", "L_cross")
+        }
         c = got["L_cross"]
-        return _f(got["L_stop"]["value"]), Interval(_f(c["value"]), float("nan"), float("nan"), _f(c["lo"]), _f(c["hi"]))
+        return _f(got["L_stop"]["value"]), Interval(
+            _f(c["value"]), float("nan"), float("nan"), _f(c["lo"]), _f(c["hi"])
+        )
 
     def diff(self, a, b, k, what="excess") -> Interval:
         """``what``(a) - ``what``(b) at k (``excess`` or ``full``), windows paired."""
@@ -286,13 +353,15 @@ class Study:
         corpus = m.get("corpus", {})
         seeds = sorted({b.seeds for b in self.bits.values()})
         windows = sorted({b.full.shape[1] for b in self.bits.values()})
-        return (f"Regime: byte-level language models on {corpus.get('source', '?')} ({corpus.get('files', '?')} files), "
-                f"{model.get('layers', '?')} layers, width {model.get('width', '?')}, {model.get('heads', '?')} heads, "
-                f"trained at context T = {tr.get('context', '?')} for {tr.get('steps', '?')} steps of "
-                f"{tr.get('batch', '?')} windows; {'-'.join(map(str, seeds))} seeds per mechanism; "
-                f"{'/'.join(map(str, windows))} test windows of {self.context * max(self.ks or [1])} bytes from distinct "
-                f"test files, the same for every model; intervals 95% over seeds and windows; "
-                f"threshold TAU = {TAU} bits/byte.")
+        return (
+            f"Regime: byte-level language models on {corpus.get('source', '?')} ({corpus.get('files', '?')} files), "
+            f"{model.get('layers', '?')} layers, width {model.get('width', '?')}, {model.get('heads', '?')} heads, "
+            f"trained at context T = {tr.get('context', '?')} for {tr.get('steps', '?')} steps of "
+            f"{tr.get('batch', '?')} windows; {'-'.join(map(str, seeds))} seeds per mechanism; "
+            f"{'/'.join(map(str, windows))} test windows of {self.context * max(self.ks or [1])} bytes from distinct "
+            f"test files, the same for every model; intervals 95% over seeds and windows; "
+            f"threshold TAU = {TAU} bits/byte."
+        )
 
 
 def _cell(iv: Interval, verdict: str | None = None) -> str:
@@ -305,9 +374,18 @@ def _k(x, kmax) -> str:
 
 
 def stop_table(st: Study) -> str:
-    head = ["mechanism", "val bpb (T)", "in-context level", "holds to", "L_stop (rule)", "crossing [95%]",
-            f"vs ALiBi at {max(st.ks)}x", f"far mass at {max(st.ks)}x", "W(0.1) median [range]",
-            "table moved (rad RMS)"]
+    head = [
+        "mechanism",
+        "val bpb (T)",
+        "in-context level",
+        "holds to",
+        "L_stop (rule)",
+        "crossing [95%]",
+        f"vs ALiBi at {max(st.ks)}x",
+        f"far mass at {max(st.ks)}x",
+        "W(0.1) median [range]",
+        "table moved (rad RMS)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     kmax = max(st.ks)
     for lab in st.labels:
@@ -319,20 +397,34 @@ def stop_table(st: Study) -> str:
         cross_txt = f"{_k(cross.value, kmax)} [{_k(cross.lo, kmax)}, {_k(cross.hi, kmax)}]"
         vs = st.diff(lab, "alibi", kmax, "full").text() if "alibi" in st.bits and lab != "alibi" else "-"
         far = st.per_head(lab, "far_mass", kmax)
-        win = sorted(w if math.isfinite(w) else math.inf for w in st.per_head(lab, "window"))   # beyond: above all
+        win = sorted(w if math.isfinite(w) else math.inf for w in st.per_head(lab, "window"))  # beyond: above all
         fin = [w for w in win if math.isfinite(w)]
         if win:
             med = win[len(win) // 2]
-            wtxt = (f"{med:.0f} [{min(fin):.0f}, {max(fin):.0f}]" if fin and math.isfinite(med)
-                    else f"> lags ({len(fin)}/{len(win)} finite)")
+            wtxt = (
+                f"{med:.0f} [{min(fin):.0f}, {max(fin):.0f}]"
+                if fin and math.isfinite(med)
+                else f"> lags ({len(fin)}/{len(win)} finite)"
+            )
         else:
             wtxt = "-"
-        moved = [_f(r["value"]) for r in st.rows if str(r["seed"]) not in ("all", "") and row_label(r) == lab
-                 and r["metric"] == "angle_shift"]
-        cells = [lab, f"{st.value(lab, 'val_bpb'):.3f}", crossed([b.level()]).text(sign=False), held_txt, stop_txt,
-                 cross_txt, vs,
-                 f"{sum(far) / len(far):.3g}" if far else "-", wtxt,
-                 f"{np.mean(moved):.3f} ({min(moved):.3f}-{max(moved):.3f})" if moved else "-"]
+        moved = [
+            _f(r["value"])
+            for r in st.rows
+            if str(r["seed"]) not in ("all", "") and row_label(r) == lab and r["metric"] == "angle_shift"
+        ]
+        cells = [
+            lab,
+            f"{st.value(lab, 'val_bpb'):.3f}",
+            crossed([b.level()]).text(sign=False),
+            held_txt,
+            stop_txt,
+            cross_txt,
+            vs,
+            f"{sum(far) / len(far):.3g}" if far else "-",
+            wtxt,
+            f"{np.mean(moved):.3f} ({min(moved):.3f}-{max(moved):.3f})" if moved else "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -387,8 +479,12 @@ def verdicts(st: Study) -> list[list[str]]:
         cells = []
         for k in st.ks:
             iv = st.excess("so2-learned", k)
-            cells.append(_cell(iv, {"below": "reproduced", "above": "not reproduced",
-                                    "unresolved": "unresolved"}[classify(iv, TAU)]))
+            cells.append(
+                _cell(
+                    iv,
+                    {"below": "reproduced", "above": "not reproduced", "unresolved": "unresolved"}[classify(iv, TAU)],
+                )
+            )
         out.append(["E2", "so2-learned", *cells, f"excess < {TAU} at 95%"])
     # each learned table against its own frozen start (the same table, not learned)
     for lab in [x for x in st.labels if base_name(x) == "so2-learned"]:
@@ -396,8 +492,7 @@ def verdicts(st: Study) -> list[list[str]]:
         start = {"abs=0": "rope", "zero": "nope"}.get(table, f"so2-random:{table}")
         if start in st.bits:
             cells = [_compare_cell(st, start, lab, k) for k in st.ks]
-            out.append(["E2 (learning)", f"{start} (frozen start) minus {lab}", *cells,
-                        "excess difference > 0 at 95%"])
+            out.append(["E2 (learning)", f"{start} (frozen start) minus {lab}", *cells, "excess difference > 0 at 95%"])
     if "so2-learned-v" in st.bits and "so2-learned" in st.bits:
         cells = [_compare_cell(st, "so2-learned", "so2-learned-v", k) for k in st.ks]
         out.append(["E3", "so2-learned minus so2-learned-v", *cells, "excess difference > 0 at 95%"])
@@ -412,13 +507,24 @@ def verdicts(st: Study) -> list[list[str]]:
             if flat and len(failing) == len(rot):
                 v = "reproduced"
             elif holding or states["alibi"] == "above":
-                v = "not reproduced (" + ", ".join(
-                    [f"{lab} holds" for lab in holding] + (["ALiBi fails"] if states["alibi"] == "above" else [])) + ")"
+                v = (
+                    "not reproduced ("
+                    + ", ".join(
+                        [f"{lab} holds" for lab in holding] + (["ALiBi fails"] if states["alibi"] == "above" else [])
+                    )
+                    + ")"
+                )
             else:
                 v = f"unresolved ({len(failing)}/{len(rot)} fail)"
             cells.append(v)
-        out.append(["E4", "every rotation-only model fails, ALiBi holds", *cells,
-                    f"excess > {TAU} (fails) / < {TAU} (holds) at 95%"])
+        out.append(
+            [
+                "E4",
+                "every rotation-only model fails, ALiBi holds",
+                *cells,
+                f"excess > {TAU} (fails) / < {TAU} (holds) at 95%",
+            ]
+        )
     return out
 
 
@@ -449,20 +555,30 @@ def bound_rows(st: Study) -> list[list[str]]:
         bound = max(v["far_mass_b5"] for v in rot)
         held = sum(s >= 0 for s in slack)
         bounds = np.array([v["far_mass_b5"] for v in rot])
-        out.append(["B5", f"{held}/{len(slack)} hold",
-                    f"far mass >= the B5 lower bound, with B measured on training-length validation windows, per "
-                    f"(seed, multiple, layer, head) of the rotation-only models and NoPE; the bound: median "
-                    f"{np.median(bounds):.2g}, largest {bound:.2g}; smallest slack {min(slack):.3g}; "
-                    f"{out_of_range}/{len(seen)} heads saw |scores| above their training-length B on the long windows"])
+        out.append(
+            [
+                "B5",
+                f"{held}/{len(slack)} hold",
+                f"far mass >= the B5 lower bound, with B measured on training-length validation windows, per "
+                f"(seed, multiple, layer, head) of the rotation-only models and NoPE; the bound: median "
+                f"{np.median(bounds):.2g}, largest {bound:.2g}; smallest slack {min(slack):.3g}; "
+                f"{out_of_range}/{len(seen)} heads saw |scores| above their training-length B on the long windows",
+            ]
+        )
     biased = [v for k, v in per.items() if base_name(k[0]) in CONTROLLED and "far_mass_ub" in v]
     if biased:
         slack = [v["far_mass_ub"] - v["far_mass"] for v in biased]
         held = sum(s >= -1e-9 for s in slack)
-        out.append(["B6", f"{held}/{len(slack)} hold",
-                    "far mass <= the B6-form bound with B from training-length validation windows and the head's "
-                    "realised bias (ALiBi's slopes; the forget gate's values on the same window, so for gated heads "
-                    f"it is conditional on the gate); smallest slack {min(slack):.3g}, median "
-                    f"{float(np.median(slack)):.3g}"])
+        out.append(
+            [
+                "B6",
+                f"{held}/{len(slack)} hold",
+                "far mass <= the B6-form bound with B from training-length validation windows and the head's "
+                "realised bias (ALiBi's slopes; the forget gate's values on the same window, so for gated heads "
+                f"it is conditional on the gate); smallest slack {min(slack):.3g}, median "
+                f"{float(np.median(slack)):.3g}",
+            ]
+        )
     return out
 
 
@@ -499,8 +615,7 @@ def passkey_table(st: Study) -> str:
         cells = []
         for j in range(len(kk)):
             iv = crossed([acc[:, j, :]])
-            cells.append(_cell(iv, classify(iv, CHANCE, above="retrieves", below="below chance",
-                                            unresolved="chance")))
+            cells.append(_cell(iv, classify(iv, CHANCE, above="retrieves", below="below chance", unresolved="chance")))
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -510,16 +625,33 @@ def verdict_table(folder) -> str:
     st = folder if isinstance(folder, Study) else Study(Path(folder))
     if not st.labels:
         return "(no finished models)"
-    parts = [st.regime(), "", "Level and stopping length (L_stop: the first multiple whose excess is above "
-             f"TAU = {TAU} at 95%; crossing: bootstrap over seeds and windows):", "", stop_table(st), "",
-             "Excess over the sliding-window level (bits/byte, 95% interval; holds: below TAU, fails: above):", "",
-             excess_table(st), "", "Verdicts:", "", verdict_block(st)]
+    parts = [
+        st.regime(),
+        "",
+        "Level and stopping length (L_stop: the first multiple whose excess is above "
+        f"TAU = {TAU} at 95%; crossing: bootstrap over seeds and windows):",
+        "",
+        stop_table(st),
+        "",
+        "Excess over the sliding-window level (bits/byte, 95% interval; holds: below TAU, fails: above):",
+        "",
+        excess_table(st),
+        "",
+        "Verdicts:",
+        "",
+        verdict_block(st),
+    ]
     keys = passkey_table(st)
     if keys:
-        parts += ["", "Passkey retrieval (mixing.lm.passkey; trained with a planted pair in a fraction "
-                  f"{st.manifest.get('train', {}).get('passkey', '?')} of its windows, at distances up to T): "
-                  "accuracy on the value's letters, 95% over seeds and windows; chance 1/26 = 0.038, and a "
-                  "model that saw only its last T bytes would be at chance beyond 1 T:", "", keys]
+        parts += [
+            "",
+            "Passkey retrieval (mixing.lm.passkey; trained with a planted pair in a fraction "
+            f"{st.manifest.get('train', {}).get('passkey', '?')} of its windows, at distances up to T): "
+            "accuracy on the value's letters, 95% over seeds and windows; chance 1/26 = 0.038, and a "
+            "model that saw only its last T bytes would be at chance beyond 1 T:",
+            "",
+            keys,
+        ]
     bounds = bound_rows(st)
     if bounds:
         parts += ["", "| bound | cases | what it says |", "|---|---|---|"]

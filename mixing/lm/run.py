@@ -35,19 +35,54 @@ import numpy as np
 from mixing import __version__
 from mixing.cli import has_bar, progress_bar
 from mixing.engine.errors import ParameterError
-from mixing.sweep.locks import held
 from mixing.engine.stats import mean_se
+from mixing.sweep.locks import held
+
 from . import data as data_mod
 from . import passkey as passkey_mod
 from .evaluate import coherence, evaluate
 from .model import Config, label, parse_mechanism
-from .train import TrainConfig, _atomic_save, check_size, load_model, train
 from .store import atomic_json, atomic_npz, folder_name, read_csv, write_csv  # noqa: F401
+from .train import TrainConfig, _atomic_save, check_size, load_model, train
 
-ALL = ("nope", "rope", "alibi", "fox", "so2-random:abs=0.3", "so2-random:rel=0.5", "so2-learned", "so2-learned-v",
-       "so2-learned-forget", "path", "path-forget", "path-forget:gate=fla")
-COLUMNS = ("mechanism", "scale", "gate", "rope_base", "seed", "seeds", "train_context", "eval_length", "metric",
-           "layer", "head", "x", "value", "stderr", "lo", "hi", "dof", "layers", "width", "heads", "steps", "batch")
+ALL = (
+    "nope",
+    "rope",
+    "alibi",
+    "fox",
+    "so2-random:abs=0.3",
+    "so2-random:rel=0.5",
+    "so2-learned",
+    "so2-learned-v",
+    "so2-learned-forget",
+    "path",
+    "path-forget",
+    "path-forget:gate=fla",
+)
+COLUMNS = (
+    "mechanism",
+    "scale",
+    "gate",
+    "rope_base",
+    "seed",
+    "seeds",
+    "train_context",
+    "eval_length",
+    "metric",
+    "layer",
+    "head",
+    "x",
+    "value",
+    "stderr",
+    "lo",
+    "hi",
+    "dof",
+    "layers",
+    "width",
+    "heads",
+    "steps",
+    "batch",
+)
 
 
 @dataclass
@@ -78,8 +113,14 @@ class Study:
 
     def spec(self) -> dict:
         """Every setting a model's numbers depend on (a folder holds one spec)."""
-        return {"model": dict(self.model), "train": self.train.to_dict(), "length": self.length,
-                "windows": self.windows, "probe_windows": self.probe_windows, "coherence_lags": self.coherence_lags}
+        return {
+            "model": dict(self.model),
+            "train": self.train.to_dict(),
+            "length": self.length,
+            "windows": self.windows,
+            "probe_windows": self.probe_windows,
+            "coherence_lags": self.coherence_lags,
+        }
 
 
 def passkey_ks(study: Study) -> list[float]:
@@ -90,10 +131,17 @@ def passkey_ks(study: Study) -> list[float]:
 
 def quick() -> Study:
     """A tiny model and 60 steps for every mechanism: the smoke test of the whole pipeline."""
-    return Study(seeds=1, model={"layers": 1, "width": 32, "heads": 2},
-                 train=TrainConfig(context=32, batch=8, steps=60, lr=3e-3, min_lr=3e-4, warmup=5, checkpoint_every=20,
-                                   val_windows=8),
-                 multiples=(2, 4, 16), windows=4, probe_windows=2, coherence_lags=64)
+    return Study(
+        seeds=1,
+        model={"layers": 1, "width": 32, "heads": 2},
+        train=TrainConfig(
+            context=32, batch=8, steps=60, lr=3e-3, min_lr=3e-4, warmup=5, checkpoint_every=20, val_windows=8
+        ),
+        multiples=(2, 4, 16),
+        windows=4,
+        probe_windows=2,
+        coherence_lags=64,
+    )
 
 
 def _write_csv(path: Path, rows, columns=COLUMNS):
@@ -104,14 +152,27 @@ def aggregate(rows: list[dict]) -> list[dict]:
     """Mean over seeds and its standard error, per (mechanism, eval_length, metric, layer, head, x)."""
     groups: dict = {}
     for r in rows:
-        key = tuple(r.get(k, "") for k in ("mechanism", "scale", "gate", "rope_base", "train_context", "eval_length",
-                                            "metric", "layer", "head", "x"))
+        key = tuple(
+            r.get(k, "")
+            for k in (
+                "mechanism",
+                "scale",
+                "gate",
+                "rope_base",
+                "train_context",
+                "eval_length",
+                "metric",
+                "layer",
+                "head",
+                "x",
+            )
+        )
         groups.setdefault(key, []).append(r)
     out = []
     for key, rs in groups.items():
         v = np.array([float(r["value"]) for r in rs], dtype=float)
         if key[6] == "window" and not np.all(np.isfinite(v)):
-            v = np.array([np.nan])       # a window beyond the measured lags in any seed stays unknown
+            v = np.array([np.nan])  # a window beyond the measured lags in any seed stays unknown
         v = v[np.isfinite(v)]
         mean = float(v.mean()) if v.size else float("nan")
         se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
@@ -121,8 +182,23 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 def save_weights(ck: dict, path: Path) -> None:
     """The small file kept with a study: the weights and settings, no optimiser state."""
-    keep = {k: ck[k] for k in ("format", "mixing", "torch", "config", "train", "model", "step", "corpus", "wall",
-                               "done", "val_bpb", "val_bpb_se")}
+    keep = {
+        k: ck[k]
+        for k in (
+            "format",
+            "mixing",
+            "torch",
+            "config",
+            "train",
+            "model",
+            "step",
+            "corpus",
+            "wall",
+            "done",
+            "val_bpb",
+            "val_bpb_se",
+        )
+    }
     keep["log"] = []
     _atomic_save(keep, path)
 
@@ -149,15 +225,34 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
     save_weights(ck, folder / "model.pt")
     t1 = time.perf_counter()
     model = load_model(folder, study.train.device)
-    rows, arrays = evaluate(model, corpus, study.length, study.train.context, study.windows, study.probe_windows,
-                            device=study.train.device)
+    rows, arrays = evaluate(
+        model, corpus, study.length, study.train.context, study.windows, study.probe_windows, device=study.train.device
+    )
     rows += coherence(model, corpus, study.coherence_lags)
-    rows.append({"eval_length": study.train.context, "metric": "val_bpb", "layer": "", "head": "",
-                 "x": "", "value": ck["val_bpb"], "stderr": ck["val_bpb_se"]})
+    rows.append(
+        {
+            "eval_length": study.train.context,
+            "metric": "val_bpb",
+            "layer": "",
+            "head": "",
+            "x": "",
+            "value": ck["val_bpb"],
+            "stderr": ck["val_bpb_se"],
+        }
+    )
     shift = _angle_shift(model)
     if shift is not None:
-        rows.append({"eval_length": "", "metric": "angle_shift", "layer": "", "head": "", "x": "",
-                     "value": shift, "stderr": float("nan")})
+        rows.append(
+            {
+                "eval_length": "",
+                "metric": "angle_shift",
+                "layer": "",
+                "head": "",
+                "x": "",
+                "value": shift,
+                "stderr": float("nan"),
+            }
+        )
     atomic_npz(folder / "bits.npz", arrays)
     if study.train.passkey:
         win, starts = data_mod.file_windows(corpus, "test", study.length, study.windows)
@@ -166,14 +261,36 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
         for k, a, b in zip(got["ks"], got["acc"], got["bits"]):
             for metric, v in (("passkey_acc", a), ("passkey_bits", b)):
                 m, se = mean_se(v)
-                rows.append({"eval_length": study.length, "metric": metric, "layer": "", "head": "",
-                             "x": float(k), "value": m, "stderr": se})
-    common = {"mechanism": cfg.mechanism, "scale": cfg.scale, "gate": cfg.gate, "rope_base": cfg.rope_base,
-              "seed": seed, "seeds": 1, "train_context": study.train.context, **study.model,
-              "steps": study.train.steps, "batch": study.train.batch}
-    timing = {"train_wall_s": round(ck["wall"], 1), "eval_wall_s": round(time.perf_counter() - t1, 1),
-              "val_bpb": ck.get("val_bpb"), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-              "threads": torch.get_num_threads()}
+                rows.append(
+                    {
+                        "eval_length": study.length,
+                        "metric": metric,
+                        "layer": "",
+                        "head": "",
+                        "x": float(k),
+                        "value": m,
+                        "stderr": se,
+                    }
+                )
+    common = {
+        "mechanism": cfg.mechanism,
+        "scale": cfg.scale,
+        "gate": cfg.gate,
+        "rope_base": cfg.rope_base,
+        "seed": seed,
+        "seeds": 1,
+        "train_context": study.train.context,
+        **study.model,
+        "steps": study.train.steps,
+        "batch": study.train.batch,
+    }
+    timing = {
+        "train_wall_s": round(ck["wall"], 1),
+        "eval_wall_s": round(time.perf_counter() - t1, 1),
+        "val_bpb": ck.get("val_bpb"),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "threads": torch.get_num_threads(),
+    }
     atomic_json(folder / "timing.json", timing)
     _write_csv(folder / "eval.csv", [{**common, **r} for r in rows])
     timing["total_wall_s"] = round(time.perf_counter() - t0, 1)
@@ -214,7 +331,7 @@ def validate(study: Study, corpus=None) -> tuple[list[str], object]:
         check_size(Config(**parse_mechanism(lab), **study.model).validate(), study.train)
     corpus = corpus if corpus is not None else data_mod.load()
     data_mod.check_length(corpus, "test", study.length, what="--multiples")
-    data_mod.file_windows(corpus, "test", study.length, study.windows)      # enough distinct files, or one line
+    data_mod.file_windows(corpus, "test", study.length, study.windows)  # enough distinct files, or one line
     if study.train.passkey:
         passkey_mod.check_corpus(corpus)
     return labels, corpus
@@ -225,15 +342,27 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
         if old != json.loads(json.dumps(study.spec(), default=str)):
-            raise ParameterError(f"--out: {out} holds a study with other settings (see {spec_path}); "
-                                 f"choose another folder")
+            raise ParameterError(
+                f"--out: {out} holds a study with other settings (see {spec_path}); choose another folder"
+            )
     atomic_json(spec_path, study.spec())
     started = time.time()
-    manifest = {"argv": argv if argv is not None else sys.argv, "mixing": __version__, "started": started,
-                "python": platform.python_version(), "torch": _torch_version(), "numpy": np.__version__,
-                "corpus": corpus.fingerprint, "mechanisms": labels, "seeds": list(range(study.seeds)),
-                "label_seeds": dict(study.label_seeds),
-                **study.spec(), "multiples": list(study.multiples), "jobs": jobs, "models": {}}
+    manifest = {
+        "argv": argv if argv is not None else sys.argv,
+        "mixing": __version__,
+        "started": started,
+        "python": platform.python_version(),
+        "torch": _torch_version(),
+        "numpy": np.__version__,
+        "corpus": corpus.fingerprint,
+        "mechanisms": labels,
+        "seeds": list(range(study.seeds)),
+        "label_seeds": dict(study.label_seeds),
+        **study.spec(),
+        "multiples": list(study.multiples),
+        "jobs": jobs,
+        "models": {},
+    }
     todo = []
     for lab in labels:
         for seed in range(study.seeds_of(lab)):
@@ -246,20 +375,25 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
         path = None if src == "python-stdlib" else src
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(path,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(path,)
+        ) as pool:
             futures = [pool.submit(_job, t) for t in todo]
             for k, fut in enumerate(as_completed(futures), 1):
                 lab, seed, timing = fut.result()
                 if progress:
-                    progress(f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
-                             f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s")
+                    progress(
+                        f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
+                        f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s"
+                    )
     else:
         for k, (_, lab, seed, folder) in enumerate(todo, 1):
             timing = run_model(study, lab, seed, folder, corpus, progress)
             if progress:
-                progress(f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
-                         f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s")
+                progress(
+                    f"[{k}/{len(todo)}] {lab} seed {seed}: val {timing['val_bpb']:.3f} bits/byte, trained in "
+                    f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s"
+                )
     rows = collect(out, labels, {lab: study.seeds_of(lab) for lab in labels}, manifest)
     manifest["ended"] = time.time()
     atomic_json(out / "manifest.json", manifest)
@@ -311,9 +445,11 @@ def _bar(label, progress):
             bar["b"].set_postfix(bits=f"{loss:.3f}")
             if step == total:
                 bar["b"].close()
+
         return cb
 
     def cb(step, total, loss):
         if step == total or step % max(1, total // 10) == 0:
             progress(f"{label}: step {step}/{total}, {loss:.3f} bits/byte")
+
     return cb

@@ -23,6 +23,7 @@ from mixing.engine.errors import ParameterError
 from mixing.engine.files import write_bytes
 from mixing.engine.stats import mean_se
 from mixing.sweep.locks import held
+
 from . import data as data_mod
 from . import passkey
 from .model import LM, Config
@@ -45,7 +46,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     val_windows: int = 64
     device: str = "cpu"
-    passkey: float = 0.0             # fraction of training windows with a planted passkey (mixing.lm.passkey)
+    passkey: float = 0.0  # fraction of training windows with a planted passkey (mixing.lm.passkey)
 
     def to_dict(self) -> dict:
         """The settings as stored in checkpoints and manifests (``passkey`` only when used, so
@@ -55,7 +56,7 @@ class TrainConfig:
             out.pop("passkey")
         return out
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         for key in ("context", "batch", "steps", "checkpoint_every", "val_windows"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < 1:
@@ -91,8 +92,10 @@ def optimizer(model: LM, tc: TrainConfig) -> torch.optim.Optimizer:
     angles = [p for n, p in model.named_parameters() if n.endswith(".angles")]
     decay = [p for n, p in model.named_parameters() if not n.endswith(".angles") and p.ndim >= 2]
     plain = [p for n, p in model.named_parameters() if not n.endswith(".angles") and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": tc.weight_decay, "lr_factor": 1.0},
-              {"params": plain, "weight_decay": 0.0, "lr_factor": 1.0}]
+    groups = [
+        {"params": decay, "weight_decay": tc.weight_decay, "lr_factor": 1.0},
+        {"params": plain, "weight_decay": 0.0, "lr_factor": 1.0},
+    ]
     if angles:
         groups.append({"params": angles, "weight_decay": 0.0, "lr_factor": tc.angle_lr})
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.95))
@@ -118,26 +121,33 @@ def _atomic_save(obj, path: Path) -> None:
 def read_checkpoint(folder: str | Path) -> dict:
     """The checkpoint of a run folder (or a checkpoint file), checked for its format."""
     path = Path(folder)
-    if path.is_dir():                      # a training run, or a study's model folder (weights only)
-        path = path / "checkpoint.pt" if (path / "checkpoint.pt").exists() or not (path / "model.pt").exists() \
+    if path.is_dir():  # a training run, or a study's model folder (weights only)
+        path = (
+            path / "checkpoint.pt"
+            if (path / "checkpoint.pt").exists() or not (path / "model.pt").exists()
             else path / "model.pt"
+        )
     if not path.exists():
         raise ParameterError(f"--checkpoint: no checkpoint at {path}")
     from mixing.engine.params import MAX_BYTES
 
     if path.is_file() and path.stat().st_size > MAX_BYTES:
-        raise ParameterError(f"--checkpoint: {path} is larger than {MAX_BYTES >> 30} GiB; not a checkpoint of mixing.lm")
+        raise ParameterError(
+            f"--checkpoint: {path} is larger than {MAX_BYTES >> 30} GiB; not a checkpoint of mixing.lm"
+        )
     try:
         # weights_only: tensors, numbers, strings and containers only, never a pickled object that
         # runs code; TorchVersion (a str) is what older checkpoints stored for the torch version
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:       # noqa: BLE001  (any unreadable file is one line)
+    except Exception as exc:  # noqa: BLE001  (any unreadable file is one line)
         raise ParameterError(f"--checkpoint: {path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         got = ck.get("format") if isinstance(ck, dict) else None
-        raise ParameterError(f"--checkpoint: {path} has format {got!r}, this version reads format {FORMAT} "
-                             f"(retrain it with this version)")
+        raise ParameterError(
+            f"--checkpoint: {path} has format {got!r}, this version reads format {FORMAT} "
+            f"(retrain it with this version)"
+        )
     return ck
 
 
@@ -189,12 +199,16 @@ def check_size(cfg: Config, tc: TrainConfig) -> None:
 
     need = memory_estimate(cfg, tc)
     if need > MAX_BYTES:
-        raise ParameterError(f"--width/--layers/--context/--batch: training needs about {need / 2 ** 30:.3g} GiB "
-                             f"(at most {MAX_BYTES >> 30} GiB)")
+        raise ParameterError(
+            f"--width/--layers/--context/--batch: training needs about {need / 2**30:.3g} GiB "
+            f"(at most {MAX_BYTES >> 30} GiB)"
+        )
     flops = flop_estimate(cfg, tc)
     if flops > MAX_FLOPS.get(tc.device, MAX_FLOPS["cpu"]):
-        raise ParameterError(f"--steps/--width/--layers/--context/--batch: training needs about {flops:.2g} "
-                             f"floating-point operations (more than a day on {tc.device})")
+        raise ParameterError(
+            f"--steps/--width/--layers/--context/--batch: training needs about {flops:.2g} "
+            f"floating-point operations (more than a day on {tc.device})"
+        )
 
 
 def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) -> dict:
@@ -217,8 +231,10 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
     if path.exists():
         ck = read_checkpoint(path)
         if ck["config"] != cfg.to_dict() or ck["train"] != tc.to_dict():
-            raise ParameterError(f"--out: {out} holds a run with other settings ({ck['config']['mechanism']}, "
-                                 f"{ck['train']['steps']} steps); choose another folder")
+            raise ParameterError(
+                f"--out: {out} holds a run with other settings ({ck['config']['mechanism']}, "
+                f"{ck['train']['steps']} steps); choose another folder"
+            )
         if ck["corpus"]["sha256"] != corpus.fingerprint["sha256"]:
             raise ParameterError(f"--out: {out} was trained on another corpus; choose another folder")
         model.load_state_dict(ck["model"])
@@ -231,9 +247,20 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
     t0 = time.perf_counter()
 
     def checkpoint(done: bool):
-        ck = {"format": FORMAT, "mixing": __version__, "torch": str(torch.__version__), "config": cfg.to_dict(),
-              "train": tc.to_dict(), "model": model.state_dict(), "optim": opt.state_dict(), "step": step,
-              "log": log, "corpus": corpus.fingerprint, "wall": wall + time.perf_counter() - t0, "done": done}
+        ck = {
+            "format": FORMAT,
+            "mixing": __version__,
+            "torch": str(torch.__version__),
+            "config": cfg.to_dict(),
+            "train": tc.to_dict(),
+            "model": model.state_dict(),
+            "optim": opt.state_dict(),
+            "step": step,
+            "log": log,
+            "corpus": corpus.fingerprint,
+            "wall": wall + time.perf_counter() - t0,
+            "done": done,
+        }
         if done:
             model.eval()
             ck["val_bpb"], ck["val_bpb_se"] = validation_bits(model, corpus, tc.context, tc.val_windows, tc.device)
@@ -251,11 +278,12 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
         x = torch.from_numpy(xb).to(tc.device)
         bits = loss_bits(model, x)
         lm_loss = loss = bits.mean()
-        if copy is not None and copy.any():       # the passkey's copy term (mixing.lm.passkey), not logged
+        if copy is not None and copy.any():  # the passkey's copy term (mixing.lm.passkey), not logged
             loss = loss + bits[torch.from_numpy(copy).to(tc.device)].mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{cfg.label()}: training loss became {loss.item()} at step {step} "
-                                     f"(lower --lr, now {tc.lr:g})")
+            raise FloatingPointError(
+                f"{cfg.label()}: training loss became {loss.item()} at step {step} (lower --lr, now {tc.lr:g})"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

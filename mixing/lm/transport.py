@@ -54,15 +54,15 @@ def path_logits(q, k, w, beta):
     """
     T = q.shape[-2]
     qk = q @ k.transpose(-1, -2)
-    qw = q @ w.transpose(-1, -2)                      # [i, u] = q_i . w_u
-    kw = k @ w.transpose(-1, -2)                      # [j, t] = k_j . w_t
+    qw = q @ w.transpose(-1, -2)  # [i, u] = q_i . w_u
+    kw = k @ w.transpose(-1, -2)  # [j, t] = k_j . w_t
     ww = (w @ w.transpose(-1, -2)).double()
     ones = torch.ones(T, T, dtype=torch.bool, device=q.device)
-    upper = torch.triu(ones, diagonal=1)              # u > t
+    upper = torch.triu(ones, diagonal=1)  # u > t
     M = torch.eye(T, dtype=torch.float64, device=q.device) + (beta.double()[..., :, None] * ww) * upper
-    R = (kw * upper).transpose(-1, -2).double()       # [t, j] = k_j . w_t for t > j
+    R = (kw * upper).transpose(-1, -2).double()  # [t, j] = k_j . w_t for t > j
     Y = torch.linalg.solve_triangular(M.transpose(-1, -2), R, upper=False, unitriangular=True).to(q.dtype)
-    lower = torch.tril(ones)                          # u <= i
+    lower = torch.tril(ones)  # u <= i
     return qk - ((qw * lower) * beta[..., None, :]) @ Y
 
 
@@ -78,7 +78,7 @@ def path_logits_scan(q, k, w, beta):
             wt = w[..., t, :]
             coef = (cached @ wt.unsqueeze(-1)) * beta[..., t, None, None]
             cached -= coef * wt.unsqueeze(-2)
-        out[..., t, :t + 1] = (kt[..., :t + 1, :] @ q[..., t, :, None]).squeeze(-1)
+        out[..., t, : t + 1] = (kt[..., : t + 1, :] @ q[..., t, :, None]).squeeze(-1)
     return out
 
 
@@ -97,7 +97,7 @@ def _prefix_apply(x, w, beta, A, inclusive: bool):
     """Row t of x multiplied by ``H_1 ... H_t`` (``inclusive``) or ``H_1 ... H_{t-1}``."""
     m = w.shape[-2]
     mask = torch.ones(m, m, dtype=torch.bool, device=w.device).tril(0 if inclusive else -1)
-    xw = ((x @ w.transpose(-1, -2)) * mask).double()                   # [t, v] = x_t . w_v, v in the prefix
+    xw = ((x @ w.transpose(-1, -2)) * mask).double()  # [t, v] = x_t . w_v, v in the prefix
     return x - ((xw @ A.transpose(-1, -2)).to(x.dtype)) @ w
 
 
@@ -110,7 +110,7 @@ def path_logits_chunked(q, k, w, beta, chunk: int = 64):
     T / chunk steps instead of the scan's T."""
     T = q.shape[-2]
     out = torch.zeros(q.shape[:-1] + (T,), dtype=q.dtype, device=q.device)
-    cache = None                                                       # keys carried to the chunk start
+    cache = None  # keys carried to the chunk start
     for a in range(0, T, chunk):
         e = min(a + chunk, T)
         qc, kc, wc, bc = q[..., a:e, :], k[..., a:e, :], w[..., a:e, :], beta[..., a:e]
@@ -119,7 +119,7 @@ def path_logits_chunked(q, k, w, beta, chunk: int = 64):
         out[..., a:e, a:e] = path_logits(qc, kc, wc, bc) * lower
         A = _wy(wc, bc)
         if cache is not None:
-            qh = _prefix_apply(qc, wc, bc, A, inclusive=True)            # H_a ... H_t q_t
+            qh = _prefix_apply(qc, wc, bc, A, inclusive=True)  # H_a ... H_t q_t
             out[..., a:e, :a] = qh @ cache.transpose(-1, -2)
             cache = cache - ((cache @ wc.transpose(-1, -2)).double() @ A).to(q.dtype) @ wc
         # this chunk's keys carried to its end: H_{e-1} ... H_{j+1} k_j, a prefix product of

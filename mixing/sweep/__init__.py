@@ -10,5 +10,4 @@
 """
 
 from .command import build_parser, main, point_blocks, point_rows, run_point, summary  # noqa: F401
-from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve,  # noqa: F401
-                   show_metrics, size_estimate)
+from .grid import DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve, show_metrics, size_estimate  # noqa: F401

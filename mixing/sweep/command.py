@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import executors
-from mixing.engine import mechanisms as mech_mod
-from mixing.engine import measures
-from mixing.engine.errors import ParameterError
 from mixing.cli import Parser, progress_bar
-from .grid import (DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve, show_metrics, size_estimate)  # noqa: F401
-from .results import Store, device_info, git_commit, now, unique_dir, versions
+from mixing.engine import measures
+from mixing.engine import mechanisms as mech_mod
+from mixing.engine.errors import ParameterError
 from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
+
+from . import executors
+from .grid import DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve, show_metrics, size_estimate  # noqa: F401
+from .results import Store, device_info, git_commit, now, unique_dir, versions
+
 
 def _help_epilog() -> str:
     lines = ["mechanisms and their parameters (set with --param KEY=V1[,V2...]):"]
@@ -62,46 +64,90 @@ def _help_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(raise_errors=True, prog="python -m mixing.sweep", description="Run a grid of simulations (mechanisms x d x parameters) into a results table; "
-                             "every finished grid point is kept, and --resume completes an interrupted sweep.",
-                 epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mechanism", action="append", metavar="NAME",
-                    help=f"mechanism to simulate, repeatable ({', '.join(mech_mod.PARAMS)}); "
-                         f"default: {' '.join(DEFAULT_MECHANISMS)}")
+    ap = Parser(
+        raise_errors=True,
+        prog="python -m mixing.sweep",
+        description="Run a grid of simulations (mechanisms x d x parameters) into a results table; "
+        "every finished grid point is kept, and --resume completes an interrupted sweep.",
+        epilog=_help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--mechanism",
+        action="append",
+        metavar="NAME",
+        help=f"mechanism to simulate, repeatable ({', '.join(mech_mod.PARAMS)}); "
+        f"default: {' '.join(DEFAULT_MECHANISMS)}",
+    )
     ap.add_argument("--measure", help="coherence | second-moment | retrieval (default retrieval)")
-    ap.add_argument("--d", metavar="LIST", help="head dimensions, comma-separated (default 64, or the dimension of the generators file)")
+    ap.add_argument(
+        "--d",
+        metavar="LIST",
+        help="head dimensions, comma-separated (default 64, or the dimension of the generators file)",
+    )
     ap.add_argument("--lags", metavar="N", help="coherence / second-moment: lags 1..N (default 256)")
-    ap.add_argument("--lengths", metavar="LIST",
-                    help="retrieval: context lengths, comma-separated; an item 2^a:2^b stands for "
-                         "every power of two from 2^a to 2^b (default 2^4:2^14)")
-    ap.add_argument("--param", action="append", default=[], metavar="KEY=V1[,V2...]",
-                    help="set a parameter, or sweep it over a list (repeatable)")
+    ap.add_argument(
+        "--lengths",
+        metavar="LIST",
+        help="retrieval: context lengths, comma-separated; an item 2^a:2^b stands for "
+        "every power of two from 2^a to 2^b (default 2^4:2^14)",
+    )
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=V1[,V2...]",
+        help="set a parameter, or sweep it over a list (repeatable)",
+    )
     ap.add_argument("--trials", metavar="N", help="Monte Carlo trials per grid point (default 256)")
     ap.add_argument("--seed", metavar="S", help="random seed (default 0); same seed, same numbers")
     ap.add_argument("--out", metavar="DIR", help="output directory (default runs/<date-time>-<pid>-<n>, created new)")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue the interrupted sweep in --out (same command line)")
-    ap.add_argument("--device", help="cpu (default), cuda or reference (the plain NumPy reference); on cuda the "
-                    "environment variable MIXING_CUDA_LAYOUT picks the layout, e.g. lanes=16,precision=float32 "
-                    "(docs/guide.md)")
-    ap.add_argument("--executor", choices=executors.EXECUTORS, default="local",
-                    help="local (default): this process; dask: Dask workers (an embedded LocalCluster "
-                         "with one worker process per core, or the cluster of --scheduler)")
-    ap.add_argument("--scheduler", metavar="ADDRESS",
-                    help="with --executor dask: a running Dask scheduler, e.g. tcp://host:8786")
-    ap.add_argument("--workers", metavar="N", type=int,
-                    help="with --executor dask and no --scheduler: worker processes (default: one per core)")
-    ap.add_argument("--force-size", action="store_true",
-                    help="run a sweep whose estimated work (over 1e13 steps) or memory (over 8 GiB) is refused otherwise")
-    ap.add_argument("--show", metavar="METRIC[,METRIC]",
-                    help="metrics the terminal summary prints (retrieval: near_weight, far_mass, retention, "
-                         "far_residual; default near_weight; results.csv always has every metric)")
-    ap.add_argument("--plot", action="store_true",
-                    help="also draw every metric against length or lag, one line per grid point with +-2 s.e. "
-                         "bands, as OUT/plot.png (python -m mixing.plot OUT does it later)")
-    ap.add_argument("--config", metavar="FILE.toml",
-                    help="read options from a TOML file (keys as the long options, and a [param] "
-                         "table); command-line options override it")
+    ap.add_argument("--resume", action="store_true", help="continue the interrupted sweep in --out (same command line)")
+    ap.add_argument(
+        "--device",
+        help="cpu (default), cuda or reference (the plain NumPy reference); on cuda the "
+        "environment variable MIXING_CUDA_LAYOUT picks the layout, e.g. lanes=16,precision=float32 "
+        "(docs/guide.md)",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=executors.EXECUTORS,
+        default="local",
+        help="local (default): this process; dask: Dask workers (an embedded LocalCluster "
+        "with one worker process per core, or the cluster of --scheduler)",
+    )
+    ap.add_argument(
+        "--scheduler", metavar="ADDRESS", help="with --executor dask: a running Dask scheduler, e.g. tcp://host:8786"
+    )
+    ap.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="with --executor dask and no --scheduler: worker processes (default: one per core)",
+    )
+    ap.add_argument(
+        "--force-size",
+        action="store_true",
+        help="run a sweep whose estimated work (over 1e13 steps) or memory (over 8 GiB) is refused otherwise",
+    )
+    ap.add_argument(
+        "--show",
+        metavar="METRIC[,METRIC]",
+        help="metrics the terminal summary prints (retrieval: near_weight, far_mass, retention, "
+        "far_residual; default near_weight; results.csv always has every metric)",
+    )
+    ap.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw every metric against length or lag, one line per grid point with +-2 s.e. "
+        "bands, as OUT/plot.png (python -m mixing.plot OUT does it later)",
+    )
+    ap.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read options from a TOML file (keys as the long options, and a [param] "
+        "table); command-line options override it",
+    )
     return ap
 
 
@@ -110,10 +156,19 @@ def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
     mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
     ext = point["measure_params"]
     if point["measure"] == "retrieval":
-        return executors.split("retrieval", mech, np.asarray(point["x"], dtype=np.int64), point["seed"],
-                               point["trials"], device, task=Task(**ext), pieces=pieces)
-    return executors.split("walk", mech, point["x"], point["seed"], point["trials"], device,
-                           c=ext.get("c", 1.0), pieces=pieces)
+        return executors.split(
+            "retrieval",
+            mech,
+            np.asarray(point["x"], dtype=np.int64),
+            point["seed"],
+            point["trials"],
+            device,
+            task=Task(**ext),
+            pieces=pieces,
+        )
+    return executors.split(
+        "walk", mech, point["x"], point["seed"], point["trials"], device, c=ext.get("c", 1.0), pieces=pieces
+    )
 
 
 def point_rows(point: dict, per_trial: np.ndarray):
@@ -126,13 +181,20 @@ def point_rows(point: dict, per_trial: np.ndarray):
         est = measures.summarize(per_trial[:, :, :1], ["coherence"], "lag", np.arange(1, point["x"] + 1))
     else:
         est = measures.summarize(per_trial[:, :, 1:], ["second_moment"], "lag", np.arange(1, point["x"] + 1))
-    base = {"mechanism": point["mechanism"], "trials": point["trials"], "seed": point["seed"],
-            "d": point["d"], **point["params"], **ext}
+    base = {
+        "mechanism": point["mechanism"],
+        "trials": point["trials"],
+        "seed": point["seed"],
+        "d": point["d"],
+        **point["params"],
+        **ext,
+    }
     rows = []
     for metric in est.mean:
         for x, v, se in zip(est.x, est.mean[metric], est.stderr[metric]):
-            rows.append({**base, "measure": metric, "x_name": est.x_name, "x": int(x),
-                         "value": float(v), "stderr": float(se)})
+            rows.append(
+                {**base, "measure": metric, "x_name": est.x_name, "x": int(x), "value": float(v), "stderr": float(se)}
+            )
     return rows
 
 
@@ -145,8 +207,11 @@ def run_point(point: dict, device: str, progress=None):
 
 
 def _label(point, given) -> str:
-    extras = [f"{k}={point['params'].get(k, point['measure_params'].get(k))}" for k in given
-              if k in point["params"] or k in point["measure_params"]]
+    extras = [
+        f"{k}={point['params'].get(k, point['measure_params'].get(k))}"
+        for k in given
+        if k in point["params"] or k in point["measure_params"]
+    ]
     return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
 
 
@@ -168,16 +233,21 @@ def summary(sweep: dict, store: Store, metrics=None, width: int = 6) -> str:
         for point in sweep["points"]:
             if store.done(point["id"]):
                 rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
-                table.append((_label(point, sweep["given"]),
-                              {r["x"]: f"{_num(float(r['value']))}±{_num(float(r['stderr']))}" for r in rows},
-                              [r["x"] for r in rows], rows[0]["x_name"] if rows else "x"))
+                table.append(
+                    (
+                        _label(point, sweep["given"]),
+                        {r["x"]: f"{_num(float(r['value']))}±{_num(float(r['stderr']))}" for r in rows},
+                        [r["x"] for r in rows],
+                        rows[0]["x_name"] if rows else "x",
+                    )
+                )
         if not table:
             continue
         xs, x_name = table[0][2], table[0][3]
         if x_name != "L" and len(xs) > 2 * width:
             xs = [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 2 * width).round()]
         for c0 in range(0, len(xs), width):
-            pick = xs[c0:c0 + width]
+            pick = xs[c0 : c0 + width]
             head = f"{metric} ({x_name} ->)"
             lines = [f"{head:<34}" + "".join(f"{x:>22}" for x in pick)]
             lines += [f"{label:<34}" + "".join(f"{cells.get(x, ''):>22}" for x in pick) for label, cells, _, _ in table]
@@ -185,84 +255,145 @@ def summary(sweep: dict, store: Store, metrics=None, width: int = 6) -> str:
     return "\n\n".join(blocks)
 
 
+def _out_folder(args, sweep) -> Path:
+    """The sweep's folder: --out (or the config's ``out``), else a new one under runs/."""
+    if args.out is not None and not args.out.strip():
+        raise ParameterError("--out: an empty path (leave --out out for a new folder under runs/)")
+    if sweep["out"]:
+        return Path(sweep["out"])
+    if args.resume:
+        raise ParameterError("--resume: needs --out, the folder of the sweep to continue")
+    try:
+        return unique_dir(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create a folder under runs/: {exc}") from None
+
+
+def _check_folder(args, store: Store, out: Path) -> bool:
+    """Whether ``out`` holds a sweep already; refuses a folder of other files, and --resume
+    without a sweep to resume."""
+    existed = store.exists()
+    if not existed and out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+        raise ParameterError(
+            f"--out: {out} holds files but no sweep; choose a new or empty folder "
+            "(a sweep never writes into a folder of other files)"
+        )
+    if args.resume and not existed:
+        raise ParameterError(
+            f"--resume: {out} holds no sweep to resume (no manifest.json); drop --resume to start one there"
+        )
+    return existed
+
+
+def _resumed_manifest(args, store: Store, out: Path, sweep, ids) -> dict:
+    """The manifest of the sweep in ``out``, checked to be this command's, with its partial
+    files removed and its damaged points marked for recomputation."""
+    if not args.resume:
+        raise ParameterError(
+            f"--out: {out} already holds a sweep; add --resume to continue it, or choose another directory"
+        )
+    manifest = store.manifest()
+    if [p["id"] for p in manifest["grid"]] != ids:
+        raise ParameterError(f"--resume: {out} holds a different sweep (its grid differs from this command's)")
+    manifest.setdefault("resumed", []).append(now())
+    removed = store.clean_partial()
+    if removed:
+        manifest.setdefault("removed_partial", []).extend(removed)
+    store.checksums = dict(manifest.get("checksums", {}))
+    labels = {p["id"]: _label(p, sweep["given"]) for p in sweep["points"]}
+    for pid, why in store.check_points(ids):
+        print(f"mixing.sweep: point {labels[pid]}: {why}; recomputing it", file=sys.stderr)
+    manifest["checksums"] = store.checksums
+    return manifest
+
+
+def _new_manifest(argv, sweep) -> dict:
+    return {
+        "argv": ["python -m mixing.sweep", *argv],
+        "measure": sweep["measure"],
+        "seed": sweep["seed"],
+        "trials": sweep["trials"],
+        "grid": [
+            {"id": p["id"], "status": "pending", **{k: v for k, v in p.items() if k != "id"}} for p in sweep["points"]
+        ],
+        "columns": sweep["columns"],
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_info(sweep["device"]),
+        "start": now(),
+        "end": None,
+    }
+
+
+def _note_generators(sweep, manifest) -> None:
+    """Say (and record) what of a generators file the task leaves out, and which files the
+    longer lengths reuse cyclically."""
+    for path, parts in sweep["ignored"].items():
+        print(
+            f"mixing.sweep: {Path(path).name}: not used by the {sweep['measure']} task: {'; '.join(parts)}",
+            file=sys.stderr,
+        )
+    manifest["generators_ignored"] = sweep["ignored"]
+    longest = "lag" if sweep["measure"] != "retrieval" else "length"
+    for path, rows in sweep["cycled"].items():
+        print(
+            f"mixing.sweep: {Path(path).name}: {rows} generators, one per lag; the longer {longest}s reuse "
+            f"them cyclically (lag n takes row (n - 1) mod {rows}); export more rows to avoid it",
+            file=sys.stderr,
+        )
+    manifest["generators_cycled"] = sweep["cycled"]
+
+
+def _executor(args):
+    if args.workers is not None and (args.executor != "dask" or args.scheduler):
+        raise ParameterError("--workers: only used with --executor dask and no --scheduler")
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers: must be a positive integer, got {args.workers}")
+    return executors.make(args.executor, args.scheduler, args.workers)
+
+
+def _draw(out: Path) -> int:
+    from .plot import plot
+
+    try:
+        print(f"figure: {plot(out)}")
+    except OSError as exc:
+        print(
+            f"mixing.sweep: error: the figure: {exc.strerror or exc} ({exc.filename}); the results are "
+            f"written, python -m mixing.plot {out} draws it",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    store = None
     try:
         args = build_parser().parse_args(argv)
         sweep = resolve(args)
-        if args.out is not None and not args.out.strip():
-            raise ParameterError("--out: an empty path (leave --out out for a new folder under runs/)")
-        if sweep["out"]:
-            out = Path(sweep["out"])
-        elif args.resume:
-            raise ParameterError("--resume: needs --out, the folder of the sweep to continue")
-        else:
-            try:
-                out = unique_dir(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
-            except OSError as exc:
-                raise ParameterError(f"--out: cannot create a folder under runs/: {exc}") from None
+        out = _out_folder(args, sweep)
         store = Store(out)
         ids = [p["id"] for p in sweep["points"]]
-        existed = store.exists()
-        if not existed and out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
-            raise ParameterError(f"--out: {out} holds files but no sweep; choose a new or empty folder "
-                                 "(a sweep never writes into a folder of other files)")
-        if args.resume and not existed:
-            raise ParameterError(f"--resume: {out} holds no sweep to resume (no manifest.json); "
-                                 "drop --resume to start one there")
+        existed = _check_folder(args, store, out)
         try:
             store.lock()
         except OSError as exc:
             raise ParameterError(f"--out: {exc}") from None
-        if existed:
-            if not args.resume:
-                raise ParameterError(f"--out: {out} already holds a sweep; add --resume to continue it, "
-                                     "or choose another directory")
-            old = store.manifest()
-            if [p["id"] for p in old["grid"]] != ids:
-                raise ParameterError(f"--resume: {out} holds a different sweep (its grid differs from "
-                                     "this command's)")
-            manifest = old
-            manifest.setdefault("resumed", []).append(now())
-            removed = store.clean_partial()
-            if removed:
-                manifest.setdefault("removed_partial", []).extend(removed)
-            store.checksums = dict(manifest.get("checksums", {}))
-            labels = {p["id"]: _label(p, sweep["given"]) for p in sweep["points"]}
-            for pid, why in store.check_points(ids):
-                print(f"mixing.sweep: point {labels[pid]}: {why}; recomputing it", file=sys.stderr)
-            manifest["checksums"] = store.checksums
-        else:
-            manifest = {"argv": ["python -m mixing.sweep", *argv], "measure": sweep["measure"],
-                        "seed": sweep["seed"], "trials": sweep["trials"],
-                        "grid": [{"id": p["id"], "status": "pending", **{k: v for k, v in p.items() if k != "id"}}
-                                 for p in sweep["points"]],
-                        "columns": sweep["columns"], "versions": versions(), "git_commit": git_commit(),
-                        "device": device_info(sweep["device"]), "start": now(), "end": None}
-        for path, parts in sweep["ignored"].items():
-            print(f"mixing.sweep: {Path(path).name}: not used by the {sweep['measure']} task: {'; '.join(parts)}",
-                  file=sys.stderr)
-        manifest["generators_ignored"] = sweep["ignored"]
-        longest = "lag" if sweep["measure"] != "retrieval" else "length"
-        for path, rows in sweep["cycled"].items():
-            print(f"mixing.sweep: {Path(path).name}: {rows} generators, one per lag; the longer {longest}s reuse "
-                  f"them cyclically (lag n takes row (n - 1) mod {rows}); export more rows to avoid it",
-                  file=sys.stderr)
-        manifest["generators_cycled"] = sweep["cycled"]
-        if args.workers is not None and (args.executor != "dask" or args.scheduler):
-            raise ParameterError("--workers: only used with --executor dask and no --scheduler")
-        if args.workers is not None and args.workers < 1:
-            raise ParameterError(f"--workers: must be a positive integer, got {args.workers}")
-        executor = executors.make(args.executor, args.scheduler, args.workers)
+        manifest = _resumed_manifest(args, store, out, sweep, ids) if existed else _new_manifest(argv, sweep)
+        _note_generators(sweep, manifest)
+        executor = _executor(args)
         run_info = {**executor.info(), "start": now()}
-        if sweep["device"] == "cuda":       # a resume may run under another layout: say so per run
+        if sweep["device"] == "cuda":  # a resume may run under another layout: say so per run
             from mixing.engine.kernels.cuda import layout
+
             run_info["cuda_layout"] = str(layout.current())
         manifest.setdefault("executors", []).append(run_info)
         store.write_manifest(manifest)
     except ParameterError as exc:
         print(f"mixing.sweep: error: {exc}", file=sys.stderr)
-        if "store" in locals():
+        if store is not None:
             store.unlock()
         return 2
     try:
@@ -271,14 +402,7 @@ def main(argv=None) -> int:
         executor.close()
         store.unlock()
     if rc == 0 and args.plot:
-        from .plot import plot
-
-        try:
-            print(f"figure: {plot(out)}")
-        except OSError as exc:
-            print(f"mixing.sweep: error: the figure: {exc.strerror or exc} ({exc.filename}); the results are "
-                  f"written, python -m mixing.plot {out} draws it", file=sys.stderr)
-            return 1
+        return _draw(out)
     return rc
 
 
@@ -319,19 +443,26 @@ def _run(sweep, store, manifest, executor, ids, out) -> int:
             store.write_manifest(manifest)
     except KeyboardInterrupt:
         bar.close()
-        print(f"mixing.sweep: interrupted; finished points are kept in {out}, "
-              "rerun the same command with --resume", file=sys.stderr)
+        print(
+            f"mixing.sweep: interrupted; finished points are kept in {out}, rerun the same command with --resume",
+            file=sys.stderr,
+        )
         return 130
-    except OSError as exc:                   # a full disk or a folder made read-only under the sweep
+    except OSError as exc:  # a full disk or a folder made read-only under the sweep
         bar.close()
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"mixing.sweep: error: {exc.strerror or exc}{where}; the finished points are kept in {out}, "
-              "rerun the same command with --resume once there is space", file=sys.stderr)
+        print(
+            f"mixing.sweep: error: {exc.strerror or exc}{where}; the finished points are kept in {out}, "
+            "rerun the same command with --resume once there is space",
+            file=sys.stderr,
+        )
         return 1
     except executors.WorkersLost as exc:
         bar.close()
-        print(f"mixing.sweep: error: {exc}; finished points are kept in {out}, "
-              "rerun the same command with --resume", file=sys.stderr)
+        print(
+            f"mixing.sweep: error: {exc}; finished points are kept in {out}, rerun the same command with --resume",
+            file=sys.stderr,
+        )
         return 1
     bar.close()
     nrows = store.assemble(ids, sweep["columns"])

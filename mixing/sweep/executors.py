@@ -46,15 +46,15 @@ def longest(x) -> int:
 
 @dataclass(frozen=True)
 class Block:
-    kind: str            # "walk" or "retrieval"
-    mech: Mechanism      # frozen
-    x: object            # lags (an int, walk) or the lengths (an int64 array, retrieval)
+    kind: str  # "walk" or "retrieval"
+    mech: Mechanism  # frozen
+    x: object  # lags (an int, walk) or the lengths (an int64 array, retrieval)
     seed: int
     first: int
     count: int
     device: str = "cpu"
     task: Task | None = None  # retrieval only
-    c: float = 1.0       # walk: q . k
+    c: float = 1.0  # walk: q . k
 
     @property
     def steps(self) -> int:
@@ -64,18 +64,21 @@ class Block:
 def run_block(block: Block, progress=None) -> np.ndarray:
     """The per-trial rows of one block (a module-level function: Dask pickles it by name)."""
     if block.kind == "retrieval":
-        return measures.per_trial_retrieval(block.mech, block.task, block.x, block.seed, block.count,
-                                            block.device, progress=progress, first=block.first)
-    return measures.per_trial_walk(block.mech, block.x, block.seed, block.count, block.c, block.device,
-                                   progress=progress, first=block.first)
+        return measures.per_trial_retrieval(
+            block.mech, block.task, block.x, block.seed, block.count, block.device, progress=progress, first=block.first
+        )
+    return measures.per_trial_walk(
+        block.mech, block.x, block.seed, block.count, block.c, block.device, progress=progress, first=block.first
+    )
 
 
 def split(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, pieces=1) -> list[Block]:
     """The blocks of one run: about BLOCK_STEPS each, and at least ``pieces`` (to spread one point)."""
     n = max(1, min(trials, max(pieces, math.ceil(trials * longest(x) / BLOCK_STEPS))))
     edges = np.linspace(0, trials, n + 1).round().astype(int)
-    return [Block(kind, mech, x, seed, int(a), int(b - a), device, task, c)
-            for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [
+        Block(kind, mech, x, seed, int(a), int(b - a), device, task, c) for a, b in zip(edges[:-1], edges[1:]) if b > a
+    ]
 
 
 def join(blocks, arrays) -> np.ndarray:
@@ -131,8 +134,13 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 5.0,
-                 no_workers_timeout: float = NO_WORKERS_TIMEOUT):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        timeout: float = 5.0,
+        no_workers_timeout: float = NO_WORKERS_TIMEOUT,
+    ):
         self.no_workers_timeout = float(no_workers_timeout)
         try:
             from distributed import Client, LocalCluster
@@ -145,23 +153,32 @@ class DaskExecutor:
             try:
                 self.client = Client(address, timeout=timeout)
             except (OSError, TimeoutError) as exc:
-                raise ParameterError(f"--scheduler: cannot reach {address} within {timeout:g} s "
-                                     f"({type(exc).__name__})") from None
+                raise ParameterError(
+                    f"--scheduler: cannot reach {address} within {timeout:g} s ({type(exc).__name__})"
+                ) from None
         else:
             n = workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                        env=dict(WORKER_ENV), silence_logs=40)
+            self.cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                env=dict(WORKER_ENV),
+                silence_logs=40,
+            )
             self.client = Client(self.cluster)
         try:
             self.versions = self.client.run(_worker_versions)
-        except Exception as exc:   # noqa: BLE001  (a worker that cannot even import this package)
+        except Exception as exc:  # noqa: BLE001  (a worker that cannot even import this package)
             self.close()
             raise ParameterError(f"--scheduler: the workers cannot run mixing ({type(exc).__name__}: {exc})") from None
         for addr, ver in self.versions.items():
             if ver["mixing"] != __version__:
                 self.close()
-                raise ParameterError(f"--scheduler: worker {addr} has mixing {ver['mixing']}, this client "
-                                     f"{__version__}; install the same version on every worker")
+                raise ParameterError(
+                    f"--scheduler: worker {addr} has mixing {ver['mixing']}, this client "
+                    f"{__version__}; install the same version on every worker"
+                )
         self.workers = len(self.versions)
         if self.workers == 0:
             self.close()
@@ -184,7 +201,7 @@ class DaskExecutor:
             while pending:
                 try:
                     done, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
-                except TimeoutError:              # nothing finished within poll seconds
+                except TimeoutError:  # nothing finished within poll seconds
                     done = set()
                 for fut in done:
                     try:
@@ -193,8 +210,10 @@ class DaskExecutor:
                         import dask
 
                         tries = dask.config.get("distributed.scheduler.allowed-failures")
-                        raise WorkersLost(f"dask: the workers running a block died more often than Dask retries "
-                                          f"it (allowed-failures = {tries})") from None
+                        raise WorkersLost(
+                            f"dask: the workers running a block died more often than Dask retries "
+                            f"it (allowed-failures = {tries})"
+                        ) from None
                     i = index[fut.key]
                     if progress is not None:
                         progress(blocks[i].steps)
@@ -204,8 +223,9 @@ class DaskExecutor:
                 elif self.live_workers() == 0:
                     alone_since = alone_since or time.monotonic()
                     if time.monotonic() - alone_since > self.no_workers_timeout:
-                        raise WorkersLost(f"dask: no live worker for {self.no_workers_timeout:g} s "
-                                          f"({len(pending)} blocks left)")
+                        raise WorkersLost(
+                            f"dask: no live worker for {self.no_workers_timeout:g} s ({len(pending)} blocks left)"
+                        )
                 else:
                     alone_since = None
         finally:
@@ -213,8 +233,13 @@ class DaskExecutor:
                 self.client.cancel(list(pending))
 
     def info(self) -> dict:
-        return {"executor": "dask", "scheduler": self.client.scheduler.address, "embedded": self.cluster is not None,
-                "workers": self.workers, "worker_versions": self.versions}
+        return {
+            "executor": "dask",
+            "scheduler": self.client.scheduler.address,
+            "embedded": self.cluster is not None,
+            "workers": self.workers,
+            "worker_versions": self.versions,
+        }
 
     def close(self):
         try:
@@ -250,7 +275,7 @@ def runner(executor):
         for i, rows in executor.run(blocks):
             arrays[i] = rows
             if progress is not None:
-                progress(blocks[i].count)          # trials, as the local path reports them
+                progress(blocks[i].count)  # trials, as the local path reports them
         return join(blocks, arrays)
 
     return run

@@ -16,22 +16,22 @@ import tomllib
 
 import numpy as np
 
-from . import executors
 from mixing.engine import measures
 from mixing.engine import mechanisms as mech_mod
 from mixing.engine.errors import ParameterError
-from .results import COLUMNS, point_id
 from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
+
+from . import executors
+from .results import COLUMNS, point_id
 
 MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
 DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
-DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0,
-                device="cpu")
+DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0, device="cpu")
 
 
 #: the largest value any count may take (lengths, lags, trials, d): beyond it int64 arithmetic
 #: in the kernels is no longer safe
-MAX_COUNT = 2 ** 40
+MAX_COUNT = 2**40
 #: above these estimates (``mixing.engine.params``) a sweep is refused unless --force-size is given
 from mixing.engine.params import MAX_BYTES, MAX_STEPS  # noqa: E402,F401
 
@@ -57,8 +57,14 @@ def size_estimate(points) -> tuple[float, float]:
     (E P_delta, and Householder value transport's path) of the largest point."""
     steps, peak = 0.0, 0.0
     for p in points:
-        s, b = measures.work(p["mechanism"], p["d"], p["trials"], executors.longest(p["x"]),
-                             len(p["x"]) if isinstance(p["x"], list) else p["x"], p["params"].get("vocab", 0))
+        s, b = measures.work(
+            p["mechanism"],
+            p["d"],
+            p["trials"],
+            executors.longest(p["x"]),
+            len(p["x"]) if isinstance(p["x"], list) else p["x"],
+            p["params"].get("vocab", 0),
+        )
         steps += s
         peak = max(peak, b)
     return steps, peak
@@ -86,7 +92,7 @@ def parse_lengths(value) -> list[int]:
             a, b = int(m.group(1)), int(m.group(2))
             if a > b or b > 40:
                 raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b with a <= b <= 40)")
-            out += [2 ** k for k in range(a, b + 1)]
+            out += [2**k for k in range(a, b + 1)]
         elif ":" in text:
             raise ParameterError(f"lengths: bad range {text!r} (need 2^a:2^b)")
         elif text:
@@ -150,8 +156,9 @@ def load_config(path) -> dict:
         mech = cfg["mechanism"]
         names = mech if isinstance(mech, list) else [mech]
         if not names or not all(isinstance(n, str) for n in names):
-            raise ParameterError(f"--config: {path}: mechanism must be a name or a non-empty list of names, "
-                                 f"got {mech!r}")
+            raise ParameterError(
+                f"--config: {path}: mechanism must be a name or a non-empty list of names, got {mech!r}"
+            )
     for key in ("measure", "device", "out", "show"):
         if key in cfg and not isinstance(cfg[key], str):
             raise ParameterError(f"--config: {path}: {key} must be a string, got {cfg[key]!r}")
@@ -178,45 +185,43 @@ def _file_dims(paths) -> list[int]:
     return sorted(dims) or list(DEFAULTS["d"])
 
 
-def resolve(args) -> dict:
-    """Turn parsed options (and a config file) into a validated sweep description."""
-    cfg = load_config(args.config) if args.config else {}
-    get = lambda key: getattr(args, key) if getattr(args, key) is not None else cfg.get(key, DEFAULTS.get(key))  # noqa: E731
+def _mechanism_names(args, cfg) -> list[str]:
     mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
     if isinstance(mechanisms, str):
         mechanisms = [mechanisms]
     for name in mechanisms:
         if name not in mech_mod.PARAMS:
             raise ParameterError(f"mechanism: unknown {name!r} (choose from {', '.join(mech_mod.PARAMS)})")
-    mechanisms = list(dict.fromkeys(mechanisms))
-    measure = str(get("measure"))
-    if measure not in MEASURES:
-        raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
-    device = str(get("device"))
-    measures.check_device(device)
-    d_given = args.d is not None or "d" in cfg
-    ds = _int_list("d", get("d"))
-    trials = _int("trials", get("trials"))
-    seed_text = get("seed")
+    return list(dict.fromkeys(mechanisms))
+
+
+def _seed(text) -> int:
     try:
-        seed = int(str(seed_text))
+        seed = int(str(text))
         if seed < 0:
             raise ValueError
     except ValueError:
-        raise ParameterError(f"seed: expected a non-negative integer, got {seed_text!r}") from None
-    if seed >= 2 ** 64:
-        raise ParameterError(f"seed: must be below 2^64, got {seed_text}")
+        raise ParameterError(f"seed: expected a non-negative integer, got {text!r}") from None
+    if seed >= 2**64:
+        raise ParameterError(f"seed: must be below 2^64, got {text}")
+    return seed
+
+
+def _param_lists(args, cfg) -> dict:
+    """Every ``--param KEY=V1[,V2...]`` (and the config's ``[param]`` table) as KEY -> [values]."""
     params = {}
     for key, vals in (cfg.get("param") or {}).items():
         params[key] = [str(v) for v in (vals if isinstance(vals, list) else [vals])]
         if not params[key] or len(set(params[key])) < len(params[key]):
             raise ParameterError(f"{key}: the config's [param] list is empty or repeats a value: {vals!r}")
     params.update(_param_items(args.param))
+    return params
+
+
+def _axis(measure: str, get, given, trials: int):
+    """(the lengths or the lag count, the measure's own parameters)."""
     from . import smoke
 
-    if smoke.active():
-        trials = min(trials, 4)
-    given = lambda key: getattr(args, key) is not None or key in cfg  # noqa: E731
     if measure == "retrieval" and given("lags"):
         raise ParameterError("lags: the retrieval measure does not use lags (it takes --lengths)")
     if measure != "retrieval" and given("lengths"):
@@ -226,68 +231,121 @@ def resolve(args) -> dict:
         if smoke.active():
             xs = [x for x in xs if x <= 256] or xs[:1]
             smoke.note("mixing.sweep", f"{trials} trials, lengths {xs[0]}..{xs[-1]}")
-        extra = {p.name: p for p in TASK_PARAMS}
-    else:
-        xs = _int("lags", get("lags"))
-        if smoke.active():
-            xs = min(xs, 16)
-            smoke.note("mixing.sweep", f"{trials} trials, {xs} lags")
-        extra = {p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {}
-    # every parameter must belong to some selected mechanism or to the measure
+        return xs, {p.name: p for p in TASK_PARAMS}
+    xs = _int("lags", get("lags"))
+    if smoke.active():
+        xs = min(xs, 16)
+        smoke.note("mixing.sweep", f"{trials} trials, {xs} lags")
+    return xs, ({p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {})
+
+
+def _check_owners(params, extra, mechanisms, measure) -> None:
+    """Every parameter must belong to some selected mechanism or to the measure."""
     for key in params:
         if key not in extra and not any(key in mech_mod.param_table(m) for m in mechanisms):
             known = sorted(set(extra).union(*(mech_mod.param_table(m) for m in mechanisms)))
-            raise ParameterError(f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} "
-                                 f"(known: {', '.join(known)})")
-    if not d_given and params.get("generators"):
-        ds = _file_dims(params["generators"])
-    # measure parameters are validated once
-    measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
+            raise ParameterError(
+                f"{key}: unknown parameter for {measure} with {', '.join(mechanisms)} (known: {', '.join(known)})"
+            )
+
+
+def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -> list[dict]:
+    """The grid's points, each once; a mechanism parameter that no point uses is an error."""
     points, seen = [], set()
-    unused = {}                     # given mechanism parameter -> why a point did not use it
+    unused = {}  # given mechanism parameter -> why a point did not use it
     used = set()
     for name in mechanisms:
         table = mech_mod.param_table(name)
         mkeys = [k for k in params if k in table]
-        for d in ds:
-            for mvals in itertools.product(*(params[k] for k in mkeys)):
-                given = dict(zip(mkeys, mvals))
-                mech, dropped = mech_mod.build(name, d, given)
-                unused.update(dropped)
-                used.update(k for k in given if k not in dropped)
-                for evals in itertools.product(*(measure_params[k] for k in measure_params)):
-                    ext = dict(zip(measure_params, evals))
-                    if measure == "retrieval":
-                        task = Task(**ext)
-                        measures.check_lengths(xs, task)
-                    point = {"measure": MEASURES[measure], "mechanism": name, "d": d,
-                             "params": dict(mech.params), "measure_params": ext,
-                             "x": xs, "trials": trials, "seed": seed}
-                    pid = point_id(point)
-                    if pid in seen:
-                        continue
+        for d, mvals in itertools.product(ds, itertools.product(*(params[k] for k in mkeys))):
+            given = dict(zip(mkeys, mvals))
+            mech, dropped = mech_mod.build(name, d, given)
+            unused.update(dropped)
+            used.update(k for k in given if k not in dropped)
+            for evals in itertools.product(*(measure_params[k] for k in measure_params)):
+                ext = dict(zip(measure_params, evals))
+                if measure == "retrieval":
+                    measures.check_lengths(xs, Task(**ext))
+                point = {
+                    "measure": MEASURES[measure],
+                    "mechanism": name,
+                    "d": d,
+                    "params": dict(mech.params),
+                    "measure_params": ext,
+                    "x": xs,
+                    "trials": trials,
+                    "seed": seed,
+                }
+                pid = point_id(point)
+                if pid not in seen:
                     seen.add(pid)
-                    point["id"] = pid
-                    points.append(point)
+                    points.append({**point, "id": pid})
     for key, why in unused.items():
-        if key not in used:          # ignored by every point of the grid: a mistake, not a sweep
+        if key not in used:  # ignored by every point of the grid: a mistake, not a sweep
             raise ParameterError(f"{key}: {why}")
-    columns = COLUMNS + ["d"] + [k for k in params]
+    return points
+
+
+def _check_size(points, force: bool) -> None:
     steps, peak = size_estimate(points)
-    if (steps > MAX_STEPS or peak > MAX_BYTES) and not getattr(args, "force_size", False):
-        raise ParameterError(f"--trials/--lengths/--d/vocab: this sweep needs about {steps:.2g} steps (about "
-                             f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2 ** 30:.2g} GiB at its peak; "
-                             "add --force-size to run it anyway")
-    show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
+    if (steps > MAX_STEPS or peak > MAX_BYTES) and not force:
+        raise ParameterError(
+            f"--trials/--lengths/--d/vocab: this sweep needs about {steps:.2g} steps (about "
+            f"{steps / 1e8 / 3600:.2g} core-hours) and {peak / 2**30:.2g} GiB at its peak; "
+            "add --force-size to run it anyway"
+        )
+
+
+def resolve(args) -> dict:
+    """Turn parsed options (and a config file) into a validated sweep description."""
     from mixing.engine.generators import ignored_parts
 
+    from . import smoke
+
+    cfg = load_config(args.config) if args.config else {}
+    get = lambda key: getattr(args, key) if getattr(args, key) is not None else cfg.get(key, DEFAULTS.get(key))  # noqa: E731
+    given = lambda key: getattr(args, key) is not None or key in cfg  # noqa: E731
+    mechanisms = _mechanism_names(args, cfg)
+    measure = str(get("measure"))
+    if measure not in MEASURES:
+        raise ParameterError(f"measure: unknown {measure!r} (choose from {', '.join(MEASURES)})")
+    device = str(get("device"))
+    measures.check_device(device)
+    ds = _int_list("d", get("d"))
+    trials = _int("trials", get("trials"))
+    seed = _seed(get("seed"))
+    params = _param_lists(args, cfg)
+    if smoke.active():
+        trials = min(trials, 4)
+    xs, extra = _axis(measure, get, given, trials)
+    _check_owners(params, extra, mechanisms, measure)
+    if not given("d") and params.get("generators"):
+        ds = _file_dims(params["generators"])
+    # measure parameters are validated once
+    measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
+    points = _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed)
+    _check_size(points, getattr(args, "force_size", False))
+    show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
     ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
     longest = max(xs) if isinstance(xs, list) else int(xs)
-    cycled = {path: rows for path in params.get("generators", [])
-              if (rows := sequence_rows(path)) is not None and rows < longest}
-    return dict(measure=measure, device=device, trials=trials, seed=seed, points=points,
-                columns=columns, given=list(params), out=args.out or cfg.get("out"), show=show,
-                ignored={k: v for k, v in ignored.items() if v}, cycled=cycled)
+    cycled = {
+        path: rows
+        for path in params.get("generators", [])
+        if (rows := sequence_rows(path)) is not None and rows < longest
+    }
+    return dict(
+        measure=measure,
+        device=device,
+        trials=trials,
+        seed=seed,
+        points=points,
+        columns=COLUMNS + ["d"] + list(params),
+        given=list(params),
+        out=args.out or cfg.get("out"),
+        show=show,
+        ignored={k: v for k, v in ignored.items() if v},
+        cycled=cycled,
+    )
 
 
 def sequence_rows(path) -> int | None:
@@ -315,6 +373,7 @@ def show_metrics(measure: str, text: str | None) -> list[str]:
     names = [t.strip() for t in str(text).split(",") if t.strip()]
     bad = [n for n in names if n not in allowed]
     if not names or bad:
-        raise ParameterError(f"--show: {', '.join(bad) or repr(text)} is not a metric of {measure} "
-                             f"(choose from {', '.join(allowed)})")
+        raise ParameterError(
+            f"--show: {', '.join(bad) or repr(text)} is not a metric of {measure} (choose from {', '.join(allowed)})"
+        )
     return list(dict.fromkeys(names))

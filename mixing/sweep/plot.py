@@ -46,7 +46,7 @@ def draw(rows: list[dict], metrics=None):
     ncol = min(3, len(metrics))
     nrow = math.ceil(len(metrics) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
-    for ax in axes.flat[len(metrics):]:
+    for ax in axes.flat[len(metrics) :]:
         ax.set_axis_off()
     for ax, metric in zip(axes.flat, metrics):
         sel = [r for r in rows if r["measure"] == metric]
@@ -61,7 +61,7 @@ def draw(rows: list[dict], metrics=None):
             x = np.array([float(r["x"]) for r in pts])
             y = np.array([float(r["value"]) for r in pts])
             se = np.array([float(r["stderr"]) for r in pts])
-            line, = ax.plot(x, y, "-o", ms=3, label=lab)
+            (line,) = ax.plot(x, y, "-o", ms=3, label=lab)
             ax.fill_between(x, y - 2 * se, y + 2 * se, color=line.get_color(), alpha=0.2, lw=0)
         x_name = sel[0]["x_name"]
         if x_name == "L":
@@ -80,6 +80,7 @@ def plot(run_dir, metrics=None, out=None) -> Path:
     """Draw ``run_dir/results.csv`` into ``out`` (default ``run_dir/plot.png``); returns its path."""
     from mixing.engine.errors import ParameterError
     from mixing.engine.files import write_bytes
+
     from .results import read_csv
 
     run_dir = Path(run_dir)
@@ -118,8 +119,12 @@ def main(argv=None) -> int:
 
     from mixing.cli import Parser, guarded
 
-    ap = Parser(prog="python -m mixing.plot", description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
-                epilog="\n".join(__doc__.strip().splitlines()[2:]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(
+        prog="python -m mixing.plot",
+        description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
+        epilog="\n".join(__doc__.strip().splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a sweep's output folder (holding results.csv)")
     ap.add_argument("--metrics", help="comma-separated metrics to draw (default: every one in the table)")
     ap.add_argument("--out", help="image file (default RUN_DIR/plot.png)")

@@ -20,7 +20,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mixing.engine.errors import ParameterError
@@ -127,8 +127,13 @@ class Store:
                 continue
             if self.verified(pid):
                 continue
-            why = ("no checksum was recorded for it" if pid not in self.checksums else
-                   "it is empty" if path.stat().st_size == 0 else "it is truncated or altered (checksum mismatch)")
+            why = (
+                "no checksum was recorded for it"
+                if pid not in self.checksums
+                else "it is empty"
+                if path.stat().st_size == 0
+                else "it is truncated or altered (checksum mismatch)"
+            )
             path.unlink()
             self.checksums.pop(pid, None)
             bad.append((pid, why))
@@ -153,16 +158,23 @@ class Store:
         path = self.out / "manifest.json"
         try:
             if path.stat().st_size > MAX_MANIFEST:
-                raise ParameterError(f"--resume: {path} is larger than {MAX_MANIFEST >> 20} MiB; not a sweep's manifest")
+                raise ParameterError(
+                    f"--resume: {path} is larger than {MAX_MANIFEST >> 20} MiB; not a sweep's manifest"
+                )
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         except FileNotFoundError:
-            raise ParameterError(f"--resume: {self.out} has points/ but no manifest.json; it cannot be resumed "
-                                 "(start the sweep in a new folder)") from None
+            raise ParameterError(
+                f"--resume: {self.out} has points/ but no manifest.json; it cannot be resumed "
+                "(start the sweep in a new folder)"
+            ) from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise ParameterError(f"--resume: {path} is not a readable sweep manifest ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("grid"), list) or not all(
-                isinstance(p, dict) and "id" in p for p in data["grid"]):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("grid"), list)
+            or not all(isinstance(p, dict) and "id" in p for p in data["grid"])
+        ):
             raise ParameterError(f"--resume: {path} is not a sweep manifest (no grid of points)")
         return data
 
@@ -206,7 +218,7 @@ def load(run_dir):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def versions() -> dict:
@@ -229,8 +241,9 @@ def git_commit() -> str | None:
         return None
     if res.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
+    ).stdout.strip()
     return res.stdout.strip() + ("-dirty" if dirty else "")
 
 
@@ -246,9 +259,15 @@ def device_info(device: str) -> dict:
                     break
     except OSError:
         pass
-    info = {"device": device, "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-            "platform": platform.platform()}
+    info = {
+        "device": device,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "platform": platform.platform(),
+    }
     if device == "cuda":
         from mixing.engine.kernels.cuda import layout
+
         info["cuda_layout"] = str(layout.current())
     return info

@@ -51,15 +51,22 @@ GENERATOR_FIELDS = ("src", "law", "lawpar", "centers", "table", "alias", "betas"
 def with_arg(args: tuple, name: str, value) -> tuple:
     """``args`` with the generator argument ``name`` (one of ``GENERATOR_FIELDS``) replaced."""
     i = GENERATOR_FIELDS.index(name)
-    return args[:i] + (value,) + args[i + 1:]
+    return args[:i] + (value,) + args[i + 1 :]
 
 
 def generator_args(spec) -> tuple:
     """(src, law, lawpar, centers, table, alias, betas, d): the generators, as plain values
     (named by ``GENERATOR_FIELDS``)."""
-    return (int(spec.src), int(spec.law), float(spec.lawpar), np.ascontiguousarray(spec.centers),
-            np.ascontiguousarray(spec.table), np.ascontiguousarray(spec.alias),
-            np.ascontiguousarray(spec.betas, dtype=np.float64), int(spec.d))
+    return (
+        int(spec.src),
+        int(spec.law),
+        float(spec.lawpar),
+        np.ascontiguousarray(spec.centers),
+        np.ascontiguousarray(spec.table),
+        np.ascontiguousarray(spec.alias),
+        np.ascontiguousarray(spec.betas, dtype=np.float64),
+        int(spec.d),
+    )
 
 
 def reduced(spec, measure: str) -> bool:
@@ -79,7 +86,19 @@ def walk_args(spec, c, N, seed, t0) -> tuple:
 def retrieval_args(spec, task, lengths, seed, t0) -> tuple:
     """Arguments of the retrieval kernels before ``out``."""
     mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
-    return generator_args(spec) + (reduced(spec, "retrieval"),
-        float(spec.slope), bool(spec.rotate_values), mdelta,
-        float(task.B), int(task.delta), float(task.p), float(task.kappa), float(task.mu), float(task.xi),
-        int(task.window), np.ascontiguousarray(lengths, dtype=np.int64), np.uint64(seed), int(t0))
+    return generator_args(spec) + (
+        reduced(spec, "retrieval"),
+        float(spec.slope),
+        bool(spec.rotate_values),
+        mdelta,
+        float(task.B),
+        int(task.delta),
+        float(task.p),
+        float(task.kappa),
+        float(task.mu),
+        float(task.xi),
+        int(task.window),
+        np.ascontiguousarray(lengths, dtype=np.int64),
+        np.uint64(seed),
+        int(t0),
+    )

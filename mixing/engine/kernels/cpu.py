@@ -29,10 +29,15 @@ from numba import prange
 from .. import rng
 from .._jit import load_flag, pnjit
 from ..codes import CONST, OTHER, SO2, TARGET
-from .contract import (ACC_MAX as _MAX, V_MU as _MU, V_NOISE_F as _NOISE_F, V_NOISE_N as _NOISE_N,
-                       V_TSTAR as _TSTAR, V_VMEAN as _VMEAN, V_VSTAR as _VSTAR, retrieval_args, walk_args)
-from .cpu_state import (add, block_coeffs, dot, partner, record, rescale, setup_retrieval,  # noqa: F401
-                        step_hh, step_so2, unit)
+from .contract import ACC_MAX as _MAX
+from .contract import V_MU as _MU
+from .contract import V_NOISE_F as _NOISE_F
+from .contract import V_NOISE_N as _NOISE_N
+from .contract import V_TSTAR as _TSTAR
+from .contract import V_VMEAN as _VMEAN
+from .contract import V_VSTAR as _VSTAR
+from .contract import retrieval_args, walk_args
+from .cpu_state import add, block_coeffs, dot, partner, record, rescale, setup_retrieval, step_hh, step_so2, unit  # noqa: F401
 from .draws import key_kind, other_coord_mt, reduced_step, reduced_step2
 
 
@@ -68,7 +73,7 @@ def _interruptible(kernel, args, out):
     if threading.current_thread() is not threading.main_thread():
         kernel(*args, stop, out)
         return
-    threads = numba.get_num_threads()        # numba's thread count is per calling thread
+    threads = numba.get_num_threads()  # numba's thread count is per calling thread
 
     def run():
         numba.set_num_threads(threads)
@@ -170,12 +175,36 @@ def _walk_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, c, N, s
 
 
 @pnjit
-def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                   B, delta, p, kappa, mu, xi, window, lengths, seed, t0, stop, out):
+def _retrieval_so2(
+    src,
+    law,
+    lawpar,
+    centers,
+    table,
+    alias,
+    betas,
+    d,
+    reduced,
+    slope,
+    transport,
+    mdelta,
+    B,
+    delta,
+    p,
+    kappa,
+    mu,
+    xi,
+    window,
+    lengths,
+    seed,
+    t0,
+    stop,
+    out,
+):
     h = d // 2
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
-    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
+    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))  # a random key's projection
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
@@ -219,22 +248,47 @@ def _retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, s
 
 
 @pnjit
-def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                  B, delta, p, kappa, mu, xi, window, lengths, seed, t0, stop, out):
+# complexity above 15: the retrieval kernel's hot loop: helpers called per step would cost time
+def _retrieval_hh(  # noqa: C901
+    src,
+    law,
+    lawpar,
+    centers,
+    table,
+    alias,
+    betas,
+    d,
+    reduced,
+    slope,
+    transport,
+    mdelta,
+    B,
+    delta,
+    p,
+    kappa,
+    mu,
+    xi,
+    window,
+    lengths,
+    seed,
+    t0,
+    stop,
+    out,
+):
     Lmax = lengths[lengths.shape[0] - 1]
     far_target = delta > window
-    carry = transport and src != CONST           # carry P_n itself
-    explicit = carry and betas.min() < 2.0       # non-orthogonal: explicit value noise
+    carry = transport and src != CONST  # carry P_n itself
+    explicit = carry and betas.min() < 2.0  # non-orthogonal: explicit value noise
     sd = xi / math.sqrt(d)
-    hdd, hc = rng.gamma_consts(max(0.5 * (d - 2), 1.0))     # the reduced step's Gamma
-    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
+    hdd, hc = rng.gamma_consts(max(0.5 * (d - 2), 1.0))  # the reduced step's Gamma
+    odd, oc = rng.gamma_consts(max(0.5 * (d - 1), 1.0))  # a random key's projection
     for tt in prange(out.shape[0]):
         tk = rng.trial_key(seed, t0 + tt)
         q, kst, vecs, acc = setup_retrieval(tk, mdelta, mu, transport)
         u = q.copy()
         w = np.empty(d)
         wr = np.empty(2)
-        ra, rr = 1.0, 0.0     # reduced state: u = ra qhat + rr e_rest
+        ra, rr = 1.0, 0.0  # reduced state: u = ra qhat + rr e_rest
         nu2 = 1.0
         P = np.eye(d) if carry else np.zeros((1, 1))
         pw = np.empty(d)
@@ -249,7 +303,7 @@ def _retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, sl
             if reduced:
                 ra, rr = reduced_step2(rng.pos_key(tk, n, rng.STREAM_GEN), d, betas[0], ra, rr, wr, hdd, hc)
                 nu2 = ra * ra + rr * rr
-                beta = betas[0]           # (value transport, which reads beta, never runs reduced)
+                beta = betas[0]  # (value transport, which reads beta, never runs reduced)
             else:
                 alpha, beta = step_hh(src, betas, table, alias, tk, n, u, w, carry)
                 if src != CONST:

@@ -12,9 +12,15 @@ import numpy as np
 from .. import laws, rng
 from .._jit import hot, njit
 from ..codes import CONST, IID, TARGET
-from .contract import (ACC_CST as _CST, ACC_MAX as _MAX, N_ACC, N_VECS, N_WEIGHTED,
-                       V_MEAN_N as _MEAN_N, V_MU as _MU, V_NOISE_N as _NOISE_N, V_TSTAR as _TSTAR,
-                       V_VMEAN as _VMEAN, V_VSTAR as _VSTAR)
+from .contract import ACC_CST as _CST
+from .contract import ACC_MAX as _MAX
+from .contract import N_ACC, N_VECS, N_WEIGHTED
+from .contract import V_MEAN_N as _MEAN_N
+from .contract import V_MU as _MU
+from .contract import V_NOISE_N as _NOISE_N
+from .contract import V_TSTAR as _TSTAR
+from .contract import V_VMEAN as _VMEAN
+from .contract import V_VSTAR as _VSTAR
 from .draws import reflect, table_row
 from .readout import add_sums, metrics, pending_noise, readout, rescale_sums
 

@@ -3,7 +3,8 @@ the GPU kernels.
 
 :func:`rescale_sums` and :func:`add_sums` keep a trial's online softmax sums in ``acc``
 (constant indices only, so a GPU keeps them in registers); the kernels rescale their own
-weighted vectors by the factor :func:`rescale_sums` returns. At each recorded length a trial's output is o = a* T* + (near and far value sums) + noise;
+weighted vectors by the factor :func:`rescale_sums` returns. At each recorded length a trial's
+output is o = a* T* + (near and far value sums) + noise;
 :func:`readout` gives one coordinate's contributions to <o, T*>, |far part of o|^2 and
 |T*|^2, and :func:`metrics` turns the summed contributions and the softmax sums into the
 four ``contract.METRICS``. Both are :func:`mixing.engine.twins.scalar` helpers (the CUDA backend
@@ -19,8 +20,21 @@ import numpy as np
 from .. import rng
 from ..codes import TARGET
 from ..twins import scalar
-from .contract import (ACC_CST, ACC_MAX, ACC_QF, ACC_QN, ACC_SF, ACC_SN, ACC_Z, V_MEAN_F, V_MEAN_N, V_MU,
-                       V_NOISE_F, V_NOISE_N, V_TSTAR)
+from .contract import (
+    ACC_CST,
+    ACC_MAX,
+    ACC_QF,
+    ACC_QN,
+    ACC_SF,
+    ACC_SN,
+    ACC_Z,
+    V_MEAN_F,
+    V_MEAN_N,
+    V_MU,
+    V_NOISE_F,
+    V_NOISE_N,
+    V_TSTAR,
+)
 
 
 @scalar

@@ -53,12 +53,14 @@ def generator(spec: KernelSpec, tk, n: int) -> np.ndarray:
         if spec.src == CONST:
             angles = spec.centers[:h]
         elif spec.src == IID:
-            angles = [spec.centers[m] + laws.plain.angle(spec.law, spec.lawpar, gkey, m, spec.centers[m]) for m in range(h)]
+            angles = [
+                spec.centers[m] + laws.plain.angle(spec.law, spec.lawpar, gkey, m, spec.centers[m]) for m in range(h)
+            ]
         else:
             angles = spec.table[_row(spec, gkey, n)]
         G = np.zeros((d, d))
         for m in range(h):
-            G[2 * m:2 * m + 2, 2 * m:2 * m + 2] = _rot(angles[m])
+            G[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = _rot(angles[m])
         return G
     if spec.src == CONST:
         return np.eye(d)
@@ -145,8 +147,7 @@ def trial_scores(spec: KernelSpec, task, L: int, seed: int, trial: int):
         if explicit and kind != TARGET:
             xi = task.xi / math.sqrt(d) * rng.normals_np(rng.plain.pos_key(tk, n, rng.STREAM_VAL), d)
             noise[n - 1] = P @ xi
-    return dict(scores=scores, bias=bias, kinds=kinds, vmean=vmean, noise=noise,
-                tstar=tstar, explicit=explicit, tk=tk)
+    return dict(scores=scores, bias=bias, kinds=kinds, vmean=vmean, noise=noise, tstar=tstar, explicit=explicit, tk=tk)
 
 
 def retrieval(spec: KernelSpec, task, lengths, seed: int, t0: int, out: np.ndarray) -> None:
@@ -162,14 +163,16 @@ def retrieval(spec: KernelSpec, task, lengths, seed: int, t0: int, out: np.ndarr
         kinds, tstar = tr["kinds"], tr["tstar"]
         nontarget = kinds != TARGET
         # the checkpoint noise vectors g_{i, part}
-        g = [[rng.normals_np(rng.plain.pos_key(tr["tk"], 2 * i + part, rng.STREAM_CKPT), d)
-              for part in range(2)] for i in range(K)]
+        g = [
+            [rng.normals_np(rng.plain.pos_key(tr["tk"], 2 * i + part, rng.STREAM_CKPT), d) for part in range(2)]
+            for i in range(K)
+        ]
         for k, L in enumerate(lengths):
             s = tr["scores"][:L]
             a = np.exp(s - s.max())
             a /= a.sum()
-            sel_n = (near[:L] & nontarget[:L])
-            sel_f = (~near[:L] & nontarget[:L])
+            sel_n = near[:L] & nontarget[:L]
+            sel_f = ~near[:L] & nontarget[:L]
             astar = a[task.delta - 1]
             afar = a[~near[:L]].sum()
             mean_n = a[sel_n] @ tr["vmean"][:L][sel_n]

@@ -30,14 +30,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-
-from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 
 from ...codes import CONST, SEQ, SO2, TABLE  # noqa: E402
 from ..contract import GENERATOR_FIELDS, retrieval_args, walk_args, with_arg  # noqa: E402
 from ..contract import reduced as is_reduced  # noqa: E402
 from . import householder, layout, reduced, so2, state, walks  # noqa: E402
+from ._compat import SIM, cuda  # noqa: F401 (SIM is part of the interface)
 from .warp import WARP, WPB, group  # noqa: E402, F401 (WPB is part of the interface)
 
 _KERNELS: dict = {}
@@ -59,7 +58,7 @@ def kernels(d: int, is_so2: bool, lay=None, shared_rows: int = 0, carry: bool = 
     P_n (value transport)."""
     lay = lay or layout.current()
     d, G = int(d), lay.lanes
-    wkey = (d, bool(is_so2), G)             # the walks depend on the lanes only
+    wkey = (d, bool(is_so2), G)  # the walks depend on the lanes only
     if wkey not in _WALKS:
         _WALKS[wkey] = walks.make(state.make(d, bool(is_so2), G), bool(is_so2))
     key = (d, bool(is_so2), lay, int(shared_rows), bool(carry))
@@ -106,7 +105,7 @@ def _launch(kernel, args, T, out, extra=(), grid=None):
     with warnings.catch_warnings():
         # a few trials fill few warps; numba-cuda warns about that on every small launch
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning)
-        if SIM:   # the simulator runs the counter-based RNG on NumPy uint64 scalars, which wrap on purpose
+        if SIM:  # the simulator runs the counter-based RNG on NumPy uint64 scalars, which wrap on purpose
             warnings.filterwarnings("ignore", category=RuntimeWarning, message="overflow encountered")
         kernel[grid or _grid(T)](*dargs, T, *extra, dout)
     dout.copy_to_host(out)
@@ -115,7 +114,7 @@ def _launch(kernel, args, T, out, extra=(), grid=None):
 def walk(spec, c, N, seed, t0, out):
     """Walk rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, N, 2]``."""
     T = out.shape[0]
-    if is_reduced(spec, "walk"):     # no d-vectors: one trial per thread
+    if is_reduced(spec, "walk"):  # no d-vectors: one trial per thread
         _launch(reduced.walk_reduced, walk_args(spec, c, N, seed, t0), T, out, grid=_thread_grid(T))
         return
     lay = layout.current()
@@ -126,10 +125,16 @@ def walk(spec, c, N, seed, t0, out):
 def retrieval(spec, task, lengths, seed, t0, out):
     """Retrieval rows of trials ``t0 .. t0 + out.shape[0] - 1`` into ``out[T, K, 4]``."""
     T = out.shape[0]
-    if is_reduced(spec, "retrieval"):     # one trial per thread, the value noise in global scratch
+    if is_reduced(spec, "retrieval"):  # one trial per thread, the value noise in global scratch
         noise = cuda.device_array((2, spec.d, T), dtype=np.float64)
-        _launch(reduced.retrieval_reduced, retrieval_args(spec, task, lengths, seed, t0), T, out, (noise,),
-                grid=_thread_grid(T))
+        _launch(
+            reduced.retrieval_reduced,
+            retrieval_args(spec, task, lengths, seed, t0),
+            T,
+            out,
+            (noise,),
+            grid=_thread_grid(T),
+        )
         return
     is_so2 = spec.family == SO2
     lay = layout.current()
@@ -139,10 +144,10 @@ def retrieval(spec, task, lengths, seed, t0, out):
     grid = _grid(T, lay.lanes)
     args = retrieval_args(spec, task, lengths, seed, t0)
     extra = ()
-    if not is_so2:   # Householder value transport carries P_n in global scratch memory
+    if not is_so2:  # Householder value transport carries P_n in global scratch memory
         shape = (grid[0] * group(lay.lanes).GPB, spec.d, spec.d) if carry else (1, 1, 1)
         extra = (cuda.device_array(shape, dtype=np.float64),)
-        if lay.precision == "float32":      # the table in float32
+        if lay.precision == "float32":  # the table in float32
             table = args[GENERATOR_FIELDS.index("table")]
             args = with_arg(args, "table", table.astype(np.float32))
     _launch(kern, args, T, out, extra, grid=grid)

@@ -18,6 +18,7 @@ from numba import cuda  # noqa: E402
 
 try:
     from numba.cuda.core import config as _cfg
+
     SIM = bool(_cfg.ENABLE_CUDASIM)
 except ImportError:  # pragma: no cover - older layouts
     SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"

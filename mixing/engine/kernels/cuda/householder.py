@@ -24,7 +24,8 @@ from ._compat import cuda
 from .warp import DRAW, R, kjit
 
 
-def make(st, shared_rows: int = 0, carry: bool = False):
+# complexity above 15: builds the Householder retrieval kernel, whose hot loop is inline
+def make(st, shared_rows: int = 0, carry: bool = False):  # noqa: C901
     """The Householder retrieval kernel for the device functions ``st`` (``state.make``);
     ``shared_rows``: the table's row count when it is copied to shared memory, else 0;
     ``carry``: whether it carries P_n (value transport with a non-constant generator, see
@@ -32,19 +33,45 @@ def make(st, shared_rows: int = 0, carry: bool = False):
     D, NC = st.D, st.NC
     G, GPB, RING = st.G, st.grp.GPB, st.grp.RING
     place, wsync, batch = st.grp.place, st.grp.wsync, st.grp.batch
-    FT = float32 if st.single else float64          # the direction arithmetic
+    FT = float32 if st.single else float64  # the direction arithmetic
     cast = np.float32 if st.single else float
     VS = max(shared_rows, 1)
     SHARED = shared_rows > 0
     CARRY = bool(carry)
-    DC = D if CARRY else 1          # the full v* and value noise, carry mode only
+    DC = D if CARRY else 1  # the full v* and value noise, carry mode only
     owned, setup, gen_hh, dot = st.owned, st.setup, st.gen_hh, st.dot
     weigh, add, record = st.weigh, st.add, st.record
 
     @kjit
-    def retrieval_hh(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                     B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, scratch, out):
-        if SHARED:    # the whole block copies the table once
+    # complexity above 15: the retrieval kernel's hot loop, inline on the device
+    def retrieval_hh(  # noqa: C901
+        src,
+        law,
+        lawpar,
+        centers,
+        table,
+        alias,
+        betas,
+        d,
+        reduced,
+        slope,
+        transport,
+        mdelta,
+        B,
+        delta,
+        p,
+        kappa,
+        mu,
+        xi,
+        window,
+        lengths,
+        seed,
+        t0,
+        T,
+        scratch,
+        out,
+    ):
+        if SHARED:  # the whole block copies the table once
             tab = cuda.shared.array((VS, D), FT)
             for i in range(cuda.threadIdx.x, VS * D, cuda.blockDim.x):
                 tab[i // D, i % D] = table[i // D, i % D]
@@ -71,9 +98,9 @@ def make(st, shared_rows: int = 0, carry: bool = False):
         owned(lane, own)
         Lmax = lengths[lengths.shape[0] - 1]
         far_target = delta > window
-        carry = CARRY                 # = transport and src != CONST (the host built this kernel for it)
+        carry = CARRY  # = transport and src != CONST (the host built this kernel for it)
         bmin = 2.0
-        same = True                   # one beta for every row: no per-step beta load
+        same = True  # one beta for every row: no per-step beta load
         for i in range(betas.shape[0]):
             bmin = min(bmin, betas[i])
             same = same and betas[i] == betas[0]
@@ -82,9 +109,9 @@ def make(st, shared_rows: int = 0, carry: bool = False):
         tk = R.trial_key(seed, t0 + tt)
         setup(tk, mdelta, mu, transport, own, q, kst, vecs, acc, sh_q[gib], red, lane)
         P = scratch[gib + GPB * cuda.blockIdx.x] if carry else scratch[0]
-        wrow = sh_q[gib]            # the full w (carry mode)
-        vst = sh_v[gib]             # the full v* (carry mode)
-        xin = sh_x[gib]             # the full value noise (explicit mode)
+        wrow = sh_q[gib]  # the full w (carry mode)
+        vst = sh_v[gib]  # the full v* (carry mode)
+        xin = sh_x[gib]  # the full value noise (explicit mode)
         for k in range(NC):
             u[k] = q[k]
             if transport and not carry:
@@ -112,8 +139,7 @@ def make(st, shared_rows: int = 0, carry: bool = False):
         for n in range(1, Lmax + 1):
             ii = (n - 1) % RING
             if ii % G == 0:
-                batch(tk, n + G, Lmax, src, alias, V, delta, p, D, lane,
-                      sh_tok[gib], sh_kind[gib], sh_val[gib])
+                batch(tk, n + G, Lmax, src, alias, V, delta, p, D, lane, sh_tok[gib], sh_kind[gib], sh_val[gib])
             kind = sh_kind[gib, ii]
             if src == TABLE or src == SEQ:
                 for k in range(NC):

@@ -50,22 +50,24 @@ class Layout:
         if self.table not in TABLES:
             raise ParameterError(f"{VARIABLE}: table must be one of {', '.join(TABLES)}, got {self.table!r}")
         if self.precision not in PRECISIONS:
-            raise ParameterError(f"{VARIABLE}: precision must be one of {', '.join(PRECISIONS)}, "
-                                 f"got {self.precision!r}")
+            raise ParameterError(
+                f"{VARIABLE}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
 
     def __str__(self):
         return f"lanes={self.lanes},table={self.table},precision={self.precision}"
 
     @classmethod
-    def parse(cls, text: str) -> "Layout":
+    def parse(cls, text: str) -> Layout:
         """``"lanes=16,table=shared,precision=float32"``; omitted fields keep their default."""
         fields = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, value = part.partition("=")
             name = name.strip()
             if not sep or name not in ("lanes", "table", "precision"):
-                raise ParameterError(f"{VARIABLE}: expected lanes=N, table=global|shared or "
-                                     f"precision=float64|float32, got {part!r}")
+                raise ParameterError(
+                    f"{VARIABLE}: expected lanes=N, table=global|shared or precision=float64|float32, got {part!r}"
+                )
             if name in fields:
                 raise ParameterError(f"{VARIABLE}: {name} given twice")
             if name == "lanes":

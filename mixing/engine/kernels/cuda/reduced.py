@@ -26,7 +26,7 @@ from ._compat import SIM, cuda
 from .warp import DRAW, READ, R
 
 #: threads per block of the one-thread-per-trial kernels
-THREADS = 4 if SIM else 128     # the simulator runs a block's threads as Python threads
+THREADS = 4 if SIM else 128  # the simulator runs a block's threads as Python threads
 
 
 @cuda.jit
@@ -50,14 +50,39 @@ def walk_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced, c, 
 
 
 @cuda.jit
-def retrieval_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                      B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, noise, out):
+def retrieval_reduced(
+    src,
+    law,
+    lawpar,
+    centers,
+    table,
+    alias,
+    betas,
+    d,
+    reduced,
+    slope,
+    transport,
+    mdelta,
+    B,
+    delta,
+    p,
+    kappa,
+    mu,
+    xi,
+    window,
+    lengths,
+    seed,
+    t0,
+    T,
+    noise,
+    out,
+):
     """Reduced-state Householder retrieval, one trial per thread (module docstring)."""
     tt = cuda.grid(1)
     if tt >= T:
         return
     tk = R.trial_key(seed, t0 + tt)
-    vkey = R.pos_key(tk, 0, STREAM_K)          # v* = unit(vkey), as cpu.setup_retrieval draws it
+    vkey = R.pos_key(tk, 0, STREAM_K)  # v* = unit(vkey), as cpu.setup_retrieval draws it
     s2 = 0.0
     for j in range(d):
         z = R.normal(vkey, j)
@@ -66,11 +91,11 @@ def retrieval_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced
     for j in range(d):
         noise[0, j, tt] = 0.0
         noise[1, j, tt] = 0.0
-    noisy = False                              # no noise drawn yet: nothing to rescale
+    noisy = False  # no noise drawn yet: nothing to rescale
     mu_c = mu / math.sqrt(d)
     sd = xi / math.sqrt(d)
-    hdd, hc = R.gamma_consts(max(0.5 * (d - 2), 1.0))     # the reduced step's Gamma
-    odd, oc = R.gamma_consts(max(0.5 * (d - 1), 1.0))     # a random key's projection
+    hdd, hc = R.gamma_consts(max(0.5 * (d - 2), 1.0))  # the reduced step's Gamma
+    odd, oc = R.gamma_consts(max(0.5 * (d - 1), 1.0))  # a random key's projection
     acc = cuda.local.array(N_ACC, float64)
     for i in range(N_ACC):
         acc[i] = 0.0
@@ -90,15 +115,15 @@ def retrieval_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced
         else:
             s = B * kappa * math.sqrt(max(nu2, 0.0)) * DRAW.other_coord_mt(kk, d, odd, oc)
         s -= slope * n
-        if s > acc[ACC_MAX]:        # cpu_state.rescale
+        if s > acc[ACC_MAX]:  # cpu_state.rescale
             f = READ.rescale_sums(acc, s)
             if noisy:
                 for j in range(d):
                     noise[0, j, tt] *= f
                     noise[1, j, tt] *= f
         cw = math.exp(s - acc[ACC_MAX])
-        READ.add_sums(acc, cw, n <= window, kind, True)     # cpu_state.add, without value transport
-        if n == lengths[slot]:       # cpu_state.record
+        READ.add_sums(acc, cw, n <= window, kind, True)  # cpu_state.add, without value transport
+        if n == lengths[slot]:  # cpu_state.record
             for part in range(2):
                 scale, key = READ.pending_noise(acc, part, tk, slot, sd)
                 if scale > 0.0:
@@ -111,7 +136,7 @@ def retrieval_reduced(src, law, lawpar, centers, table, alias, betas, d, reduced
             yt = 0.0
             yf2 = 0.0
             tt2 = 0.0
-            for j in range(d):      # readout.readout without value transport
+            for j in range(d):  # readout.readout without value transport
                 t = R.normal(vkey, j) * vinv
                 nN = noise[0, j, tt]
                 nF = noise[1, j, tt]

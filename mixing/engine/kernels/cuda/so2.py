@@ -26,8 +26,32 @@ def make(st):
     place, wsum, batch = st.grp.place, st.grp.wsum, st.grp.batch
 
     @kjit
-    def retrieval_so2(src, law, lawpar, centers, table, alias, betas, d, reduced, slope, transport, mdelta,
-                      B, delta, p, kappa, mu, xi, window, lengths, seed, t0, T, out):
+    def retrieval_so2(
+        src,
+        law,
+        lawpar,
+        centers,
+        table,
+        alias,
+        betas,
+        d,
+        reduced,
+        slope,
+        transport,
+        mdelta,
+        B,
+        delta,
+        p,
+        kappa,
+        mu,
+        xi,
+        window,
+        lengths,
+        seed,
+        t0,
+        T,
+        out,
+    ):
         lane, gib, tt, write = place(T)
         sh_red = cuda.shared.array((GPB, G), float64)
         sh_tok = cuda.shared.array((GPB, RING), int64)
@@ -57,8 +81,9 @@ def make(st):
         for n in range(1, Lmax + 1):
             i = (n - 1) % RING
             if i % G == 0:
-                batch(tk, n, Lmax, src, alias, table.shape[0], delta, p, D, lane,
-                      sh_tok[gib], sh_kind[gib], sh_val[gib])
+                batch(
+                    tk, n, Lmax, src, alias, table.shape[0], delta, p, D, lane, sh_tok[gib], sh_kind[gib], sh_val[gib]
+                )
             step_so2(src, law, lawpar, centers, table, sh_tok[gib, i], tk, n, own, phi)
             kind = sh_kind[gib, i]
             if kind != OTHER or transport:

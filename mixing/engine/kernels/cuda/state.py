@@ -22,13 +22,26 @@ from numba import float64
 
 from ...codes import CONST, IID, TARGET
 from ...rng import STREAM_GEN, STREAM_K, STREAM_Q
-from ..contract import (ACC_CST, ACC_MAX, N_ACC, N_VECS, N_WEIGHTED,
-                        V_MEAN_F, V_MEAN_N, V_MU, V_NOISE_N, V_TSTAR, V_VMEAN, V_VSTAR)
+from ..contract import (
+    ACC_CST,
+    ACC_MAX,
+    N_ACC,
+    N_VECS,
+    N_WEIGHTED,
+    V_MEAN_F,
+    V_MEAN_N,
+    V_MU,
+    V_NOISE_N,
+    V_TSTAR,
+    V_VMEAN,
+    V_VSTAR,
+)
 from ._compat import cuda
 from .warp import LAW, READ, R, dev, group
 
 
-def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNamespace:
+# complexity above 15: builds the device helpers of the hot loop for one layout
+def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNamespace:  # noqa: C901
     """Device functions for dimension D and G lanes per trial; NB SO(2) blocks and NC
     coordinates per lane."""
     H = D // 2
@@ -207,6 +220,23 @@ def make(D: int, so2: bool, G: int = 32, single: bool = False) -> types.SimpleNa
             if not transport:
                 vecs[V_TSTAR, k] = vstar[k]
 
-    return types.SimpleNamespace(D=D, H=H, NB=NB, NC=NC, G=G, grp=grp, single=single, owned=owned, unit=unit, partner=partner, dot=dot,
-                                 block_coeffs=block_coeffs, step_so2=step_so2, gen_hh=gen_hh, weigh=weigh,
-                                 add=add, record=record, setup=setup)
+    return types.SimpleNamespace(
+        D=D,
+        H=H,
+        NB=NB,
+        NC=NC,
+        G=G,
+        grp=grp,
+        single=single,
+        owned=owned,
+        unit=unit,
+        partner=partner,
+        dot=dot,
+        block_coeffs=block_coeffs,
+        step_so2=step_so2,
+        gen_hh=gen_hh,
+        weigh=weigh,
+        add=add,
+        record=record,
+        setup=setup,
+    )

@@ -93,4 +93,3 @@ def make(st, so2: bool):
                 out[tt, n - 1, 1] = uk * uk
 
     return walk_so2 if so2 else walk_hh
-

@@ -38,7 +38,8 @@ DRAW = rebuild(draws, dev, "mixing.engine.kernels.draws.cuda", deps={"rng": R})
 READ = rebuild(readout, dev, "mixing.engine.kernels.readout.cuda", deps={"rng": R})
 
 
-def group(G: int) -> types.SimpleNamespace:
+# complexity above 15: builds the lane-group reductions of the hot loop for one width
+def group(G: int) -> types.SimpleNamespace:  # noqa: C901
     """The warp-level pieces for G lanes per trial (built once per G, then cached):
     ``GPB`` trials per block, the ``RING`` of per-step scalars, and the device functions
     ``place``, ``wsum``, ``wsync`` and ``batch``. Under the simulator a block is one trial
@@ -51,6 +52,7 @@ def group(G: int) -> types.SimpleNamespace:
     ones = (1 << G) - 1
 
     if SIM:
+
         @dev
         def wsum(x, red, lane):
             red[lane] = x
@@ -59,12 +61,13 @@ def group(G: int) -> types.SimpleNamespace:
             for i in range(G):
                 s += red[i]
             cuda.syncthreads()
-            return type(x)(s)       # plain Python here: a float32 sum stays float32
+            return type(x)(s)  # plain Python here: a float32 sum stays float32
 
         @dev
         def wsync():
             cuda.syncthreads()
     else:
+
         @dev
         def gmask():
             return ones << (((cuda.threadIdx.x % WARP) // G) * G)
