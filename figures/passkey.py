@@ -34,7 +34,10 @@ FOLDER = "lm-passkey"
 def spec(quick):
     from mixing.lm.passkey import DISTANCES, VALUE
 
-    return {"quick": True, "passkey": 0.5} if quick else {**STUDY, "distances": list(DISTANCES), "value": VALUE}
+    interval = "crossed t over seeds and windows, cut to [0, 1]"
+    if quick:
+        return {"quick": True, "passkey": 0.5, "interval": interval}
+    return {**STUDY, "distances": list(DISTANCES), "value": VALUE, "interval": interval}
 
 
 def _quick_study():
@@ -72,7 +75,7 @@ def rows_of(folder) -> list[dict]:
     rows = []
     for lab, (ks, acc) in load_passkey(st).items():
         for j, k in enumerate(ks):
-            iv = crossed([acc[:, j, :]])
+            iv = crossed([acc[:, j, :]]).within(0.0, 1.0)  # a proportion
             rows.append(row("acc", lab, "measured", k, iv.value, iv.se if math.isfinite(iv.se) else 0.0))
             if math.isfinite(iv.lo):
                 rows += [row("acc", lab, "lo", k, iv.lo), row("acc", lab, "hi", k, iv.hi)]

@@ -103,3 +103,15 @@ def test_independence_rule(lo, hi, verdict):
     from mixing.engine.stats import Interval, independence
 
     assert independence(Interval(0.0, 0.1, 4, lo, hi), proportional=0.69) == verdict
+
+
+def test_an_interval_cut_to_its_range_keeps_its_estimate_and_coverage():
+    from mixing.engine.stats import Interval
+
+    iv = Interval.t(0.97, 0.05, 2.0)
+    assert iv.hi > 1
+    cut = iv.within(0.0, 1.0)
+    assert (cut.value, cut.se, cut.dof, cut.lo, cut.hi) == (iv.value, iv.se, iv.dof, iv.lo, 1.0)
+    # every value in [0, 1] the interval covered, the cut one covers
+    for v in np.linspace(0, 1, 101):
+        assert (iv.lo <= v <= iv.hi) == (cut.lo <= v <= cut.hi)

@@ -227,6 +227,39 @@ def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
     return est
 
 
+@dataclass(frozen=True)
+class Measure:
+    """One measure, under every name it has: ``cli`` on the command line, ``name`` in
+    results.csv, the ``kernel`` that runs it ("walk" or "retrieval"), the per-trial
+    ``columns`` it reads (of the contract's rows), the ``metrics`` they are, and what x is."""
+
+    cli: str
+    name: str
+    kernel: str
+    columns: slice
+    metrics: tuple
+    x_name: str
+
+    def estimate(self, per_trial: np.ndarray, x) -> Estimate:
+        """Mean and standard error of its metrics from per-trial rows of its kernel (``x``: the
+        lengths, or the number of lags)."""
+        xs = np.asarray(x) if self.kernel == "retrieval" else np.arange(1, int(x) + 1)
+        return summarize(per_trial[:, :, self.columns], list(self.metrics), self.x_name, xs)
+
+
+#: every measure by its command-line name
+MEASURES = {
+    m.cli: m
+    for m in (
+        Measure("coherence", "coherence", "walk", slice(0, 1), ("coherence",), "lag"),
+        Measure("second-moment", "second_moment", "walk", slice(1, 2), ("second_moment",), "lag"),
+        Measure("retrieval", "retrieval", "retrieval", slice(0, len(METRICS)), tuple(METRICS), "L"),
+    )
+}
+#: the same, by the name results.csv gives it
+BY_NAME = {m.name: m for m in MEASURES.values()}
+
+
 def rows(
     kind: str,
     mech: Mechanism,
@@ -271,20 +304,18 @@ def rows(
 
 def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
     """E[qhat^T P_n qhat] = tr(E P_n)/d for n = 1..lags."""
-    per = rows("walk", mech, lags, seed, trials, device, **kw)[:, :, :1]
-    return summarize(per, ["coherence"], "lag", np.arange(1, lags + 1))
+    return MEASURES["coherence"].estimate(rows("walk", mech, lags, seed, trials, device, **kw), lags)
 
 
 def second_moment(
     mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0, device: str = "cpu", **kw
 ) -> Estimate:
     """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
-    per = rows("walk", mech, lags, seed, trials, device, c=c, **kw)[:, :, 1:]
-    return summarize(per, ["second_moment"], "lag", np.arange(1, lags + 1))
+    return MEASURES["second-moment"].estimate(rows("walk", mech, lags, seed, trials, device, c=c, **kw), lags)
 
 
 def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, check_task(task))
     per = rows("retrieval", mech, lengths, seed, trials, device, task=task, **kw)
-    return summarize(per, METRICS, "L", lengths)
+    return MEASURES["retrieval"].estimate(per, lengths)

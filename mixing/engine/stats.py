@@ -68,6 +68,11 @@ class Interval:
         half = q * se if math.isfinite(se) else float("nan")
         return cls(float(value), float(se), float(dof), float(value - half), float(value + half))
 
+    def within(self, lo: float, hi: float) -> Interval:
+        """The interval cut to the range ``[lo, hi]`` the quantity cannot leave (a proportion:
+        [0, 1]). Cutting keeps every true value the interval covered, so its coverage stays."""
+        return Interval(self.value, self.se, self.dof, max(self.lo, lo), min(self.hi, hi))
+
     def text(self, nd: int = 3, sign: bool = True) -> str:
         f = f"{{:{'+' if sign else ''}.{nd}f}}".format
         if not math.isfinite(self.value):

@@ -614,7 +614,7 @@ def passkey_table(st: Study) -> str:
     for lab, (kk, acc) in got.items():
         cells = []
         for j in range(len(kk)):
-            iv = crossed([acc[:, j, :]])
+            iv = crossed([acc[:, j, :]]).within(0.0, 1.0)  # a proportion
             cells.append(_cell(iv, classify(iv, CHANCE, above="retrieves", below="below chance", unresolved="chance")))
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

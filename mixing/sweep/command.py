@@ -155,7 +155,7 @@ def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
     """The blocks of trials of one grid point (see :mod:`mixing.sweep.executors`)."""
     mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
     ext = point["measure_params"]
-    if point["measure"] == "retrieval":
+    if measures.BY_NAME[point["measure"]].kernel == "retrieval":
         return executors.split(
             "retrieval",
             mech,
@@ -174,13 +174,7 @@ def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
 def point_rows(point: dict, per_trial: np.ndarray):
     """The rows (results-contract columns) of a grid point from its per-trial rows."""
     ext = point["measure_params"]
-    kind = point["measure"]
-    if kind == "retrieval":
-        est = measures.summarize(per_trial, measures.METRICS, "L", np.asarray(point["x"]))
-    elif kind == "coherence":
-        est = measures.summarize(per_trial[:, :, :1], ["coherence"], "lag", np.arange(1, point["x"] + 1))
-    else:
-        est = measures.summarize(per_trial[:, :, 1:], ["second_moment"], "lag", np.arange(1, point["x"] + 1))
+    est = measures.BY_NAME[point["measure"]].estimate(per_trial, point["x"])
     base = {
         "mechanism": point["mechanism"],
         "trials": point["trials"],

@@ -24,7 +24,8 @@ from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
 from . import executors
 from .results import COLUMNS, point_id
 
-MEASURES = {"coherence": "coherence", "second-moment": "second_moment", "retrieval": "retrieval"}
+#: the measures by their command-line names (``mixing.engine.measures.MEASURES``)
+MEASURES = measures.MEASURES
 DEFAULT_MECHANISMS = ["nope", "rope", "so2", "householder", "alibi"]
 DEFAULTS = dict(measure="retrieval", d=[64], lags=256, lengths="2^4:2^14", trials=256, seed=0, device="cpu")
 
@@ -267,7 +268,7 @@ def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -
                 if measure == "retrieval":
                     measures.check_lengths(xs, Task(**ext))
                 point = {
-                    "measure": MEASURES[measure],
+                    "measure": MEASURES[measure].name,
                     "mechanism": name,
                     "d": d,
                     "params": dict(mech.params),
@@ -362,7 +363,7 @@ def sequence_rows(path) -> int | None:
     return None if arr is None else int(arr.shape[0])
 
 
-SHOWABLE = {"retrieval": measures.METRICS, "coherence": ("coherence",), "second-moment": ("second_moment",)}
+SHOWABLE = {cli: m.metrics for cli, m in MEASURES.items()}
 
 
 def show_metrics(measure: str, text: str | None) -> list[str]:
