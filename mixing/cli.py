@@ -5,6 +5,7 @@ any work starts."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -162,3 +163,55 @@ def has_bar(file=None) -> bool:
     except ImportError:
         return False
     return (sys.stderr if file is None else file).isatty()
+
+
+#: the width every text table is made to fit
+TABLE_WIDTH = 100
+
+
+def pm(value: float, se: float) -> str:
+    """``value±se`` with the digits the standard error resolves (two significant digits of it),
+    the same format in every table; scientific notation for very small or large values."""
+    if not math.isfinite(value):
+        return "-"
+    big_or_small = value != 0 and not (1e-3 <= abs(value) < 1e4)
+    if not (math.isfinite(se) and se > 0):
+        return f"{value:.3e}" if big_or_small else f"{value:.4f}"
+    if big_or_small:
+        return f"{value:.3e}±{se:.1e}"
+    decimals = min(6, max(0, 1 - math.floor(math.log10(se))))
+    return f"{value:.{decimals}f}±{se:.{decimals}f}"
+
+
+def table(rows, header=None, align=None, markdown: bool = False, gap: int = 2) -> str:
+    """One table printer: ``rows`` (sequences of cells, turned into text) under ``header``,
+    columns padded to their widest cell (``align``: a string of ``l``/``r`` per column; default
+    the first column left, the rest right), or a Markdown table."""
+    body = [[str(c) for c in r] for r in rows]
+    head = [str(c) for c in header] if header is not None else None
+    every = ([head] if head else []) + body
+    if not every:
+        return ""
+    n = max(len(r) for r in every)
+    every = [r + [""] * (n - len(r)) for r in every]
+    if markdown:
+        head = every[0] if head else [""] * n
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * n]
+        out += ["| " + " | ".join(r) + " |" for r in every[1 if header is not None else 0 :]]
+        return "\n".join(out)
+    align = align or "l" + "r" * (n - 1)
+    widths = [max(len(r[i]) for r in every) for i in range(n)]
+
+    def line(r):
+        cells = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)]
+        return (" " * gap).join(cells).rstrip()
+
+    lines = [line(r) for r in every]
+    if head:
+        lines.insert(1, (" " * gap).join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def columns_that_fit(first: int, cell: int, width: int = TABLE_WIDTH, gap: int = 2) -> int:
+    """How many columns of width ``cell`` fit beside a first column of width ``first``."""
+    return max(1, (width - first) // (cell + gap))

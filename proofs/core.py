@@ -98,12 +98,7 @@ HEADER = ["claim", "parameters", "predicted", "measured ± s.e.", "z / slack", "
 
 
 def table(checks, markdown=False) -> str:
-    rows = [HEADER] + [c.row() for c in checks]
-    if markdown:
-        out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-        return "\n".join(out)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """The checks as a text table (or Markdown), with ``mixing.cli.table``."""
+    from mixing.cli import table as text_table
+
+    return text_table([c.row() for c in checks], header=HEADER, align="l" * len(HEADER), markdown=markdown)

@@ -95,3 +95,17 @@ def test_kernel_arguments_are_named():
     assert args[i].shape == (4, 8)
     swapped = with_arg(args, "table", args[i].astype(np.float32))
     assert swapped[i].dtype == np.float32 and swapped[:i] == args[:i] and len(swapped) == len(args)
+
+
+def test_one_table_printer_aligns_and_fits():
+    from mixing.cli import TABLE_WIDTH, columns_that_fit, pm, table
+
+    text = table([["a long label", "1", "22"], ["b", "333", "4"]], header=["name", "x", "y"])
+    lines = text.splitlines()
+    assert lines[1].startswith("------------") and len({len(line) for line in lines}) == 1
+    assert lines[2].endswith(" 1  22") and lines[3].endswith("333   4")
+    assert table([["a", "b"]], header=["h", "k"], markdown=True).splitlines()[1] == "|---|---|"
+    assert 40 + columns_that_fit(40, 11) * 13 <= TABLE_WIDTH < 40 + (columns_that_fit(40, 11) + 1) * 13
+    # the standard error decides the digits; tiny or huge values go scientific
+    assert pm(0.44721, 0.0842) == "0.447±0.084" and pm(12.3456, 1.2) == "12.3±1.2"
+    assert pm(2.5e-5, 1e-6) == "2.500e-05±1.0e-06" and pm(0.5, 0.0) == "0.5000" and pm(float("nan"), 1) == "-"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixing.cli import Parser, progress_bar
+from mixing.cli import Parser, columns_that_fit, pm, progress_bar
+from mixing.cli import table as text_table
 from mixing.engine import measures
 from mixing.engine import mechanisms as mech_mod
 from mixing.engine.errors import ParameterError
@@ -209,16 +210,12 @@ def _label(point, given) -> str:
     return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
 
 
-def _num(v: float) -> str:
-    """Fixed point for ordinary sizes, scientific notation for small or large ones."""
-    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.3e}"
+def summary(sweep: dict, store: Store, metrics=None, width: int | None = None) -> str:
+    """A text table per metric (default: near weight, or the walk's measure) by grid point and x,
+    mean ± standard error (``mixing.cli.pm``), fitted to ``mixing.cli.TABLE_WIDTH`` columns.
 
-
-def summary(sweep: dict, store: Store, metrics=None, width: int = 6) -> str:
-    """A text table per metric (default: near weight, or the walk's measure) by grid point and x.
-
-    Every recorded context length is shown, ``width`` to a row of tables; walks show about
-    ``2 width`` of their lags (results.csv has them all)."""
+    Every recorded context length is shown, ``width`` to a row of tables (default: as many as
+    fit); walks show about 12 of their lags (results.csv has them all)."""
     from .results import read_csv
 
     blocks = []
@@ -227,25 +224,22 @@ def summary(sweep: dict, store: Store, metrics=None, width: int = 6) -> str:
         for point in sweep["points"]:
             if store.done(point["id"]):
                 rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
-                table.append(
-                    (
-                        _label(point, sweep["given"]),
-                        {r["x"]: f"{_num(float(r['value']))}±{_num(float(r['stderr']))}" for r in rows},
-                        [r["x"] for r in rows],
-                        rows[0]["x_name"] if rows else "x",
-                    )
-                )
+                cells = {r["x"]: pm(float(r["value"]), float(r["stderr"])) for r in rows}
+                x_name = rows[0]["x_name"] if rows else "x"
+                table.append((_label(point, sweep["given"]), cells, [r["x"] for r in rows], x_name))
         if not table:
             continue
         xs, x_name = table[0][2], table[0][3]
-        if x_name != "L" and len(xs) > 2 * width:
-            xs = [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 2 * width).round()]
-        for c0 in range(0, len(xs), width):
-            pick = xs[c0 : c0 + width]
-            head = f"{metric} ({x_name} ->)"
-            lines = [f"{head:<34}" + "".join(f"{x:>22}" for x in pick)]
-            lines += [f"{label:<34}" + "".join(f"{cells.get(x, ''):>22}" for x in pick) for label, cells, _, _ in table]
-            blocks.append("\n".join(lines))
+        if x_name != "L" and len(xs) > 12:
+            xs = [xs[int(i)] for i in np.linspace(0, len(xs) - 1, 12).round()]
+        head = f"{metric} ({x_name} ->)"
+        first = max(len(head), *(len(label) for label, *_ in table))
+        cell = max(len(c) for _, cells, _, _ in table for c in [*cells.values(), *xs])
+        per = width or columns_that_fit(first, cell)
+        for c0 in range(0, len(xs), per):
+            pick = xs[c0 : c0 + per]
+            rows = [[label] + [cells.get(x, "") for x in pick] for label, cells, _, _ in table]
+            blocks.append(text_table(rows, header=[head, *pick]))
     return "\n\n".join(blocks)
 
 
