@@ -19,13 +19,22 @@ import numpy as np
 
 from mixing.cli import Parser, columns_that_fit, pm, progress_bar
 from mixing.cli import table as text_table
-from mixing.engine import measures
 from mixing.engine import mechanisms as mech_mod
 from mixing.engine.errors import ParameterError
 from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
 
 from . import executors
-from .grid import DEFAULT_MECHANISMS, DEFAULTS, MEASURES, SHOWABLE, parse_lengths, resolve, show_metrics, size_estimate  # noqa: F401
+from .grid import (  # noqa: F401
+    DEFAULT_MECHANISMS,
+    DEFAULTS,
+    MEASURES,
+    SHOWABLE,
+    Point,
+    parse_lengths,
+    resolve,
+    show_metrics,
+    size_estimate,
+)
 from .results import Store, device_info, git_commit, now, unique_dir, versions
 
 
@@ -152,36 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def point_blocks(point: dict, device: str, pieces: int = 1) -> list:
+def point_blocks(point: Point, device: str, pieces: int = 1) -> list:
     """The blocks of trials of one grid point (see :mod:`mixing.sweep.executors`)."""
-    mech = mech_mod.make(point["mechanism"], point["d"], **point["params"])
-    ext = point["measure_params"]
-    if measures.BY_NAME[point["measure"]].kernel == "retrieval":
+    mech = point.mech if point.mech is not None else mech_mod.make(point.mechanism, point.d, **point.params)
+    ext = point.measure_params
+    if point.kind.kernel == "retrieval":
         return executors.split(
             "retrieval",
             mech,
-            np.asarray(point["x"], dtype=np.int64),
-            point["seed"],
-            point["trials"],
+            np.asarray(point.x, dtype=np.int64),
+            point.seed,
+            point.trials,
             device,
             task=Task(**ext),
             pieces=pieces,
         )
-    return executors.split(
-        "walk", mech, point["x"], point["seed"], point["trials"], device, c=ext.get("c", 1.0), pieces=pieces
-    )
+    return executors.split("walk", mech, point.x, point.seed, point.trials, device, c=ext.get("c", 1.0), pieces=pieces)
 
 
-def point_rows(point: dict, per_trial: np.ndarray):
+def point_rows(point: Point, per_trial: np.ndarray):
     """The rows (results-contract columns) of a grid point from its per-trial rows."""
-    ext = point["measure_params"]
-    est = measures.BY_NAME[point["measure"]].estimate(per_trial, point["x"])
+    ext = point.measure_params
+    est = point.kind.estimate(per_trial, point.x)
     base = {
-        "mechanism": point["mechanism"],
-        "trials": point["trials"],
-        "seed": point["seed"],
-        "d": point["d"],
-        **point["params"],
+        "mechanism": point.mechanism,
+        "trials": point.trials,
+        "seed": point.seed,
+        "d": point.d,
+        **point.params,
         **ext,
     }
     rows = []
@@ -193,7 +200,7 @@ def point_rows(point: dict, per_trial: np.ndarray):
     return rows
 
 
-def run_point(point: dict, device: str, progress=None):
+def run_point(point: Point, device: str, progress=None):
     """Run one grid point in this process; return its rows."""
     blocks = point_blocks(point, device)
     ex = executors.LocalExecutor()
@@ -202,12 +209,8 @@ def run_point(point: dict, device: str, progress=None):
 
 
 def _label(point, given) -> str:
-    extras = [
-        f"{k}={point['params'].get(k, point['measure_params'].get(k))}"
-        for k in given
-        if k in point["params"] or k in point["measure_params"]
-    ]
-    return " ".join([point["mechanism"], f"d={point['d']}"] + extras)
+    extras = [f"{k}={point.given(k)}" for k in given if k in point.params or k in point.measure_params]
+    return " ".join([point.mechanism, f"d={point.d}"] + extras)
 
 
 def summary(sweep: dict, store: Store, metrics=None, width: int | None = None) -> str:
@@ -222,8 +225,8 @@ def summary(sweep: dict, store: Store, metrics=None, width: int | None = None) -
     for metric in metrics or show_metrics(sweep["measure"], None):
         table = []
         for point in sweep["points"]:
-            if store.done(point["id"]):
-                rows = [r for r in read_csv(store.points / f"{point['id']}.csv") if r["measure"] == metric]
+            if store.done(point.id):
+                rows = [r for r in read_csv(store.points / f"{point.id}.csv") if r["measure"] == metric]
                 cells = {r["x"]: pm(float(r["value"]), float(r["stderr"])) for r in rows}
                 x_name = rows[0]["x_name"] if rows else "x"
                 table.append((_label(point, sweep["given"]), cells, [r["x"] for r in rows], x_name))
@@ -288,7 +291,7 @@ def _resumed_manifest(args, store: Store, out: Path, sweep, ids) -> dict:
     if removed:
         manifest.setdefault("removed_partial", []).extend(removed)
     store.checksums = dict(manifest.get("checksums", {}))
-    labels = {p["id"]: _label(p, sweep["given"]) for p in sweep["points"]}
+    labels = {p.id: _label(p, sweep["given"]) for p in sweep["points"]}
     for pid, why in store.check_points(ids):
         print(f"mixing.sweep: point {labels[pid]}: {why}; recomputing it", file=sys.stderr)
     manifest["checksums"] = store.checksums
@@ -301,9 +304,7 @@ def _new_manifest(argv, sweep) -> dict:
         "measure": sweep["measure"],
         "seed": sweep["seed"],
         "trials": sweep["trials"],
-        "grid": [
-            {"id": p["id"], "status": "pending", **{k: v for k, v in p.items() if k != "id"}} for p in sweep["points"]
-        ],
+        "grid": [{"id": p.id, "status": "pending", **p.as_dict()} for p in sweep["points"]],
         "columns": sweep["columns"],
         "versions": versions(),
         "git_commit": git_commit(),
@@ -363,7 +364,7 @@ def main(argv=None) -> int:
         sweep = resolve(args)
         out = _out_folder(args, sweep)
         store = Store(out)
-        ids = [p["id"] for p in sweep["points"]]
+        ids = [p.id for p in sweep["points"]]
         existed = _check_folder(args, store, out)
         try:
             store.lock()
@@ -396,21 +397,21 @@ def main(argv=None) -> int:
 
 def _run(sweep, store, manifest, executor, ids, out) -> int:
     """Run the unfinished points through ``executor``; each point is written when its last block is in."""
-    todo = [p for p in sweep["points"] if not store.done(p["id"])]
+    todo = [p for p in sweep["points"] if not store.done(p.id)]
     status = {g["id"]: g for g in manifest["grid"]}
     for point in sweep["points"]:
-        if store.done(point["id"]):
-            status[point["id"]]["status"] = "done"
+        if store.done(point.id):
+            status[point.id]["status"] = "done"
     # spread a grid with fewer points than workers over the workers by splitting points
     pieces = max(1, math.ceil(2 * executor.workers / max(len(todo), 1))) if executor.workers > 1 else 1
     blocks, owner = [], []
     for point in todo:
         for b in point_blocks(point, sweep["device"], pieces):
             blocks.append(b)
-            owner.append(point["id"])
-    left = {p["id"]: sum(1 for o in owner if o == p["id"]) for p in todo}
-    arrays: dict = {p["id"]: {} for p in todo}
-    byid = {p["id"]: p for p in todo}
+            owner.append(point.id)
+    left = {p.id: sum(1 for o in owner if o == p.id) for p in todo}
+    arrays: dict = {p.id: {} for p in todo}
+    byid = {p.id: p for p in todo}
     desc = "sweep" if executor.workers == 1 else f"sweep ({executor.workers} workers)"
     bar = progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True)
     try:

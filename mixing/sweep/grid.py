@@ -13,12 +13,14 @@ import itertools
 import math
 import re
 import tomllib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mixing.engine import measures
 from mixing.engine import mechanisms as mech_mod
 from mixing.engine.errors import ParameterError
+from mixing.engine.mechanisms import Mechanism
 from mixing.engine.task import MOMENT_PARAMS, TASK_PARAMS, Task
 
 from . import executors
@@ -59,12 +61,12 @@ def size_estimate(points) -> tuple[float, float]:
     steps, peak = 0.0, 0.0
     for p in points:
         s, b = measures.work(
-            p["mechanism"],
-            p["d"],
-            p["trials"],
-            executors.longest(p["x"]),
-            len(p["x"]) if isinstance(p["x"], list) else p["x"],
-            p["params"].get("vocab", 0),
+            p.mechanism,
+            p.d,
+            p.trials,
+            executors.longest(p.x),
+            len(p.x) if isinstance(p.x, list) else p.x,
+            p.params.get("vocab", 0),
         )
         steps += s
         peak = max(peak, b)
@@ -186,6 +188,45 @@ def _file_dims(paths) -> list[int]:
     return sorted(dims) or list(DEFAULTS["d"])
 
 
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep's grid: a mechanism (built once, here) and a measure at its x.
+
+    ``as_dict()`` is the point as the manifest records it and ``id`` hashes (the same fields
+    and values as the 0.1 grid dicts, so a sweep started then resumes now)."""
+
+    measure: str  # the name in results.csv (``mixing.engine.measures.BY_NAME``)
+    mechanism: str
+    d: int
+    params: dict  # the mechanism's resolved parameters
+    measure_params: dict  # the task's (retrieval) or the walk's (second moment) parameters
+    x: object  # the lengths (retrieval) or the number of lags
+    trials: int
+    seed: int
+    mech: Mechanism = field(repr=False, compare=False, default=None)
+    id: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "measure": self.measure,
+            "mechanism": self.mechanism,
+            "d": self.d,
+            "params": self.params,
+            "measure_params": self.measure_params,
+            "x": self.x,
+            "trials": self.trials,
+            "seed": self.seed,
+        }
+
+    @property
+    def kind(self) -> measures.Measure:
+        return measures.BY_NAME[self.measure]
+
+    def given(self, key: str):
+        """The value of a mechanism or measure parameter of this point (None when it has none)."""
+        return self.params.get(key, self.measure_params.get(key))
+
+
 def _mechanism_names(args, cfg) -> list[str]:
     mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
     if isinstance(mechanisms, str):
@@ -250,7 +291,7 @@ def _check_owners(params, extra, mechanisms, measure) -> None:
             )
 
 
-def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -> list[dict]:
+def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -> list[Point]:
     """The grid's points, each once; a mechanism parameter that no point uses is an error."""
     points, seen = [], set()
     unused = {}  # given mechanism parameter -> why a point did not use it
@@ -267,20 +308,11 @@ def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -
                 ext = dict(zip(measure_params, evals))
                 if measure == "retrieval":
                     measures.check_lengths(xs, Task(**ext))
-                point = {
-                    "measure": MEASURES[measure].name,
-                    "mechanism": name,
-                    "d": d,
-                    "params": dict(mech.params),
-                    "measure_params": ext,
-                    "x": xs,
-                    "trials": trials,
-                    "seed": seed,
-                }
-                pid = point_id(point)
+                point = Point(MEASURES[measure].name, name, d, dict(mech.params), ext, xs, trials, seed, mech)
+                pid = point_id(point.as_dict())
                 if pid not in seen:
                     seen.add(pid)
-                    points.append({**point, "id": pid})
+                    points.append(replace(point, id=pid))
     for key, why in unused.items():
         if key not in used:  # ignored by every point of the grid: a mistake, not a sweep
             raise ParameterError(f"{key}: {why}")
