@@ -1,10 +1,11 @@
 """``python benchmarks/engine_bench.py``: speed and memory of the CPU engine, measured in one run.
 
-1. The engine against a fair NumPy peer on the same work (``numpy_peer.py``: the retrieval
+1. The engine against two fair peers on the same work (``numpy_peer.py``: the retrieval
    task vectorised over trials with einsum and NumPy's own generator, a Python loop over
-   positions), for a per-token Householder table (d = 64, V = 1024) and for i.i.d.
-   directions; the two agree in distribution (the largest |z| over metrics and lengths is
-   printed) and the time ratio is measured side by side.
+   positions; ``torch_peer.py``: the same in float64 torch tensors on torch's CPU threads),
+   for a per-token Householder table (d = 64, V = 1024) and for i.i.d. directions; each
+   agrees with the engine in distribution (the largest |z| over metrics and lengths is
+   printed) and the time ratios are measured side by side.
 2. The engine against the plain NumPy reference (d x d matrices at every lag: the cost of
    clarity, not a peer), on the same trials: ratio and the largest difference.
 3. Retrieval sweeps to L = 2^20 (all powers of two), d = 64, 64 trials: i.i.d. directions
@@ -90,9 +91,14 @@ def _zmax(a, b):
 
 
 def against_peer(L: int, trials: int):
-    """The engine and the NumPy peer on the same work, each the best of three calls; rates,
-    ratio and agreement."""
+    """The engine, the NumPy peer and the PyTorch peer (where torch is installed) on the same
+    work, each the best of three calls; rates, ratios and agreement."""
     import numpy_peer
+
+    try:
+        import torch_peer
+    except ImportError:
+        torch_peer = None
 
     task, lengths = Task(), [2**k for k in range(4, int(np.log2(L)) + 1)]
     out = {}
@@ -113,6 +119,22 @@ def against_peer(L: int, trials: int):
             peer_steps_per_s=trials * L / t_peer,
             ratio=t_peer / t_eng,
             zmax=_zmax(rows, prow),
+        )
+        try:
+            import torch
+        except ImportError:
+            continue
+
+        def torch_run():
+            return torch_peer.retrieval(*table, spec.betas, task, lengths, trials, 1, **extra)
+
+        torch_run()  # torch's first call builds its thread pool
+        t_torch, trow = _best(torch_run)
+        out[label].update(
+            torch_steps_per_s=trials * L / t_torch,
+            torch_ratio=t_torch / t_eng,
+            torch_zmax=_zmax(rows, trow),
+            torch_threads=torch.get_num_threads(),
         )
     return out
 
@@ -213,12 +235,20 @@ def main(argv=None) -> int:
     L_peer, T_peer = (2**10, 16) if q else (2**12, 64)
     peer = against_peer(L_peer, T_peer)
     res["peer"] = peer
-    print(f"[1] engine vs a vectorised NumPy peer, same work: retrieval, d=64, {T_peer} trials, L=2^4..{L_peer}")
+    print(
+        f"[1] engine vs vectorised NumPy and PyTorch peers, same work: retrieval, d=64, {T_peer} trials, "
+        f"L=2^4..{L_peer}"
+    )
     for label, r in peer.items():
         print(
             f"    {label:18s} engine {r['engine_steps_per_s']:.3g} steps/s   NumPy peer {r['peer_steps_per_s']:.3g} "
             f"steps/s   ratio {r['ratio']:.1f}x (target >= 30x)   agreement: max |z| {r['zmax']:.2f}"
         )
+        if "torch_ratio" in r:
+            print(
+                f"    {'':18s} PyTorch peer ({r['torch_threads']} threads) {r['torch_steps_per_s']:.3g} steps/s   "
+                f"ratio {r['torch_ratio']:.1f}x (target >= 3x)   agreement: max |z| {r['torch_zmax']:.2f}"
+            )
     L_ref, trials_ref = (512, 2) if q else (2048, 4)
     r = kernel_vs_reference(L_ref, trials_ref)
     eng = peer["table V=1024"]["engine_steps_per_s"]
