@@ -581,3 +581,29 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
 
     with pytest.raises(ParameterError, match="no results.csv"):
         results.load(tmp_path)
+
+
+def test_a_config_sets_every_run_option(tmp_path, capsys, monkeypatch):
+    from mixing.sweep import executors
+
+    small = 'mechanism = "householder"\nd = 8\nlengths = "16,32"\ntrials = 4\n'
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(small + "plot = true\nforce-size = true\n")
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "plot.png").exists()
+    cfg.write_text(small + 'executor = "local"\nworkers = 2\n')
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "b")]) == 2
+    assert "--workers: only used with --executor dask" in capsys.readouterr().err
+    cfg.write_text(small + 'executor = "bogus"\n')
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "c")]) == 2
+    assert "--executor: unknown 'bogus'" in capsys.readouterr().err
+    cfg.write_text(small + "plot = 1\n")
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "d")]) == 2
+    assert "plot must be true or false" in capsys.readouterr().err
+    # the executor named in the file is the one that runs, and the command line wins over it
+    made = []
+    monkeypatch.setattr(executors, "make", lambda name, *a: made.append(name) or executors.LocalExecutor())
+    cfg.write_text(small + 'executor = "dask"\n')
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "e")]) == 0
+    assert main(["--config", str(cfg), "--out", str(tmp_path / "f"), "--executor", "local"]) == 0
+    assert made == ["dask", "local"]

@@ -122,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--executor",
         choices=executors.EXECUTORS,
-        default="local",
         help="local (default): this process; dask: Dask workers (an embedded LocalCluster "
         "with one worker process per core, or the cluster of --scheduler)",
     )
@@ -155,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--config",
         metavar="FILE.toml",
-        help="read options from a TOML file (keys as the long options, and a [param] "
-        "table); command-line options override it",
+        help="read options from a TOML file (every option but --resume and --config, keys as the long "
+        "options, and a [param] table); command-line options override it",
     )
     return ap
 
@@ -333,12 +332,13 @@ def _note_generators(sweep, manifest) -> None:
     manifest["generators_cycled"] = sweep["cycled"]
 
 
-def _executor(args):
-    if args.workers is not None and (args.executor != "dask" or args.scheduler):
+def _executor(sweep):
+    workers, name, scheduler = sweep["workers"], sweep["executor"], sweep["scheduler"]
+    if workers is not None and (name != "dask" or scheduler):
         raise ParameterError("--workers: only used with --executor dask and no --scheduler")
-    if args.workers is not None and args.workers < 1:
-        raise ParameterError(f"--workers: must be a positive integer, got {args.workers}")
-    return executors.make(args.executor, args.scheduler, args.workers)
+    if workers is not None and workers < 1:
+        raise ParameterError(f"--workers: must be a positive integer, got {workers}")
+    return executors.make(name, scheduler, workers)
 
 
 def _draw(out: Path) -> int:
@@ -372,7 +372,7 @@ def main(argv=None) -> int:
             raise ParameterError(f"--out: {exc}") from None
         manifest = _resumed_manifest(args, store, out, sweep, ids) if existed else _new_manifest(argv, sweep)
         _note_generators(sweep, manifest)
-        executor = _executor(args)
+        executor = _executor(sweep)
         run_info = {**executor.info(), "start": now()}
         if sweep["device"] == "cuda":  # a resume may run under another layout: say so per run
             from mixing.engine.kernels.cuda import layout
@@ -390,7 +390,7 @@ def main(argv=None) -> int:
     finally:
         executor.close()
         store.unlock()
-    if rc == 0 and args.plot:
+    if rc == 0 and sweep["plot"]:
         return _draw(out)
     return rc
 

@@ -153,6 +153,12 @@ def load_config(path) -> dict:
         raise ParameterError(f"--config: {path} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"--config: {path} is not valid TOML: {exc}") from None
+    _check_config(cfg, path)
+    return cfg
+
+
+def _check_config(cfg: dict, path) -> None:
+    """Every key known and of its type (one line naming the file otherwise)."""
     if "param" in cfg and not isinstance(cfg["param"], dict):
         raise ParameterError(f"--config: {path}: param must be a table ([param] with KEY = value lines)")
     if "mechanism" in cfg:
@@ -162,14 +168,38 @@ def load_config(path) -> dict:
             raise ParameterError(
                 f"--config: {path}: mechanism must be a name or a non-empty list of names, got {mech!r}"
             )
-    for key in ("measure", "device", "out", "show"):
+    for key in ("force-size", "plot"):  # the long options' spelling, or with _
+        if key.replace("-", "_") in cfg:
+            cfg[key] = cfg.pop(key.replace("-", "_"))
+    for key in ("measure", "device", "out", "show", "executor", "scheduler"):
         if key in cfg and not isinstance(cfg[key], str):
             raise ParameterError(f"--config: {path}: {key} must be a string, got {cfg[key]!r}")
-    known = {"mechanism", "measure", "d", "lags", "lengths", "trials", "seed", "out", "device", "param", "show"}
+    for key in ("force-size", "plot"):
+        if key in cfg and not isinstance(cfg[key], bool):
+            raise ParameterError(f"--config: {path}: {key} must be true or false, got {cfg[key]!r}")
+    if "workers" in cfg and (isinstance(cfg["workers"], bool) or not isinstance(cfg["workers"], int)):
+        raise ParameterError(f"--config: {path}: workers must be an integer, got {cfg['workers']!r}")
+    known = {
+        "mechanism",
+        "measure",
+        "d",
+        "lags",
+        "lengths",
+        "trials",
+        "seed",
+        "out",
+        "device",
+        "param",
+        "show",
+        "executor",
+        "scheduler",
+        "workers",
+        "force-size",
+        "plot",
+    }
     for key in cfg:
         if key not in known:
             raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
-    return cfg
 
 
 def _file_dims(paths) -> list[int]:
@@ -357,7 +387,8 @@ def resolve(args) -> dict:
     # measure parameters are validated once
     measure_params = {k: [extra[k].parse(v) for v in vals] for k, vals in params.items() if k in extra}
     points = _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed)
-    _check_size(points, getattr(args, "force_size", False))
+    force = bool(getattr(args, "force_size", False) or cfg.get("force-size", False))
+    _check_size(points, force)
     show = show_metrics(measure, args.show if args.show is not None else cfg.get("show"))
     ignored = {path: ignored_parts(path, measure) for path in params.get("generators", [])}
     longest = max(xs) if isinstance(xs, list) else int(xs)
@@ -378,6 +409,11 @@ def resolve(args) -> dict:
         show=show,
         ignored={k: v for k, v in ignored.items() if v},
         cycled=cycled,
+        # where and how it runs: the command line, else the config, else the defaults
+        executor=getattr(args, "executor", None) or cfg.get("executor", "local"),
+        scheduler=getattr(args, "scheduler", None) or cfg.get("scheduler"),
+        workers=getattr(args, "workers", None) if getattr(args, "workers", None) is not None else cfg.get("workers"),
+        plot=bool(getattr(args, "plot", False) or cfg.get("plot", False)),
     )
 
 
