@@ -84,8 +84,20 @@ def restamp(out: Path, name: str, man: dict) -> bool:
     old = json.loads(mpath.read_text())
     if old.get("figure") != name or old.get("spec") != json.loads(json.dumps(man["spec"], sort_keys=True)):
         return False
-    atomic_write(mpath, lambda p: p.write_text(json.dumps({**man, "key": _key(man)}, indent=2)))
+    atomic_write(mpath, lambda p: p.write_text(json.dumps(_record(man), indent=2)))
     return True
+
+
+def _record(man: dict) -> dict:
+    """What NAME.json holds: the shared manifest header (``mixing.sweep.results.provenance``),
+    then what the data depend on (``man``) and its key, which hashes ``man`` alone."""
+    import sys
+
+    from mixing.sweep.results import provenance
+
+    head = provenance("figures", sys.argv)
+    head["end"] = head["start"]
+    return {**head, **man, "key": _key(man)}
 
 
 def _key(man):
@@ -119,4 +131,4 @@ def save_data(out: Path, name: str, man: dict, rows):
                 w.writerow({k: (f"{r[k]:.10g}" if isinstance(r[k], float) else r[k]) for k in COLUMNS})
 
     atomic_write(out / f"{name}.csv", write_csv)
-    atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({**man, "key": _key(man)}, indent=2)))
+    atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps(_record(man), indent=2)))

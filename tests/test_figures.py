@@ -133,3 +133,18 @@ def test_restamp_marks_saved_data_current_only_for_the_same_spec(tmp_path):
     assert common.restamp(tmp_path, "x", new)
     assert common.load_cached(tmp_path, "x", new) == rows
     assert not common.restamp(tmp_path, "y", new)  # nothing saved
+
+
+def test_figure_data_carry_the_shared_manifest_header(tmp_path):
+    import json
+
+    from figures import common
+    from mixing.engine._jit import DIGEST
+
+    man = common.manifest("x", {"a": 1})
+    common.save_data(tmp_path, "x", man, [common.row("p", "s", "measured", 1.0, 2.0)])
+    rec = json.loads((tmp_path / "x.json").read_text())
+    head = ["schema", "schema_version", "argv", "versions", "git_commit", "engine", "start", "end"]
+    assert list(rec)[: len(head)] == head and rec["schema"] == "figures" and rec["engine"] == DIGEST
+    # the header is provenance: the cache key hashes what the data depend on, not when they were made
+    assert common.load_cached(tmp_path, "x", man) is not None

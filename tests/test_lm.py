@@ -333,6 +333,11 @@ def test_quick_run_cli(tmp_path, capsys):
     assert agg and all(r["seeds"] == "2" and float(r["lo"]) <= float(r["value"]) <= float(r["hi"]) for r in agg)
     man = json.loads((out / "manifest.json").read_text())
     assert man["corpus"]["files"] > 100 and len(man["models"]) == 10
+    # the manifest header every part of the project shares
+    from mixing.sweep.results import SCHEMA_VERSION
+
+    assert (man["schema"], man["schema_version"]) == ("mixing.lm", SCHEMA_VERSION)
+    assert man["versions"]["torch"] and man["versions"]["numpy"] and man["end"] >= man["start"]
     assert (out / "lm.png").read_bytes()[:4] == b"\x89PNG"
     ck = out / "models" / "path" / "seed1" / "model.pt"
     assert ck.exists() and ck.stat().st_size < 200_000

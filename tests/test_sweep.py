@@ -61,6 +61,12 @@ def test_retrieval_sweep_writes_results_contract(tmp_path):
     assert all(p["status"] == "done" for p in man["grid"]) and len(man["grid"]) == 6
     for key in ("argv", "versions", "git_commit", "device", "start", "end", "seed"):
         assert key in man
+    # the header every manifest of the project opens with, in the same order
+    from mixing.sweep.results import SCHEMA_VERSION
+
+    head = ["schema", "schema_version", "argv", "versions", "git_commit", "engine", "start", "end"]
+    assert list(man)[: len(head)] == head and man["schema"] == "mixing.sweep"
+    assert man["schema_version"] == SCHEMA_VERSION and man["end"] >= man["start"]
 
 
 def test_walk_measures_and_config(tmp_path):

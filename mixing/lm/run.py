@@ -22,7 +22,6 @@ depend on how many run at once).
 from __future__ import annotations
 
 import json
-import platform
 import resource
 import sys
 import time
@@ -32,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mixing import __version__
 from mixing.cli import has_bar, progress_bar
 from mixing.engine.errors import ParameterError
 from mixing.engine.stats import mean_se
 from mixing.sweep.locks import held
+from mixing.sweep.results import now, provenance
 
 from . import data as data_mod
 from . import passkey as passkey_mod
@@ -346,14 +345,8 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
                 f"--out: {out} holds a study with other settings (see {spec_path}); choose another folder"
             )
     atomic_json(spec_path, study.spec())
-    started = time.time()
     manifest = {
-        "argv": argv if argv is not None else sys.argv,
-        "mixing": __version__,
-        "started": started,
-        "python": platform.python_version(),
-        "torch": _torch_version(),
-        "numpy": np.__version__,
+        **provenance("mixing.lm", argv if argv is not None else sys.argv, {"torch": _torch_version()}),
         "corpus": corpus.fingerprint,
         "mechanisms": labels,
         "seeds": list(range(study.seeds)),
@@ -395,7 +388,7 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
                     f"{timing['train_wall_s']:.0f} s, evaluated in {timing['eval_wall_s']:.0f} s"
                 )
     rows = collect(out, labels, {lab: study.seeds_of(lab) for lab in labels}, manifest)
-    manifest["ended"] = time.time()
+    manifest["end"] = now()
     atomic_json(out / "manifest.json", manifest)
     return rows
 

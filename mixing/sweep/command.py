@@ -35,7 +35,7 @@ from .grid import (  # noqa: F401
     show_metrics,
     size_estimate,
 )
-from .results import Store, device_info, git_commit, now, unique_dir, versions
+from .results import Store, device_info, now, provenance, unique_dir
 
 
 def _help_epilog() -> str:
@@ -299,17 +299,13 @@ def _resumed_manifest(args, store: Store, out: Path, sweep, ids) -> dict:
 
 def _new_manifest(argv, sweep) -> dict:
     return {
-        "argv": ["python -m mixing.sweep", *argv],
+        **provenance("mixing.sweep", ["python -m mixing.sweep", *argv]),
         "measure": sweep["measure"],
         "seed": sweep["seed"],
         "trials": sweep["trials"],
         "grid": [{"id": p.id, "status": "pending", **p.as_dict()} for p in sweep["points"]],
         "columns": sweep["columns"],
-        "versions": versions(),
-        "git_commit": git_commit(),
         "device": device_info(sweep["device"]),
-        "start": now(),
-        "end": None,
     }
 
 

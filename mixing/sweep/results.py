@@ -221,6 +221,29 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: the version of the manifest schema shared by the sweep, mixing.lm and the figures
+SCHEMA_VERSION = 1
+
+
+def provenance(schema: str, argv, extra_versions: dict | None = None) -> dict:
+    """The fields every manifest of the project opens with, under the same names (docs/guide.md,
+    "Results format"): what wrote it (``schema``: "mixing.sweep", "mixing.lm" or "figures", and
+    ``schema_version``), the command, the package versions, the commit, the engine's digest (the
+    key of the kernel cache) and when it started (``end`` is set when it finishes)."""
+    from mixing.engine._jit import DIGEST
+
+    return {
+        "schema": schema,
+        "schema_version": SCHEMA_VERSION,
+        "argv": [str(a) for a in argv],
+        "versions": {**versions(), **(extra_versions or {})},
+        "git_commit": git_commit(),
+        "engine": DIGEST,
+        "start": now(),
+        "end": None,
+    }
+
+
 def versions() -> dict:
     from importlib import metadata
 
