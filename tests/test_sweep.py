@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mixing.sweep import main, parse_lengths
@@ -587,6 +588,16 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
 
     with pytest.raises(ParameterError, match="no results.csv"):
         results.load(tmp_path)
+    # as an xarray Dataset: every row of the table at its coordinates, "n/a" where a
+    # mechanism lacks the parameter (rope has no sigma)
+    pytest.importorskip("xarray")
+    ds = results.load_dataset(out)
+    assert dict(ds.sizes) == {"measure": 4, "mechanism": 2, "sigma": 3, "x": 2}
+    assert ds.attrs["trials"] == 4 and int(np.isfinite(ds["value"].values).sum()) == len(df)
+    for r in df.itertuples():
+        sigma = "n/a" if r.mechanism == "rope" else r.sigma
+        at = ds.sel(measure=r.measure, mechanism=r.mechanism, sigma=sigma, x=r.x)
+        assert at["value"].item() == r.value and at["stderr"].item() == r.stderr
 
 
 def test_a_config_sets_every_run_option(tmp_path, capsys, monkeypatch):

@@ -217,6 +217,33 @@ def load(run_dir):
     return df
 
 
+def load_dataset(run_dir):
+    """A sweep's results as an ``xarray.Dataset`` (xarray: ``pip install -e ".[results]"``):
+    ``value`` and ``stderr`` over the dimensions ``measure`` and ``x`` and every grid column that
+    varies in the sweep (``mechanism``, ``d``, each ``--param``; "n/a" where a mechanism does not
+    have the parameter), NaN where a combination is not in the grid; the constant columns
+    (``trials``, ``seed``, ...) and the manifest (as JSON) are attributes."""
+    try:
+        import xarray  # noqa: F401
+    except ImportError:
+        raise ImportError('mixing.sweep.results.load_dataset needs xarray: pip install -e ".[results]"') from None
+    df = load(run_dir)
+    if not {"measure", "x", "value", "stderr"} <= set(df.columns):
+        raise ParameterError(f"{run_dir}: not a sweep's results.csv (load() reads a mixing.lm study as a table)")
+    grid = [c for c in df.columns if c not in ("measure", "x_name", "x", "value", "stderr")]
+    varying = [c for c in grid if df[c].nunique(dropna=False) > 1]
+    constant = {c: df[c].iloc[0] for c in grid if c not in varying and len(df)}
+    table = df.copy()
+    for c in varying:  # a parameter a mechanism does not have: its own label, not a NaN index
+        if table[c].isna().any():
+            table[c] = table[c].astype(object).where(table[c].notna(), "n/a")
+    ds = table.set_index(["measure", *varying, "x"])[["value", "stderr"]].to_xarray()
+    ds.attrs.update({k: (v.item() if hasattr(v, "item") else v) for k, v in constant.items()})
+    ds.attrs["x_name"] = ", ".join(sorted(set(df["x_name"])))
+    ds.attrs["manifest"] = json.dumps(df.attrs["manifest"])
+    return ds
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
