@@ -30,6 +30,7 @@ from .grid import (  # noqa: F401
     MEASURES,
     SHOWABLE,
     Point,
+    measure_defaults,
     parse_lengths,
     resolve,
     show_metrics,
@@ -54,7 +55,8 @@ def _help_epilog() -> str:
     lines += [
         "",
         "output: OUT/results.csv (columns mechanism, measure, x_name, x, value, stderr, trials,",
-        "seed, then d and every parameter given with --param), OUT/manifest.json and OUT/points/.",
+        "seed, d, every parameter given with --param, then every other resolved parameter, defaults",
+        "included), OUT/manifest.json and OUT/points/.",
         "retrieval metrics: near_weight, far_mass, retention, far_residual (x = context length L);",
         "coherence and second_moment have x = lag n.",
         "",
@@ -180,7 +182,7 @@ def point_blocks(point: Point, device: str, pieces: int = 1) -> list:
 
 def point_rows(point: Point, per_trial: np.ndarray):
     """The rows (results-contract columns) of a grid point from its per-trial rows."""
-    ext = point.measure_params
+    ext = {**measure_defaults(point.measure), **point.measure_params}
     est = point.kind.estimate(per_trial, point.x)
     base = {
         "mechanism": point.mechanism,
@@ -367,6 +369,7 @@ def main(argv=None) -> int:
         except OSError as exc:
             raise ParameterError(f"--out: {exc}") from None
         manifest = _resumed_manifest(args, store, out, sweep, ids) if existed else _new_manifest(argv, sweep)
+        sweep["columns"] = manifest["columns"]  # a resumed sweep keeps the columns it started with
         _note_generators(sweep, manifest)
         executor = _executor(sweep)
         run_info = {**executor.info(), "start": now()}

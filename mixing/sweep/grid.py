@@ -349,6 +349,21 @@ def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -
     return points
 
 
+def measure_defaults(measure: str) -> dict:
+    """The measure's own parameters at their defaults (the task's for retrieval, the cosine for
+    the second moment), as every row of results.csv records them."""
+    table = {"retrieval": TASK_PARAMS, "second_moment": MOMENT_PARAMS}.get(measure, [])
+    return {p.name: p.default for p in table}
+
+
+def _columns(points, given: list[str], extra: dict) -> list[str]:
+    """results.csv's columns: the contract's, d, the parameters given on the command line (in
+    their order), then every other resolved parameter of the grid's mechanisms and measure,
+    defaults included, so that each row says everything it was computed with."""
+    rest = [k for p in points for k in p.params] + list(extra)
+    return COLUMNS + ["d"] + list(dict.fromkeys(given + rest))
+
+
 def _check_size(points, force: bool) -> None:
     steps, peak = size_estimate(points)
     if (steps > MAX_STEPS or peak > MAX_BYTES) and not force:
@@ -403,7 +418,7 @@ def resolve(args) -> dict:
         trials=trials,
         seed=seed,
         points=points,
-        columns=COLUMNS + ["d"] + list(params),
+        columns=_columns(points, list(params), extra),
         given=list(params),
         out=args.out or cfg.get("out"),
         show=show,

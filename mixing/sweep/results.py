@@ -219,10 +219,11 @@ def load(run_dir):
 
 def load_dataset(run_dir):
     """A sweep's results as an ``xarray.Dataset`` (xarray: ``pip install -e ".[results]"``):
-    ``value`` and ``stderr`` over the dimensions ``measure`` and ``x`` and every grid column that
-    varies in the sweep (``mechanism``, ``d``, each ``--param``; "n/a" where a mechanism does not
-    have the parameter), NaN where a combination is not in the grid; the constant columns
-    (``trials``, ``seed``, ...) and the manifest (as JSON) are attributes."""
+    ``value`` and ``stderr`` over the dimensions ``measure`` and ``x``, ``mechanism``, and every
+    column that varies within a mechanism (``d``, each swept ``--param``; "n/a" where a mechanism
+    does not have it), NaN where a combination is not in the grid. The columns constant over the
+    table (``trials``, ``seed``, ...) and the manifest (as JSON) are attributes; a parameter fixed
+    per mechanism (its default) is in results.csv and ``load``, not a dimension."""
     try:
         import xarray  # noqa: F401
     except ImportError:
@@ -231,8 +232,15 @@ def load_dataset(run_dir):
     if not {"measure", "x", "value", "stderr"} <= set(df.columns):
         raise ParameterError(f"{run_dir}: not a sweep's results.csv (load() reads a mixing.lm study as a table)")
     grid = [c for c in df.columns if c not in ("measure", "x_name", "x", "value", "stderr")]
-    varying = [c for c in grid if df[c].nunique(dropna=False) > 1]
-    constant = {c: df[c].iloc[0] for c in grid if c not in varying and len(df)}
+    # a dimension per column that varies within a mechanism (its swept parameters, d), and the
+    # mechanism itself; a parameter fixed for each mechanism (a default) is not one
+    by_mech = df.groupby("mechanism", dropna=False)
+    varying = [
+        c
+        for c in grid
+        if c == "mechanism" and df[c].nunique() > 1 or c != "mechanism" and (by_mech[c].nunique(dropna=False) > 1).any()
+    ]
+    constant = {c: df[c].iloc[0] for c in grid if df[c].nunique(dropna=False) == 1 and len(df)}
     table = df.copy()
     for c in varying:  # a parameter a mechanism does not have: its own label, not a NaN index
         if table[c].isna().any():
