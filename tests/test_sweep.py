@@ -68,6 +68,10 @@ def test_retrieval_sweep_writes_results_contract(tmp_path):
     head = ["schema", "schema_version", "argv", "versions", "git_commit", "engine", "start", "end"]
     assert list(man)[: len(head)] == head and man["schema"] == "mixing.sweep"
     assert man["schema_version"] == SCHEMA_VERSION and man["end"] >= man["start"]
+    # every grid point records the task it ran, defaults included (its id hashes what was given)
+    assert all(
+        g["resolved_measure_params"]["window"] == 64 and g["resolved_measure_params"]["B"] == 8.0 for g in man["grid"]
+    )
 
 
 def test_walk_measures_and_config(tmp_path):

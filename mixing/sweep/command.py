@@ -305,7 +305,16 @@ def _new_manifest(argv, sweep) -> dict:
         "measure": sweep["measure"],
         "seed": sweep["seed"],
         "trials": sweep["trials"],
-        "grid": [{"id": p.id, "status": "pending", **p.as_dict()} for p in sweep["points"]],
+        "grid": [
+            {
+                "id": p.id,
+                "status": "pending",
+                **p.as_dict(),
+                # the task it ran, defaults included (the id hashes what was given)
+                "resolved_measure_params": {**measure_defaults(p.measure), **p.measure_params},
+            }
+            for p in sweep["points"]
+        ],
         "columns": sweep["columns"],
         "device": device_info(sweep["device"]),
     }
