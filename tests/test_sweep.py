@@ -70,7 +70,7 @@ def test_retrieval_sweep_writes_results_contract(tmp_path):
     assert man["schema_version"] == SCHEMA_VERSION and man["end"] >= man["start"]
     # every grid point records the task it ran, defaults included (its id hashes what was given)
     assert all(
-        g["resolved_measure_params"]["window"] == 64 and g["resolved_measure_params"]["B"] == 8.0 for g in man["grid"]
+        g["resolved_measure_params"]["window"] == 64 and g["resolved_measure_params"]["B"] == 4.0 for g in man["grid"]
     )
 
 
