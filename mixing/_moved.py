@@ -45,6 +45,10 @@ def new_name(name: str) -> str | None:
     return None
 
 
+#: the real spec of each aliased module, by its current name (nested alias imports keep theirs)
+_SPECS: dict = {}
+
+
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         new = new_name(name)
@@ -58,11 +62,11 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             f"{spec.name} moved to {new}; the old path goes in the next release", DeprecationWarning, stacklevel=2
         )
         module = importlib.import_module(new)
-        self._spec = module.__spec__
+        _SPECS[module.__name__] = module.__spec__  # before the import machinery replaces it
         return module
 
     def exec_module(self, module):
-        module.__spec__ = self._spec  # the import machinery set the old name's spec
+        module.__spec__ = _SPECS[module.__name__]  # the machinery set the old name's spec
 
 
 def install() -> None:
