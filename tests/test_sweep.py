@@ -583,6 +583,11 @@ def test_plot_draws_every_metric_and_load_types_the_table(tmp_path, capsys):
     assert "no results.csv" in capsys.readouterr().err
     labels = {plot_mod.point_label(r, ["sigma"]) for r in results.read_csv(out / "results.csv")}
     assert labels == {"so2 sigma=0.3", "so2 sigma=0.6", "rope"}
+    # the figure's lines are named by what varies within a mechanism, not by the defaults that
+    # results.csv records beside it (so2's law and base, rope's base)
+    fig = plot_mod.draw(results.read_csv(out / "results.csv"))
+    legend = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    assert legend == {"so2 sigma=0.3", "so2 sigma=0.6", "rope"}
     pd = pytest.importorskip("pandas")
     df = results.load(out)
     assert isinstance(df, pd.DataFrame) and len(df) == 3 * 4 * 2

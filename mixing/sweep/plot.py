@@ -22,8 +22,8 @@ LOG_Y = {"near_weight", "coherence"}
 
 
 def point_label(row: dict, params: list[str]) -> str:
-    """``mechanism k=v ...`` of a row, over the parameters that vary in the sweep (and the
-    mechanism); a path keeps only its file name."""
+    """``mechanism k=v ...`` of a row, over the parameters that vary within a mechanism in the
+    sweep; a path keeps only its file name."""
     parts = [row["mechanism"]]
     for p in params:
         v = row.get(p, "")
@@ -42,7 +42,12 @@ def draw(rows: list[dict], metrics=None):
 
     metrics = list(metrics) if metrics else list(dict.fromkeys(r["measure"] for r in rows))
     cols = [c for c in rows[0] if c not in NOT_PARAMS and c != "mechanism"] if rows else []
-    varying = [c for c in cols if len({r.get(c, "") for r in rows}) > 1]
+    # label lines by what varies within a mechanism (its swept parameters), not by the defaults
+    # results.csv also records, which differ only between mechanisms
+    by_mech: dict = {}
+    for r in rows:
+        by_mech.setdefault(r["mechanism"], []).append(r)
+    varying = [c for c in cols if any(len({r.get(c, "") for r in rs}) > 1 for rs in by_mech.values())]
     ncol = min(3, len(metrics))
     nrow = math.ceil(len(metrics) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
