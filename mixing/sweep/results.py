@@ -22,9 +22,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixing.engine.errors import ParameterError
 from mixing.engine.files import write_text
+
+if TYPE_CHECKING:  # optional: the results extra
+    import pandas
+    import xarray
 
 COLUMNS = ["mechanism", "measure", "x_name", "x", "value", "stderr", "trials", "seed"]
 
@@ -52,7 +57,7 @@ def rows_to_csv(rows: list[dict], columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def _fmt(v):
+def _fmt(v: object) -> object:
     if isinstance(v, float):
         return repr(v)
     return v
@@ -118,7 +123,7 @@ class Store:
         want = self.checksums.get(pid)
         return want is not None and sha256_file(self.points / f"{pid}.csv") == want
 
-    def check_points(self, pids) -> list[tuple[str, str]]:
+    def check_points(self, pids: list[str]) -> list[tuple[str, str]]:
         """Remove every point file that does not prove itself; return (pid, why) for each."""
         bad = []
         for pid in pids:
@@ -199,7 +204,7 @@ class Store:
         return len(rows)
 
 
-def load(run_dir):
+def load(run_dir: str | os.PathLike) -> pandas.DataFrame:
     """The results table of a finished (or partly finished) run folder, a sweep's or a
     ``mixing.lm`` study's, as a pandas DataFrame (pandas: ``pip install -e ".[results]"``): one
     row per CSV row, numbers as numbers, the run's manifest in ``.attrs["manifest"]``."""
@@ -217,7 +222,7 @@ def load(run_dir):
     return df
 
 
-def load_dataset(run_dir):
+def load_dataset(run_dir: str | os.PathLike) -> xarray.Dataset:
     """A sweep's results as an ``xarray.Dataset`` (xarray: ``pip install -e ".[results]"``):
     ``value`` and ``stderr`` over the dimensions ``measure`` and ``x``, ``mechanism``, and every
     column that varies within a mechanism (``d``, each swept ``--param``; "n/a" where a mechanism
@@ -260,7 +265,7 @@ def now() -> str:
 SCHEMA_VERSION = 1
 
 
-def provenance(schema: str, argv, extra_versions: dict | None = None) -> dict:
+def provenance(schema: str, argv: list, extra_versions: dict | None = None) -> dict:
     """The fields every manifest of the project opens with, under the same names (docs/guide.md,
     "Results format"): what wrote it (``schema``: "mixing.sweep", "mixing.lm" or "figures", and
     ``schema_version``), the command, the package versions, the commit, the engine's digest (the
