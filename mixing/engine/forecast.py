@@ -25,11 +25,17 @@ the model but holds here points at the scores (content, layers) rather than at t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import measures
 from .errors import ParameterError
+from .mechanisms import Mechanism
 from .stats import Interval, t_interval
+from .task import Task
 
 #: the version of the forecast (``mixing.lm.forecast`` too): bumped whenever it changes, so that
 #: cached forecasts and figure data of another version are recomputed
@@ -38,14 +44,14 @@ FORECAST_VERSION = 2
 ENGINE_TRIALS = 128
 
 
-def odds(far_mass) -> np.ndarray:
+def odds(far_mass: ArrayLike) -> np.ndarray:
     """Far odds A_F / (1 - A_F) of far-mass values (inf where A_F = 1)."""
     f = np.asarray(far_mass, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return f / (1.0 - f)
 
 
-def stationary_odds(o_short, o_long, gap: int, L, long: int) -> np.ndarray:
+def stationary_odds(o_short: ArrayLike, o_long: ArrayLike, gap: int, L: ArrayLike, long: int) -> np.ndarray:
     """``O(L) = O(long) + (L - long) (O(long) - O(short)) / gap``: the odds at ``L`` from the odds at
     ``short = long - gap`` and ``long`` (broadcasting over trials and lengths)."""
     o_short, o_long = np.asarray(o_short, dtype=np.float64), np.asarray(o_long, dtype=np.float64)
@@ -53,7 +59,7 @@ def stationary_odds(o_short, o_long, gap: int, L, long: int) -> np.ndarray:
     return o_long[..., None] + (np.asarray(L, dtype=np.float64) - long) * c[..., None]
 
 
-def engine(mech, task, T: int, lengths, trials: int, seed: int = 0) -> dict:
+def engine(mech: Mechanism, task: Task, T: int, lengths: ArrayLike, trials: int, seed: int = 0) -> dict:
     """Forecast the mean far odds at ``lengths`` (all > 2T) from each trial's rows at T and 2T,
     and measure them on the same trials. Returns the forecast and measured mean odds and far
     mass per length, and the forecast error ``forecast - measured`` of the mean odds with its
@@ -85,7 +91,12 @@ def engine(mech, task, T: int, lengths, trials: int, seed: int = 0) -> dict:
 
 
 def from_file(
-    path, context: int | None = None, ks=(4, 8, 16, 32), trials: int = 512, seed: int = 0, B: float | None = None
+    path: str | os.PathLike,
+    context: int | None = None,
+    ks: Sequence[int] = (4, 8, 16, 32),
+    trials: int = 512,
+    seed: int = 0,
+    B: float | None = None,
 ) -> dict:
     """The engine forecast on a generators file of kind ``sequence`` (one generator per lag),
     at the study's setting: trained at ``context`` T (default: the file's ``train_length``),

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import numpy as np
 
 from .errors import ParameterError
+
+#: a file path as the functions here take it
+PathLike = str | os.PathLike
 
 UNIT_TOL = 1e-6
 
@@ -37,17 +41,17 @@ class Generators:
 _CACHE: dict = {}
 
 
-def _fail(path, msg):
+def _fail(path: PathLike, msg: str) -> NoReturn:
     raise ParameterError(f"generators: {os.path.basename(str(path))}: {msg}")
 
 
-def _finite(path, name, arr):
+def _finite(path: PathLike, name: str, arr: np.ndarray) -> None:
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         _fail(path, f"{name} has a non-finite entry at {tuple(int(i) for i in bad)}")
 
 
-def validate(path, data: dict, family: str, d: int) -> Generators:
+def validate(path: PathLike, data: dict, family: str, d: int) -> Generators:
     """Check the arrays of a generators file against a family ('so2' | 'householder') and d."""
     kind = str(data.get("kind", "table"))
     if kind not in ("table", "sequence"):
@@ -89,7 +93,7 @@ def validate(path, data: dict, family: str, d: int) -> Generators:
     return Generators(kind, directions=np.ascontiguousarray(w), betas=np.ascontiguousarray(b), meta=meta)
 
 
-def read(path) -> dict:
+def read(path: PathLike) -> dict:
     import zipfile
 
     from .params import MAX_BYTES
@@ -117,7 +121,7 @@ def read(path) -> dict:
         )
 
 
-def _real(path, name, arr):
+def _real(path: PathLike, name: str, arr: object) -> np.ndarray:
     """``arr`` as float64, refusing complex, boolean and non-numeric dtypes."""
     arr = np.asarray(arr)
     if arr.dtype.kind not in "iuf":
@@ -125,7 +129,7 @@ def _real(path, name, arr):
     return arr.astype(np.float64)
 
 
-def load(path, mech) -> Generators:
+def load(path: PathLike, mech: object) -> Generators:
     """The validated generators of ``path`` for mechanism ``mech`` (cached per file version)."""
     family = "so2" if mech.family == 0 else "householder"
     try:
@@ -138,7 +142,7 @@ def load(path, mech) -> Generators:
     return _CACHE[key]
 
 
-def save(path, kind: str, family: str, arrays: dict, **meta) -> None:
+def save(path: PathLike, kind: str, family: str, arrays: dict, **meta) -> None:
     """Write a generators file (validated first, so what is written can be read back)."""
     d = arrays["angles"].shape[1] * 2 if family == "so2" else arrays["directions"].shape[1]
     validate(path, {**arrays, "kind": kind}, family, d)
@@ -158,7 +162,7 @@ RECALL_ONLY = {
 }
 
 
-def ignored_parts(path, measure: str = "retrieval") -> list[str]:
+def ignored_parts(path: PathLike, measure: str = "retrieval") -> list[str]:
     """What a generators file holds besides the generators, which the engine's measures do not use.
 
     Every generator array (angles; directions and betas) is used by every measure; the

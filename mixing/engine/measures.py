@@ -8,13 +8,16 @@ or thread count.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import ParameterError
 from .kernels.contract import METRICS
-from .mechanisms import Mechanism
+from .mechanisms import KernelSpec, Mechanism
 from .params import check_seed
 from .stats import mean_se_rows
 from .task import Task
@@ -32,7 +35,7 @@ class Estimate:
     stderr: dict = field(default_factory=dict)
     trials: int = 0
 
-    def __getitem__(self, metric):
+    def __getitem__(self, metric: str) -> np.ndarray:
         return self.mean[metric]
 
 
@@ -49,7 +52,7 @@ def check_device(device: str) -> None:
         cuda.layout.current()  # a bad MIXING_CUDA_LAYOUT stops here, before any work
 
 
-def backend(device: str):
+def backend(device: str) -> ModuleType:
     """The backend module of ``device``: its ``walk`` and ``retrieval`` follow
     ``mixing.engine.kernels.contract``."""
     if device == "cuda":
@@ -65,19 +68,19 @@ def backend(device: str):
     return cpu
 
 
-def check_count(name: str, value) -> int:
+def check_count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ParameterError(f"{name}: must be a positive integer, got {value!r}")
     return int(value)
 
 
-def check_mechanism(mech) -> Mechanism:
+def check_mechanism(mech: object) -> Mechanism:
     if not isinstance(mech, Mechanism):
         raise ParameterError(f"mech: expected a Mechanism (mixing.engine.mechanisms.make(name, d, ...)), got {mech!r}")
     return mech
 
 
-def check_task(task) -> Task:
+def check_task(task: object) -> Task:
     if not isinstance(task, Task):
         raise ParameterError(f"task: expected a Task (mixing.engine.task.Task(...)), got {task!r}")
     return task
@@ -108,13 +111,13 @@ def check_work(mech: Mechanism, trials: int, longest: int, rows: int, force_size
         )
 
 
-def check_cosine(c) -> float:
+def check_cosine(c: object) -> float:
     if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not -1.0 <= c <= 1.0:
         raise ParameterError(f"c: must be a number in [-1, 1], got {c!r}")
     return float(c)
 
 
-def check_lengths(lengths, task: Task | None = None) -> np.ndarray:
+def check_lengths(lengths: ArrayLike, task: Task | None = None) -> np.ndarray:
     try:
         arr = np.asarray(lengths)
     except Exception:  # noqa: BLE001
@@ -129,7 +132,7 @@ def check_lengths(lengths, task: Task | None = None) -> np.ndarray:
     return arr
 
 
-def _blocks(trials, chunk, first=0):
+def _blocks(trials: int, chunk: int, first: int = 0) -> Iterator[tuple[int, int]]:
     """(absolute first trial, count) of each block of trials ``first .. first + trials - 1``."""
     t0 = 0
     while t0 < trials:
@@ -138,7 +141,7 @@ def _blocks(trials, chunk, first=0):
         t0 += T
 
 
-def _default_chunk(trials, work_per_trial, device="cpu"):
+def _default_chunk(trials: int, work_per_trial: float, device: str = "cpu") -> int:
     # about 2e7 steps per block keeps a progress bar moving and interruption cheap on a
     # CPU; a GPU needs thousands of trials (warps) per launch to fill
     if device == "cuda":
@@ -154,7 +157,7 @@ def per_trial_walk(
     c: float = 1.0,
     device: str = "cpu",
     chunk: int | None = None,
-    progress=None,
+    progress: Callable[[int], None] | None = None,
     first: int = 0,
 ) -> np.ndarray:
     """Per-trial walk rows, shape (trials, N, 2): [coherence estimate, (q^T P_n k)^2].
@@ -179,7 +182,7 @@ def per_trial_walk(
     return out
 
 
-def spec_walk(spec, N: int, seed: int, trials: int, c: float = 1.0, device: str = "cpu") -> np.ndarray:
+def spec_walk(spec: KernelSpec, N: int, seed: int, trials: int, c: float = 1.0, device: str = "cpu") -> np.ndarray:
     """Per-trial walk rows, as :func:`per_trial_walk`, of a kernel spec built by hand (a table no
     :class:`Mechanism` describes, such as a counterexample's); the spec is not validated."""
     check_device(device)
@@ -191,12 +194,12 @@ def spec_walk(spec, N: int, seed: int, trials: int, c: float = 1.0, device: str 
 def per_trial_retrieval(
     mech: Mechanism,
     task: Task,
-    lengths,
+    lengths: ArrayLike,
     seed: int,
     trials: int,
     device: str = "cpu",
     chunk: int | None = None,
-    progress=None,
+    progress: Callable[[int], None] | None = None,
     first: int = 0,
 ) -> np.ndarray:
     """Per-trial retrieval rows, shape (trials, K, 4), metrics in ``METRICS`` order (trials
@@ -217,7 +220,7 @@ def per_trial_retrieval(
     return out
 
 
-def summarize(rows: np.ndarray, names, x_name: str, x) -> Estimate:
+def summarize(rows: np.ndarray, names: Sequence[str], x_name: str, x: ArrayLike) -> Estimate:
     """Mean and standard error (ddof=1; 0 for a single trial) over the first axis."""
     est = Estimate(x_name, np.asarray(x), trials=rows.shape[0])
     mean, se = mean_se_rows(rows)
@@ -240,7 +243,7 @@ class Measure:
     metrics: tuple
     x_name: str
 
-    def estimate(self, per_trial: np.ndarray, x) -> Estimate:
+    def estimate(self, per_trial: np.ndarray, x: ArrayLike | int) -> Estimate:
         """Mean and standard error of its metrics from per-trial rows of its kernel (``x``: the
         lengths, or the number of lags)."""
         xs = np.asarray(x) if self.kernel == "retrieval" else np.arange(1, int(x) + 1)
@@ -263,14 +266,14 @@ BY_NAME = {m.name: m for m in MEASURES.values()}
 def rows(
     kind: str,
     mech: Mechanism,
-    x,
+    x: ArrayLike | int,
     seed: int,
     trials: int,
     device: str = "cpu",
     task: Task | None = None,
     c: float = 1.0,
     force_size: bool = False,
-    runner=None,
+    runner: Callable[..., np.ndarray] | None = None,
     **kw,
 ) -> np.ndarray:
     """Per-trial rows of one run (``kind`` "walk": lags ``x``; "retrieval": lengths ``x``),
@@ -314,7 +317,9 @@ def second_moment(
     return MEASURES["second-moment"].estimate(rows("walk", mech, lags, seed, trials, device, c=c, **kw), lags)
 
 
-def retrieval(mech: Mechanism, task: Task, lengths, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
+def retrieval(
+    mech: Mechanism, task: Task, lengths: ArrayLike, trials: int, seed: int = 0, device: str = "cpu", **kw
+) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, check_task(task))
     per = rows("retrieval", mech, lengths, seed, trials, device, task=task, **kw)

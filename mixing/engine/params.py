@@ -29,7 +29,7 @@ class Param:
     check: object = None  # callable(value) -> error text or None
     limit: float | None = None  # largest allowed size (MAX_MAGNITUDE for scales that get squared)
 
-    def parse(self, text):
+    def parse(self, text: object) -> object:
         """Parse a command-line string (or a TOML value) into this parameter's type."""
         if self.kind == "path":
             return str(text)
@@ -76,7 +76,7 @@ MAX_BYTES = 8 * 2**30  # 8 GiB
 MAX_SEED = 2**64
 
 
-def check_seed(seed, name: str = "seed", room: int = 0) -> int:
+def check_seed(seed: object, name: str = "seed", room: int = 0) -> int:
     """A seed: an integer (not a bool, not a float) in [0, 2^64 - room)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ParameterError(f"{name}: expected an integer in [0, 2^64), got {seed!r}")
@@ -85,23 +85,23 @@ def check_seed(seed, name: str = "seed", room: int = 0) -> int:
     return int(seed)
 
 
-def check_positive(v):
+def check_positive(v: float) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
-def check_nonneg(v):
+def check_nonneg(v: float) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
 
-def check_beta(v):
+def check_beta(v: float) -> str | None:
     return None if 0 < v <= 2 else "must lie in (0, 2]"
 
 
-def check_base(v):
+def check_base(v: float) -> str | None:
     return None if v > 1 else "must be > 1"
 
 
-def check_flag(v):
+def check_flag(v: float) -> str | None:
     return None if v in (0, 1) else "must be 0 or 1"
 
 

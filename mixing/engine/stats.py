@@ -15,16 +15,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as _st
 
 #: the confidence level of every interval in the reports
 LEVEL = 0.95
 
 
-def mean_se(x, one: float = float("nan"), finite_only: bool = True) -> tuple[float, float]:
+def mean_se(x: ArrayLike, one: float = float("nan"), finite_only: bool = True) -> tuple[float, float]:
     """Mean and standard error (ddof = 1) of a sample, of its finite values unless
     ``finite_only`` is False: NaN for an empty one, s.e. ``one`` for a single value (NaN unless
     the caller says otherwise)."""
@@ -82,7 +84,7 @@ class Interval:
         return f"{f(self.value)} [{f(self.lo)}, {f(self.hi)}]"
 
 
-def t_interval(x, level: float = LEVEL) -> Interval:
+def t_interval(x: ArrayLike, level: float = LEVEL) -> Interval:
     """The t interval of the mean of an i.i.d. sample (n - 1 degrees of freedom)."""
     m, se = mean_se(x)
     n = int(np.isfinite(np.asarray(x, dtype=np.float64)).sum())
@@ -102,7 +104,7 @@ def anova2(x: np.ndarray) -> tuple[float, float, float]:
     return float(ms_s), float(ms_w), float(ms_e)
 
 
-def crossed(tables, weights=None, level: float = LEVEL) -> Interval:
+def crossed(tables: Sequence[np.ndarray], weights: Sequence[float] | None = None, level: float = LEVEL) -> Interval:
     """``sum_m c_m mean(X_m)`` for tables ``X_m`` [seeds_m, windows] sharing their windows.
 
     The estimate is the mean of the per-window contrast ``d_w = sum_m c_m mean_s X_m[s, w]``.
@@ -142,7 +144,7 @@ def crossed(tables, weights=None, level: float = LEVEL) -> Interval:
     return Interval.t(value, math.sqrt(max(var, 0.0)), dof, level)
 
 
-def pigeonhole(rng: np.random.Generator, seeds, windows: int):
+def pigeonhole(rng: np.random.Generator, seeds: Sequence[int], windows: int) -> tuple[list[np.ndarray], np.ndarray]:
     """One pigeonhole resample: seed indices per table (``seeds``: their counts) and one shared
     set of window indices."""
     return [rng.integers(0, S, size=S) for S in seeds], rng.integers(0, windows, size=windows)
@@ -162,7 +164,7 @@ def classify(
     return unresolved
 
 
-def welch(a, b, level: float = LEVEL) -> Interval:
+def welch(a: ArrayLike, b: ArrayLike, level: float = LEVEL) -> Interval:
     """mean(b) - mean(a) of two independent samples (e.g. the seeds of two studies), with the
     Welch-Satterthwaite degrees of freedom."""
     a = np.asarray(a, dtype=np.float64)

@@ -8,15 +8,15 @@ from .errors import ParameterError
 from .params import MAX_MAGNITUDE, Param
 
 
-def _unit_interval_open(v):
+def _unit_interval_open(v: float) -> str | None:
     return None if 0 <= v < 1 else "must lie in [0, 1)"
 
 
-def _kappa(v):
+def _kappa(v: float) -> str | None:
     return None if 0 <= v <= 1 else "must lie in [0, 1]"
 
 
-def _c(v):
+def _c(v: float) -> str | None:
     return None if -1 <= v <= 1 else "must lie in [-1, 1]"
 
 
