@@ -8,7 +8,9 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import NoReturn, TextIO
 
 from mixing.engine.errors import ParameterError
 
@@ -24,12 +26,14 @@ class Parser(argparse.ArgumentParser):
         self.raise_errors = raise_errors
         super().__init__(*args, **kwargs)
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         if self.raise_errors:
             raise ParameterError(message)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         import sys
 
         argv = list(sys.argv[1:] if args is None else args)
@@ -51,14 +55,14 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
-def int_in(lo: int, hi: int | None = None, what: str | None = None):
+def int_in(lo: int, hi: int | None = None, what: str | None = None) -> Callable[[str], int]:
     """An argparse type: an integer in [lo, hi) (no upper end when ``hi`` is None), with one
     line naming the range otherwise."""
     what = what or (
         f"an integer in [{lo}, {hi})" if hi is not None else "a positive integer" if lo == 1 else f"an integer >= {lo}"
     )
 
-    def parse(text):
+    def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
@@ -78,7 +82,7 @@ def plain(text: str) -> str:
     return text.replace("``", "")
 
 
-def check_output_file(path, option: str, suffix: str | None = None) -> Path:
+def check_output_file(path: str | os.PathLike, option: str, suffix: str | None = None) -> Path:
     """Refuse an output file that is a folder, or whose folder is missing or not writable, or
     (with ``suffix``) whose name does not end in it, so that the file is written exactly where
     asked; one line naming ``option`` (before the work that would produce it)."""
@@ -97,7 +101,7 @@ def check_output_file(path, option: str, suffix: str | None = None) -> Path:
     return p
 
 
-def guarded(prog: str, work, interrupted: str = "interrupted", where: str | None = None) -> int:
+def guarded(prog: str, work: Callable[[], int], interrupted: str = "interrupted", where: str | None = None) -> int:
     """Run ``work()`` and return its exit status, or one line on stderr and a status for the
     project's errors: bad input (:class:`ParameterError`) 2; a numerical failure
     (``FloatingPointError``) or a disk that refuses a write (``OSError``, with the file, else
@@ -122,30 +126,37 @@ def guarded(prog: str, work, interrupted: str = "interrupted", where: str | None
 class _Silent:
     """What :func:`progress_bar` returns without tqdm or a terminal: a bar that draws nothing."""
 
-    def update(self, n=1):
+    def update(self, n: int = 1) -> None:
         pass
 
-    def set_postfix(self, *args, **kwargs):
+    def set_postfix(self, *args, **kwargs) -> None:
         pass
 
-    def set_postfix_str(self, *args, **kwargs):
+    def set_postfix_str(self, *args, **kwargs) -> None:
         pass
 
-    def close(self):
+    def close(self) -> None:
         pass
 
-    def __enter__(self):
+    def __enter__(self) -> _Silent:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         pass
 
 
 def progress_bar(
-    total: int, desc: str, unit: str = "step", initial: int = 0, leave: bool = True, unit_scale: bool = False, file=None
-):
+    total: int,
+    desc: str,
+    unit: str = "step",
+    initial: int = 0,
+    leave: bool = True,
+    unit_scale: bool = False,
+    file: TextIO | None = None,
+) -> _Silent:
     """One progress bar for every long run: a tqdm bar on stderr when tqdm is installed (the
-    ``progress`` extra, in ``dev``) and stderr is a terminal, otherwise one that draws nothing."""
+    ``progress`` extra, in ``dev``) and stderr is a terminal, otherwise one that draws nothing
+    (both have ``update``, ``set_postfix``, ``set_postfix_str`` and ``close``)."""
     file = sys.stderr if file is None else file
     try:
         from tqdm import tqdm
@@ -156,7 +167,7 @@ def progress_bar(
     )
 
 
-def has_bar(file=None) -> bool:
+def has_bar(file: TextIO | None = None) -> bool:
     """Whether :func:`progress_bar` would draw (tqdm installed, ``file`` a terminal)."""
     try:
         import tqdm  # noqa: F401
@@ -183,7 +194,13 @@ def pm(value: float, se: float) -> str:
     return f"{value:.{decimals}f}±{se:.{decimals}f}"
 
 
-def table(rows, header=None, align=None, markdown: bool = False, gap: int = 2) -> str:
+def table(
+    rows: Iterable[Sequence],
+    header: Sequence | None = None,
+    align: str | None = None,
+    markdown: bool = False,
+    gap: int = 2,
+) -> str:
     """One table printer: ``rows`` (sequences of cells, turned into text) under ``header``,
     columns padded to their widest cell (``align``: a string of ``l``/``r`` per column; default
     the first column left, the rest right), or a Markdown table."""
@@ -202,7 +219,7 @@ def table(rows, header=None, align=None, markdown: bool = False, gap: int = 2) -
     align = align or "l" + "r" * (n - 1)
     widths = [max(len(r[i]) for r in every) for i in range(n)]
 
-    def line(r):
+    def line(r: list[str]) -> str:
         cells = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)]
         return (" " * gap).join(cells).rstrip()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ from mixing.engine import measures
 from mixing.engine.errors import ParameterError
 from mixing.engine.mechanisms import Mechanism
 from mixing.engine.task import Task
+
+#: a progress callback: called with the work done since its last call
+Progress = Callable[[int], None]
 
 EXECUTORS = ("local", "dask")
 #: steps (trials x longest length) a block aims at: big enough that a task's overhead
@@ -39,7 +43,7 @@ ADDRESS = re.compile(r"^(tcp|tls|ws|wss|inproc|ucx)://[^\s/:]+(:\d{1,5})?$|^[A-Z
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def longest(x) -> int:
+def longest(x: int | Sequence[int] | np.ndarray) -> int:
     """The largest length of a list of lengths, or the lag count of a walk."""
     return int(max(x)) if isinstance(x, (list, tuple, np.ndarray)) else int(x)
 
@@ -61,7 +65,7 @@ class Block:
         return self.count * longest(self.x)
 
 
-def run_block(block: Block, progress=None) -> np.ndarray:
+def run_block(block: Block, progress: Progress | None = None) -> np.ndarray:
     """The per-trial rows of one block (a module-level function: Dask pickles it by name)."""
     if block.kind == "retrieval":
         return measures.per_trial_retrieval(
@@ -72,7 +76,17 @@ def run_block(block: Block, progress=None) -> np.ndarray:
     )
 
 
-def split(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, pieces=1) -> list[Block]:
+def split(
+    kind: str,
+    mech: Mechanism,
+    x: object,
+    seed: int,
+    trials: int,
+    device: str = "cpu",
+    task: Task | None = None,
+    c: float = 1.0,
+    pieces: int = 1,
+) -> list[Block]:
     """The blocks of one run: about BLOCK_STEPS each, and at least ``pieces`` (to spread one point)."""
     n = max(1, min(trials, max(pieces, math.ceil(trials * longest(x) / BLOCK_STEPS))))
     edges = np.linspace(0, trials, n + 1).round().astype(int)
@@ -81,7 +95,7 @@ def split(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, pieces=1)
     ]
 
 
-def join(blocks, arrays) -> np.ndarray:
+def join(blocks: Sequence[Block], arrays: Sequence[np.ndarray]) -> np.ndarray:
     """Per-trial rows of the whole run from its blocks' arrays (in trial order)."""
     order = sorted(range(len(blocks)), key=lambda i: blocks[i].first)
     return np.concatenate([arrays[i] for i in order], axis=0)
@@ -93,7 +107,7 @@ class LocalExecutor:
     name = "local"
     workers = 1
 
-    def run(self, blocks, progress=None):
+    def run(self, blocks: Sequence[Block], progress: Progress | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, rows)`` for every block; ``progress(steps)`` as work is done."""
         for i, b in enumerate(blocks):
             per = b.steps // max(b.count, 1)
@@ -102,7 +116,7 @@ class LocalExecutor:
     def info(self) -> dict:
         return {"executor": "local", "workers": 1}
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
@@ -187,7 +201,9 @@ class DaskExecutor:
     def live_workers(self) -> int:
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def run(self, blocks, progress=None, poll: float = 1.0):
+    def run(
+        self, blocks: Sequence[Block], progress: Progress | None = None, poll: float = 1.0
+    ) -> Iterator[tuple[int, np.ndarray]]:
         import time
 
         from distributed import wait
@@ -241,7 +257,7 @@ class DaskExecutor:
             "worker_versions": self.versions,
         }
 
-    def close(self):
+    def close(self) -> None:
         try:
             self.client.close()
         finally:
@@ -249,7 +265,7 @@ class DaskExecutor:
                 self.cluster.close()
 
 
-def make(name: str, scheduler: str | None = None, workers: int | None = None):
+def make(name: str, scheduler: str | None = None, workers: int | None = None) -> LocalExecutor | DaskExecutor:
     if name not in EXECUTORS:
         raise ParameterError(f"--executor: unknown {name!r} (choose from {', '.join(EXECUTORS)})")
     if scheduler is not None and name != "dask":
@@ -262,14 +278,24 @@ def make(name: str, scheduler: str | None = None, workers: int | None = None):
 # -- measures through an executor -----------------------------------------------------------
 
 
-def runner(executor):
+def runner(executor: LocalExecutor | DaskExecutor | None) -> Callable[..., np.ndarray] | None:
     """A ``runner`` for ``mixing.engine.measures`` (``coherence``, ``second_moment``,
     ``retrieval``, ``rows``) that spreads a run's trials over ``executor``'s workers; None
     (run in this process) for the local executor or None."""
     if executor is None or executor.name == "local":
         return None
 
-    def run(kind, mech, x, seed, trials, device="cpu", task=None, c=1.0, progress=None):
+    def run(
+        kind: str,
+        mech: Mechanism,
+        x: object,
+        seed: int,
+        trials: int,
+        device: str = "cpu",
+        task: Task | None = None,
+        c: float = 1.0,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
         blocks = split(kind, mech, x, seed, trials, device, task, c, pieces=2 * executor.workers)
         arrays = [None] * len(blocks)
         for i, rows in executor.run(blocks):
