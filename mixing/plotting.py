@@ -4,15 +4,24 @@ atomic PNG/PDF writers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from mixing.engine.files import replacing  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from mixing.engine.measures import Estimate
 
 STYLE = {
     "figure.dpi": 110,
@@ -30,19 +39,21 @@ STYLE = {
 }
 
 
-def style():
+def style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def row(panel, series, kind, x, y, stderr=0.0):
+def row(panel: str, series: str, kind: str, x: float, y: float, stderr: float = 0.0) -> dict:
     return {"panel": panel, "series": series, "kind": kind, "x": float(x), "y": float(y), "stderr": float(stderr)}
 
 
-def estimate_rows(panel, series, est, metric):
+def estimate_rows(panel: str, series: str, est: Estimate, metric: str) -> list[dict]:
     return [row(panel, series, "measured", x, m, s) for x, m, s in zip(est.x, est.mean[metric], est.stderr[metric])]
 
 
-def select(rows, panel=None, series=None, kind=None):
+def select(
+    rows: Iterable[dict], panel: str | None = None, series: str | None = None, kind: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, stderr) arrays of the rows that match, in x order."""
     sel = [
         r
@@ -55,7 +66,16 @@ def select(rows, panel=None, series=None, kind=None):
     return (np.array([r["x"] for r in sel]), np.array([r["y"] for r in sel]), np.array([r["stderr"] for r in sel]))
 
 
-def band(ax, x, y, se, color, label=None, marker="o", ls="-"):
+def band(
+    ax: Axes,
+    x: ArrayLike,
+    y: ArrayLike,
+    se: np.ndarray,
+    color: str,
+    label: str | None = None,
+    marker: str = "o",
+    ls: str = "-",
+) -> None:
     """Mean with a +-2 standard-error band (about 95%)."""
     ax.plot(x, y, ls, color=color, marker=marker, ms=3, label=label)
     if np.any(se > 0):
@@ -76,7 +96,9 @@ def on_top(curves: dict, tol: float = 0.01) -> dict:
     return out
 
 
-def interval_line(ax, rows, panel, series, color, label=None, ms=3.5):
+def interval_line(
+    ax: Axes, rows: list[dict], panel: str, series: str, color: str, label: str | None = None, ms: float = 3.5
+) -> None:
     """The ``measured`` points of (panel, series) against x as a line, with a band between its
     ``lo`` and ``hi`` rows where every point has them (a 95% interval, not +-2 s.e.)."""
     sel = [r for r in rows if r["panel"] == panel and r["series"] == series]
@@ -88,16 +110,16 @@ def interval_line(ax, rows, panel, series, color, label=None, ms=3.5):
         ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
 
 
-def theory(ax, x, y, label="theory", color="black", ls="--"):
+def theory(ax: Axes, x: ArrayLike, y: ArrayLike, label: str = "theory", color: str = "black", ls: str = "--") -> None:
     ax.plot(x, y, ls, color=color, lw=1.0, label=label)
 
 
-def finite_log(y, se):
+def finite_log(y: np.ndarray, se: np.ndarray) -> np.ndarray:
     """Mask points a log axis cannot show (non-positive or within 2 s.e. of zero)."""
     return (y > 0) & (y > 2 * se) & np.isfinite(y)
 
 
-def save_figure(fig, out: Path, name: str, formats=("png", "pdf")):
+def save_figure(fig: Figure, out: Path, name: str, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     paths = []
     for ext in formats:
         path = out / f"{name}.{ext}"
@@ -107,6 +129,6 @@ def save_figure(fig, out: Path, name: str, formats=("png", "pdf")):
     return paths
 
 
-def atomic_write(path: Path, write):
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     with replacing(path, suffix=".tmp" + path.suffix) as tmp:
         write(tmp)
