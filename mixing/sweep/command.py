@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +181,7 @@ def point_blocks(point: Point, device: str, pieces: int = 1) -> list:
     return executors.split("walk", mech, point.x, point.seed, point.trials, device, c=ext.get("c", 1.0), pieces=pieces)
 
 
-def point_rows(point: Point, per_trial: np.ndarray):
+def point_rows(point: Point, per_trial: np.ndarray) -> list[dict]:
     """The rows (results-contract columns) of a grid point from its per-trial rows."""
     ext = {**measure_defaults(point.measure), **point.measure_params}
     est = point.kind.estimate(per_trial, point.x)
@@ -201,7 +202,7 @@ def point_rows(point: Point, per_trial: np.ndarray):
     return rows
 
 
-def run_point(point: Point, device: str, progress=None):
+def run_point(point: Point, device: str, progress: Callable[[int], None] | None = None) -> list[dict]:
     """Run one grid point in this process; return its rows."""
     blocks = point_blocks(point, device)
     ex = executors.LocalExecutor()
@@ -214,7 +215,7 @@ def _label(point, given) -> str:
     return " ".join([point.mechanism, f"d={point.d}"] + extras)
 
 
-def summary(sweep: dict, store: Store, metrics=None, width: int | None = None) -> str:
+def summary(sweep: dict, store: Store, metrics: Sequence[str] | None = None, width: int | None = None) -> str:
     """A text table per metric (default: near weight, or the walk's measure) by grid point and x,
     mean ± standard error (``mixing.cli.pm``), fitted to ``mixing.cli.TABLE_WIDTH`` columns.
 
@@ -363,7 +364,7 @@ def _draw(out: Path) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     store = None
     try:

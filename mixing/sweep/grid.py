@@ -9,10 +9,13 @@ naming the option.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
+import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -54,7 +57,7 @@ def _int(name, text):
     return int(f)
 
 
-def size_estimate(points) -> tuple[float, float]:
+def size_estimate(points: Iterable[Point]) -> tuple[float, float]:
     """(random-number steps, peak bytes) a sweep would need: trials x longest length x (d for
     Householder steps) summed over points; the per-trial result rows plus the d x d matrices
     (E P_delta, and Householder value transport's path) of the largest point."""
@@ -83,7 +86,7 @@ def _int_list(name, value):
     return out
 
 
-def parse_lengths(value) -> list[int]:
+def parse_lengths(value: object) -> list[int]:
     """A comma-separated list whose items are integers (``5000``, ``1e4``), powers of two
     (``2^12``) or ranges ``2^a:2^b`` (every power of two from 2^a to 2^b)."""
     items = value if isinstance(value, list) else str(value).split(",")
@@ -140,7 +143,7 @@ def _param_items(texts) -> dict:
 MAX_CONFIG = 1 << 20
 
 
-def load_config(path) -> dict:
+def load_config(path: str | os.PathLike) -> dict:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_CONFIG + 1)
@@ -252,7 +255,7 @@ class Point:
     def kind(self) -> measures.Measure:
         return measures.BY_NAME[self.measure]
 
-    def given(self, key: str):
+    def given(self, key: str) -> object:
         """The value of a mechanism or measure parameter of this point (None when it has none)."""
         return self.params.get(key, self.measure_params.get(key))
 
@@ -374,7 +377,7 @@ def _check_size(points, force: bool) -> None:
         )
 
 
-def resolve(args) -> dict:
+def resolve(args: argparse.Namespace) -> dict:
     """Turn parsed options (and a config file) into a validated sweep description."""
     from mixing.engine.generators import ignored_parts
 
@@ -432,7 +435,7 @@ def resolve(args) -> dict:
     )
 
 
-def sequence_rows(path) -> int | None:
+def sequence_rows(path: str | os.PathLike) -> int | None:
     """The rows of a generators file of kind ``sequence`` (one generator per lag), else None."""
     from mixing.engine.generators import read
 

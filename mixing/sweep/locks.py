@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from mixing.engine.errors import ParameterError
 
 
-def take(folder: Path, what: str = "process"):
+def take(folder: Path, what: str = "process") -> IO:
     """Lock ``folder`` (created if needed); returns the open lock file (close it to release)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,7 +37,7 @@ def take(folder: Path, what: str = "process"):
 
 
 @contextlib.contextmanager
-def held(folder: Path, what: str, option: str = "--out"):
+def held(folder: Path, what: str, option: str = "--out") -> Iterator[None]:
     """Hold ``folder``'s lock (the folder created if needed) for the ``with`` block."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,14 @@ written as ``RUN_DIR/plot.png``. The sweep draws itself with ``python -m mixing.
 from __future__ import annotations
 
 import math
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: columns that are not a grid point's own parameters
 NOT_PARAMS = {"measure", "x_name", "x", "value", "stderr", "trials", "seed"}
@@ -32,7 +38,7 @@ def point_label(row: dict, params: list[str]) -> str:
     return " ".join(parts)
 
 
-def draw(rows: list[dict], metrics=None):
+def draw(rows: list[dict], metrics: Sequence[str] | None = None) -> Figure:
     """The figure of the ``rows`` of a results table (dicts as read from the CSV)."""
     import matplotlib
 
@@ -81,7 +87,9 @@ def draw(rows: list[dict], metrics=None):
     return fig
 
 
-def plot(run_dir, metrics=None, out=None) -> Path:
+def plot(
+    run_dir: str | os.PathLike, metrics: Sequence[str] | None = None, out: str | os.PathLike | None = None
+) -> Path:
     """Draw ``run_dir/results.csv`` into ``out`` (default ``run_dir/plot.png``); returns its path."""
     from mixing.engine.errors import ParameterError
     from mixing.engine.files import write_bytes
@@ -119,7 +127,7 @@ def plot(run_dir, metrics=None, out=None) -> Path:
     return target
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     from mixing.cli import Parser, guarded
@@ -138,7 +146,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
 
-    def work():
+    def work() -> int:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
         print(f"wrote {plot(args.run_dir, metrics, args.out)}")
         return 0
