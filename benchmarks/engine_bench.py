@@ -84,9 +84,11 @@ def kernel_vs_reference(L_ref: int, trials: int):
     return dict(t_ref=t_ref, ref_refl_per_s=trials * L_ref / t_ref, max_diff=float(np.abs(a - b).max()))
 
 
-def _zmax(a, b):
+def zmax(a, b, floor: float = 0.0):
+    """The largest |difference of means| / standard error over every metric and length of two
+    per-trial tables (points whose standard error is at most ``floor`` left out)."""
     se = np.sqrt(a.var(axis=0, ddof=1) / a.shape[0] + b.var(axis=0, ddof=1) / b.shape[0])
-    ok = se > 0
+    ok = se > floor
     return float(np.max(np.abs(a.mean(axis=0) - b.mean(axis=0))[ok] / se[ok]))
 
 
@@ -118,7 +120,7 @@ def against_peer(L: int, trials: int):
             engine_steps_per_s=trials * L / t_eng,
             peer_steps_per_s=trials * L / t_peer,
             ratio=t_peer / t_eng,
-            zmax=_zmax(rows, prow),
+            zmax=zmax(rows, prow),
         )
         try:
             import torch
@@ -133,7 +135,7 @@ def against_peer(L: int, trials: int):
         out[label].update(
             torch_steps_per_s=trials * L / t_torch,
             torch_ratio=t_torch / t_eng,
-            torch_zmax=_zmax(rows, trow),
+            torch_zmax=zmax(rows, trow),
             torch_threads=torch.get_num_threads(),
         )
     return out

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .results import varying_within_mechanism
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -48,12 +50,8 @@ def draw(rows: list[dict], metrics: Sequence[str] | None = None) -> Figure:
 
     metrics = list(metrics) if metrics else list(dict.fromkeys(r["measure"] for r in rows))
     cols = [c for c in rows[0] if c not in NOT_PARAMS and c != "mechanism"] if rows else []
-    # label lines by what varies within a mechanism (its swept parameters), not by the defaults
-    # results.csv also records, which differ only between mechanisms
-    by_mech: dict = {}
-    for r in rows:
-        by_mech.setdefault(r["mechanism"], []).append(r)
-    varying = [c for c in cols if any(len({r.get(c, "") for r in rs}) > 1 for rs in by_mech.values())]
+    # lines are named by what the sweep varied, not by the defaults results.csv also records
+    varying = varying_within_mechanism(rows, cols)
     ncol = min(3, len(metrics))
     nrow = math.ceil(len(metrics) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)

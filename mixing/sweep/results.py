@@ -222,6 +222,16 @@ def load(run_dir: str | os.PathLike) -> pandas.DataFrame:
     return df
 
 
+def varying_within_mechanism(rows: list[dict], columns: list[str]) -> list[str]:
+    """The ``columns`` that take more than one value among the rows of some one mechanism: what a
+    sweep varied (its swept parameters, d), not the defaults results.csv records beside them,
+    which differ only between mechanisms."""
+    by_mech: dict = {}
+    for r in rows:
+        by_mech.setdefault(r["mechanism"], []).append(r)
+    return [c for c in columns if any(len({r.get(c, "") for r in rs}) > 1 for rs in by_mech.values())]
+
+
 def load_dataset(run_dir: str | os.PathLike) -> xarray.Dataset:
     """A sweep's results as an ``xarray.Dataset`` (xarray: ``pip install -e ".[results]"``):
     ``value`` and ``stderr`` over the dimensions ``measure`` and ``x``, ``mechanism``, and every
@@ -237,14 +247,9 @@ def load_dataset(run_dir: str | os.PathLike) -> xarray.Dataset:
     if not {"measure", "x", "value", "stderr"} <= set(df.columns):
         raise ParameterError(f"{run_dir}: not a sweep's results.csv (load() reads a mixing.lm study as a table)")
     grid = [c for c in df.columns if c not in ("measure", "x_name", "x", "value", "stderr")]
-    # a dimension per column that varies within a mechanism (its swept parameters, d), and the
-    # mechanism itself; a parameter fixed for each mechanism (a default) is not one
-    by_mech = df.groupby("mechanism", dropna=False)
-    varying = [
-        c
-        for c in grid
-        if c == "mechanism" and df[c].nunique() > 1 or c != "mechanism" and (by_mech[c].nunique(dropna=False) > 1).any()
-    ]
+    # a dimension per column that varies within a mechanism, and the mechanism itself
+    swept = varying_within_mechanism(read_csv(Path(run_dir) / "results.csv"), [c for c in grid if c != "mechanism"])
+    varying = (["mechanism"] if df["mechanism"].nunique() > 1 else []) + swept
     constant = {c: df[c].iloc[0] for c in grid if df[c].nunique(dropna=False) == 1 and len(df)}
     table = df.copy()
     for c in varying:  # a parameter a mechanism does not have: its own label, not a NaN index
