@@ -58,6 +58,9 @@ def test_retrieval_sweep_writes_results_contract(tmp_path):
     assert len(rows) == 6 * 4 * 4
     assert {r["measure"] for r in rows} == {"near_weight", "far_mass", "retention", "far_residual"}
     assert {r["beta"] for r in rows if r["mechanism"] == "so2"} == {""}
+    # every resolved parameter is a column, defaults included: so2's law and spread, the task's window
+    so2 = [r for r in rows if r["mechanism"] == "so2"]
+    assert {(r["law"], r["sigma"], r["window"], r["B"]) for r in so2} == {("gaussian", "0.5", "64", "4.0")}
     man = json.loads((out / "manifest.json").read_text())
     assert all(p["status"] == "done" for p in man["grid"]) and len(man["grid"]) == 6
     for key in ("argv", "versions", "git_commit", "device", "start", "end", "seed"):
