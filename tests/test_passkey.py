@@ -94,3 +94,57 @@ def test_a_quick_study_with_passkeys_reports_retrieval(tmp_path):
     assert (out / "models" / "rope" / "seed0" / "passkey.npz").exists()
     text = verdict_table(out)
     assert "Passkey retrieval" in text and "key 0.5 T back" in text and "key 8 T back" in text
+    assert "Routes to the key" in text and "mass on the letter to copy, 0.125 T" in text
+    assert (out / "models" / "rope" / "seed0" / "routes.npz").exists()
+
+
+def test_plant_keeps_pairs_within_the_largest_distance_asked():
+    batch = np.random.default_rng(4).integers(32, 127, size=(300, 65))
+    out, _ = pk.plant(batch, 1.0, seed=1, step=2, max_distance=12)
+    dist = [b - a for a, b, *_ in map(_pairs, out)]
+    assert min(dist) >= pk.VALUE + 2 and max(dist) == 12  # 300 draws from 8..12 reach the top
+    from mixing.engine.errors import ParameterError
+    from mixing.lm.train import TrainConfig
+
+    assert "passkey_max" not in TrainConfig(context=64, passkey=0.5).to_dict()  # older runs compare equal
+    assert TrainConfig(context=64, passkey=0.5, passkey_max=16).validate().to_dict()["passkey_max"] == 16
+    for bad in (4, 57):
+        with pytest.raises(ParameterError, match="--passkey-max"):
+            TrainConfig(context=64, passkey=0.5, passkey_max=bad).validate()
+
+
+class _Rows:
+    """An attention layer's recorded rows, as ``Attention`` leaves them under a rows probe."""
+
+    def __init__(self, rows, bias=None, mechanism="path-forget"):
+        self.probe_out = {"rows": rows, "bias_rows": bias}
+        self.cfg = type("C", (), {"mechanism": mechanism})()
+
+
+def test_route_stats_read_the_span_the_letter_to_copy_and_the_gate():
+    n, key, prefix = 20, 5, 40
+    copy = torch.zeros(1, 2, pk.VALUE, prefix, dtype=torch.float64)
+    for j in range(pk.VALUE):
+        copy[0, 0, j, key + 1 + j] = 1.0  # head 0: an induction head, on the letter to copy
+        copy[0, 1, j, key + j] = 1.0  # head 1: on the span, one byte early
+    bias = torch.zeros(1, 2, pk.VALUE, prefix)
+    bias[0, :, 0, key] = torch.tensor([-3.0, -7.0])
+    got = pk._route_stats(_Rows(copy, bias), key)
+    assert np.allclose(got["span"], [[1.0, 1.0]]) and np.allclose(got["target"], [[1.0, 0.0]])
+    assert np.allclose(got["gate"], [[-3.0, -7.0]])
+    assert np.isnan(pk._route_stats(_Rows(copy, bias, "alibi"), key)["gate"]).all()  # a slope, not a gate
+    assert np.isnan(pk._route_stats(_Rows(copy, None, "rope"), key)["gate"]).all()
+    assert n > key  # the key lies inside the prefix
+
+
+def test_routes_of_a_trained_model_are_masses_and_gates_where_a_gate_is():
+    from mixing.lm.model import LM, Config
+
+    w = np.random.default_rng(5).integers(32, 127, size=(6, 200))
+    for mech, gated in (("path-forget", True), ("so2-random", False)):
+        model = LM(Config(mechanism=mech, layers=2, width=32, heads=2, scale="abs=0.3" if not gated else "", seed=0))
+        r = pk.routes(model, w, 32, (0.25, 2))
+        assert r["span"].shape == (2, 6, 2, 2)
+        assert np.all((r["target"] >= 0) & (r["target"] <= r["span"] + 1e-12) & (r["span"] <= 1 + 1e-12))
+        assert np.isfinite(r["gate"]).all() == gated and (not gated or np.all(r["gate"] <= 0))
+        assert all(a.probe is None for a in model.attentions())  # the probes are taken off

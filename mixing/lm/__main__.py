@@ -74,6 +74,14 @@ def _train_args(ap, steps=2000):
         help="plant a key-value passkey in a fraction Q of the training windows; run also tests "
         "retrieval with the key 0.5T-16T back (mixing.lm.passkey; default 0: none)",
     )
+    ap.add_argument(
+        "--passkey-max",
+        type=_positive_int,
+        default=0,
+        metavar="BYTES",
+        help="the largest distance of a planted pair in training, in bytes (default: as far as the "
+        "context allows, T - 8)",
+    )
 
 
 def _train_config(args):
@@ -90,6 +98,7 @@ def _train_config(args):
         warmup=min(100, max(1, args.steps // 20)),
         checkpoint_every=max(1, min(250, args.steps // 4)),
         passkey=args.passkey,
+        passkey_max=args.passkey_max,
     )
 
 
@@ -362,6 +371,7 @@ def cmd_run(args, argv):
     else:
         study.train.device = args.device
         study.train.passkey = args.passkey
+        study.train.passkey_max = args.passkey_max
     if args.mechanisms is not None:
         study.mechanisms = tuple(m for m in args.mechanisms.split(",") if m.strip())
     if args.seeds:

@@ -235,7 +235,7 @@ class Attention(nn.Module):
         if m in FORGET:
             self.gate = nn.Linear(C, H)
         self.fast = False  # evaluation: fused attention (``_fused``) where no statistics are recorded
-        self.probe = None  # set to {"window": W} to record attention statistics
+        self.probe = None  # {"window": W}: record attention statistics; {"rows": index}: those attention rows
         self.probe_out = None
 
     # -- the pieces of the mechanism, each [B, H, T, ...] ----------------------------------
@@ -299,7 +299,13 @@ class Attention(nn.Module):
             o = tr.rotate(a @ tr.rotate(v, -Phi), Phi)
         else:
             o = a @ v
-        if self.probe is not None:
+        if self.probe is not None and "rows" in self.probe:  # attention rows of some queries, for a diagnosis
+            rows = self.probe["rows"]
+            self.probe_out = {
+                "rows": a[:, :, rows, :].detach(),
+                "bias_rows": None if bias is None else bias.expand_as(s)[:, :, rows, :].detach(),
+            }
+        elif self.probe is not None:
             self.probe_out = _attention_stats(
                 a, content, bias, causal, self.probe["window"], self.probe.get("B"), self.probe.get("profile", False)
             )

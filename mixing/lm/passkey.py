@@ -8,7 +8,8 @@ a task whose answer lies far back. This one is a key-value passkey:
   position ``distance`` bytes later. The letters after the second marker can only be
   predicted by copying them from the first; the rest of the window is the text.
 - **Training** (``TrainConfig.passkey = q``): each training window carries one pair with
-  probability q, at a distance uniform in ``[VALUE + 2, T - VALUE - 2]`` (inside the context),
+  probability q, at a distance uniform in ``[VALUE + 2, T - VALUE - 2]`` (inside the context;
+  ``TrainConfig.passkey_max`` lowers the top),
   drawn from the model seed and the step, so that a resumed run sees the same windows. The
   loss is the usual next-byte loss over the whole window plus, as a copy term of weight 1,
   the mean loss on the queried value's letters (without it these small models do not learn
@@ -51,14 +52,22 @@ def _pair(window: np.ndarray, key: int, query: int, value: np.ndarray) -> None:
         window[pos + 1 : pos + 1 + VALUE] = value
 
 
-def plant(batch: np.ndarray, rate: float, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+def distances(context: int) -> tuple[int, int]:
+    """The smallest and largest distance of a pair planted in a training window of ``context``."""
+    return VALUE + 2, context - VALUE - 2
+
+
+def plant(batch: np.ndarray, rate: float, seed: int, step: int, max_distance: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A copy of the training ``batch`` [B, T + 1] with a pair in each window with probability
-    ``rate`` (deterministic in seed and step), and the mask [B, T] of the positions whose next
-    byte is a letter of a queried value (where the loss's copy term applies)."""
+    ``rate`` (deterministic in seed and step), at a distance uniform from the smallest to
+    ``max_distance`` (0: the largest the window allows), and the mask [B, T] of the positions
+    whose next byte is a letter of a queried value (where the loss's copy term applies)."""
     out = batch.copy()
     n = out.shape[1] - 1  # positions the model sees
     mask = np.zeros((out.shape[0], n), dtype=bool)
-    lo, hi = VALUE + 2, n - VALUE - 2
+    lo, hi = distances(n)
+    if max_distance:
+        hi = min(hi, int(max_distance))
     if rate <= 0 or hi < lo:
         return out, mask  # no pairs, or a context too short for one
     rng = np.random.default_rng([int(seed), int(step), 0x9A55])
@@ -113,3 +122,58 @@ def accuracy(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str
             acc.append(np.concatenate(a))
             bits.append(np.concatenate(b))
     return {"ks": np.asarray(ks, dtype=np.float64), "acc": np.stack(acc), "bits": np.stack(bits)}
+
+
+def routes(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str = "cpu") -> dict:
+    """Where the heads look when a value is queried, per distance multiple k, held-out window,
+    layer and head, each a mean over the queried positions (the second marker and the value's
+    letters but the last: the positions that predict the letters):
+
+    - ``span``: the attention mass on the first copy (its marker and letters);
+    - ``target``: the mass on the letter to copy, one past the first occurrence of the query's
+      own byte (where an induction head looks);
+    - ``gate``: for heads with a forget gate, the gate's log factor ``G_query - G_key`` over the
+      distance (NaN for other heads).
+
+    The same prefixes as :func:`accuracy`. ``uniform`` [K] is the mass a head spreading its
+    weight evenly over the causal prefix would give the span."""
+    import torch
+
+    model.eval()
+    atts = model.attentions()
+    out = {"span": [], "target": [], "gate": []}
+    uniform = []
+    try:
+        with torch.no_grad():
+            for k in ks:
+                win, query = query_windows(windows, context, k)
+                key = query - int(round(k * context))
+                rows = torch.arange(query, query + VALUE)
+                for att in atts:
+                    att.probe = {"rows": rows}
+                got = {name: [] for name in out}
+                for part in torch.from_numpy(win).split(8):
+                    model(part[:, : query + VALUE].to(device).long())
+                    per = [_route_stats(a, key) for a in atts]
+                    for name in out:
+                        got[name].append(np.stack([p[name] for p in per], 1))  # [n, layers, H]
+                for name in out:
+                    out[name].append(np.concatenate(got[name]))
+                uniform.append(float(np.mean((VALUE + 1) / np.arange(query + 1, query + VALUE + 1))))
+    finally:
+        for att in atts:
+            att.probe, att.probe_out = None, None
+    arrays = {name: np.stack(v) for name, v in out.items()}
+    return {"ks": np.asarray(ks, dtype=np.float64), **arrays, "uniform": np.array(uniform)}
+
+
+def _route_stats(att, key: int) -> dict:
+    """Of one attention layer's recorded rows [n, H, VALUE, prefix]: the span and target masses
+    and the gate's log factor at ``key`` (see :func:`routes`), each [n, H]."""
+    r = att.probe_out["rows"].double()
+    span = r[..., key : key + VALUE + 1].sum(-1).mean(-1)
+    target = r[..., key + 1 : key + 1 + VALUE].diagonal(dim1=-2, dim2=-1).mean(-1)
+    b = att.probe_out["bias_rows"]
+    gated = b is not None and att.cfg.mechanism != "alibi"
+    gate = b[:, :, 0, key].double() if gated else span.new_full(span.shape, float("nan"))
+    return {"span": span.cpu().numpy(), "target": target.cpu().numpy(), "gate": gate.cpu().numpy()}

@@ -620,6 +620,99 @@ def passkey_table(st: Study) -> str:
     return "\n".join(lines)
 
 
+#: the distances (multiples of T) at which :func:`routes_table` looks for the copy's route:
+#: well inside every mixing window, half the context, and beyond it
+ROUTE_KS = (0.125, 0.5, 2.0)
+
+
+def load_routes(st: Study, corpus=None, progress=None) -> dict:
+    """Per mechanism with a passkey test: the passkey accuracy and the attention routes
+    (:func:`mixing.lm.passkey.routes`) at ``ROUTE_KS`` of every seed, each [seeds, K, windows, ...],
+    from ``routes.npz`` in each model folder (computed from its weights when missing or made with
+    other distances or windows)."""
+    from . import data as data_mod
+    from . import passkey as passkey_mod
+    from .store import atomic_npz, folder_name
+    from .train import load_model
+
+    out, win = {}, None
+    length = int(st.manifest["length"])
+    fits = [k for k in ROUTE_KS if round(k * st.context) + st.context + 2 * (passkey_mod.VALUE + 1) <= length]
+    ks = np.asarray(fits, dtype=np.float64)
+    for lab in load_passkey(st):
+        got = []
+        for seed in range(st.bits[lab].seeds):
+            folder = st.folder / "models" / folder_name(lab) / f"seed{seed}"
+            cache = folder / "routes.npz"
+            if cache.exists():
+                with np.load(cache, allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+                if np.array_equal(arrays["ks"], ks) and arrays["acc"].shape[1] == int(st.manifest.get("windows", -1)):
+                    got.append(arrays)
+                    continue
+            if not (folder / "model.pt").exists():
+                continue
+            if win is None:
+                corpus = corpus if corpus is not None else data_mod.load()
+                win, _ = data_mod.file_windows(corpus, "test", length, int(st.manifest["windows"]))
+            model = load_model(folder)
+            arrays = {
+                **passkey_mod.routes(model, win, st.context, ks),
+                "acc": passkey_mod.accuracy(model, win, st.context, ks)["acc"],
+            }
+            atomic_npz(cache, arrays)
+            got.append(arrays)
+            if progress:
+                progress(f"routes: {lab} seed {seed}")
+        if got:
+            out[lab] = {k: np.stack([g[k] for g in got]) for k in ("acc", "span", "target", "gate")}
+    return out
+
+
+def routes_table(st: Study, corpus=None) -> str:
+    """Why a model copies or not: per mechanism and distance (``ROUTE_KS``), the passkey
+    accuracy; the attention mass on the letter to copy of the head with the most of it at the
+    shortest distance (per seed: the induction head if one formed), 95% over seeds and windows;
+    and, for gated heads, the log factor of the most open gate over the distance (mean over
+    windows, the largest head of each seed; mean and range over seeds)."""
+    from .passkey import CHANCE
+
+    got = load_routes(st, corpus)
+    if not got:
+        return ""
+    kk = [f"{k:g} T" for k in ROUTE_KS][: next(iter(got.values()))["acc"].shape[1]]
+    lines = [
+        "| mechanism | "
+        + " | ".join(f"accuracy {k}" for k in kk)
+        + " | "
+        + " | ".join(f"mass on the letter to copy, {k}" for k in kk)
+        + " | most open gate, log factor ("
+        + ", ".join(kk)
+        + ") |",
+        "|---|" + "---|" * (2 * len(kk) + 1),
+    ]
+    for lab, r in got.items():
+        S, K = r["acc"].shape[:2]
+        acc = [
+            _cell(
+                iv := crossed([r["acc"][:, j]]).within(0.0, 1.0),
+                classify(iv, CHANCE, above="retrieves", below="below chance", unresolved="chance"),
+            )
+            for j in range(K)
+        ]
+        flat = r["target"].reshape(S, K, r["target"].shape[2], -1)  # [S, K, N, layers * H]
+        head = flat[:, 0].mean(1).argmax(-1)  # per seed, the head with most target mass at the shortest k
+        target = [_cell(crossed([flat[np.arange(S), j, :, head]]).within(0.0, 1.0)) for j in range(K)]
+        g = r["gate"].reshape(S, K, r["gate"].shape[2], -1)
+        if np.isfinite(g).any():
+            most = np.nanmax(np.nanmean(g, axis=2), axis=-1)  # [S, K]
+            gate = ", ".join(f"{m.mean():.1f} [{m.min():.1f}, {m.max():.1f}]" for m in most.T)
+        else:
+            gate = "(no gate)"
+        lines.append(f"| {lab} | " + " | ".join(acc + target) + f" | {gate} |")
+    return "\n".join(lines)
+
+
 def verdict_table(folder) -> str:
     """The whole report of a study folder (Markdown)."""
     st = folder if isinstance(folder, Study) else Study(Path(folder))
@@ -652,6 +745,18 @@ def verdict_table(folder) -> str:
             "",
             keys,
         ]
+        routes = routes_table(st)
+        if routes:
+            parts += [
+                "",
+                "Routes to the key (mixing.lm.passkey.routes): accuracy and the attention mass on the letter "
+                "to copy (one past the first occurrence of the query's byte) of each seed's head with the most "
+                "of it at the shortest distance, 95% over seeds and windows; for gated heads, the log factor "
+                "G_query - G_key of the most open gate (mean [range] over seeds). A model whose accuracy is at "
+                "chance at 0.125 T, inside every window, never learned to copy:",
+                "",
+                routes,
+            ]
     bounds = bound_rows(st)
     if bounds:
         parts += ["", "| bound | cases | what it says |", "|---|---|---|"]

@@ -47,13 +47,15 @@ class TrainConfig:
     val_windows: int = 64
     device: str = "cpu"
     passkey: float = 0.0  # fraction of training windows with a planted passkey (mixing.lm.passkey)
+    passkey_max: int = 0  # the largest distance of a planted pair in bytes (0: as far as the context allows)
 
     def to_dict(self) -> dict:
-        """The settings as stored in checkpoints and manifests (``passkey`` only when used, so
-        that runs from before it compare equal)."""
+        """The settings as stored in checkpoints and manifests (``passkey`` and ``passkey_max``
+        only when used, so that runs from before them compare equal)."""
         out = asdict(self)
-        if not out["passkey"]:
-            out.pop("passkey")
+        for key in ("passkey", "passkey_max"):
+            if not out[key]:
+                out.pop(key)
         return out
 
     def validate(self) -> TrainConfig:
@@ -69,6 +71,12 @@ class TrainConfig:
             raise ParameterError(f"--warmup: must be >= 0 (got {self.warmup})")
         if not (isinstance(self.passkey, (int, float)) and 0 <= self.passkey <= 1):
             raise ParameterError(f"--passkey: must be a fraction in [0, 1] (got {self.passkey!r})")
+        lo, hi = passkey.distances(self.context)
+        if self.passkey_max and not (isinstance(self.passkey_max, int) and lo <= self.passkey_max <= hi):
+            raise ParameterError(
+                f"--passkey-max: must be a distance in bytes from {lo} to {hi} at context {self.context} "
+                f"(got {self.passkey_max!r})"
+            )
         check_device(self.device)
         return self
 
@@ -274,7 +282,7 @@ def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> di
         xb = data_mod.batch(corpus.train, tc.batch, tc.context, cfg.seed, step)
         copy = None
         if tc.passkey:
-            xb, copy = passkey.plant(xb, tc.passkey, cfg.seed, step)
+            xb, copy = passkey.plant(xb, tc.passkey, cfg.seed, step, tc.passkey_max)
         x = torch.from_numpy(xb).to(tc.device)
         bits = loss_bits(model, x)
         lm_loss = loss = bits.mean()
