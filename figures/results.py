@@ -511,6 +511,38 @@ def contexts(data: Path):
     )
 
 
+def scale(data: Path):
+    from mixing.lm import forecast as fo
+    from mixing.lm.report import Study
+    from mixing.lm.scale import compare
+    from mixing.lm.scale import table as scale_table
+
+    small, large = data / "lm-ctx128", data / "lm-default"
+    if not ((small / "results.csv").exists() and (large / "results.csv").exists()):
+        return "(the default-size study figures/output/lm-default is not finished)"
+    st = Study(large)
+    man = st.manifest
+    planned = len(man.get("mechanisms", [])) * len(man.get("seeds", []))
+    done = sum(b.seeds for b in st.bits.values())
+    rows = compare(small, large)
+    put = [r["mechanism"] for r in rows if r["verdict"] == "stays put"]
+    moved = [r["mechanism"] for r in rows if r["verdict"] == "moves"]
+    return (
+        "The default model size of `mixing.lm` trained at T = 128 for a subset of the mechanisms, against the same "
+        "mechanisms at the small size and the same T (`figures/output/lm-ctx128`), scored on the same test "
+        f"windows. Models finished: {done} of {planned}. L_stop, as a multiple of T, stays put for "
+        f"{len(put)} of {len(rows)} mechanisms ({', '.join(put) or 'none'})"
+        + (f" and moves for {', '.join(moved)}" if moved else "")
+        + ". `python -m mixing.lm scale figures/output/lm-ctx128 figures/output/lm-default`.\n\n"
+        + st.regime()
+        + "\n\n"
+        + scale_table(small, large)
+        + "\n\nThe forecast of section `forecast` on the larger models (from their first 2T bytes; "
+        "`python -m mixing.lm forecast --study figures/output/lm-default --engine`):\n\n"
+        + fo.table(fo.study_rows(large, engine=True))
+    )
+
+
 SECTIONS = (
     ("coherence", "coherence (B1)", coherence),
     ("score-gap", "score-gap (B3)", score_gap),
@@ -543,6 +575,7 @@ def render(data: Path = DATA) -> str:
         "## forecast (F1: where a trained model stops, from lengths up to 2T)\n\n" + forecast(Fig(data, "forecast"))
     )
     parts.append("## contexts (C3, C4 across training contexts)\n\n" + contexts(data))
+    parts.append("## scale (does L_stop stay put as the model grows?)\n\n" + scale(data))
     parts.append("## passkey (C6: retrieval beyond the training context)\n\n" + passkey(data))
     return "\n\n".join(p.rstrip() for p in parts) + "\n"
 

@@ -215,3 +215,37 @@ def test_c3_verdicts_on_known_windows():
     assert rows["so2-learned"]["verdict"] == "contradicted"
     assert rows["so2-learned"]["ratio"][0] == pytest.approx(2.0)
     assert rows["rope"]["verdict"] == "no finite window"
+
+
+def _sized(curves, context=8, starts=None, seed=0):
+    """A Study stand-in of synthetic excess curves (label -> curve), stopping by the report's rule."""
+    from mixing.lm.report import Study
+
+    st = Study.__new__(Study)
+    st.bits = {lab: _bits(c, context=context, seed=seed + i) for i, (lab, c) in enumerate(curves.items())}
+    if starts is not None:
+        for b in st.bits.values():
+            b.starts = starts
+    st.labels, st.context, st.manifest = list(curves), context, {}
+    st.ks = next(iter(st.bits.values())).multiples()
+    st.stop = lambda lab: stop_length(st.bits[lab])
+    return st
+
+
+def test_scale_compares_stopping_lengths_and_excess_on_the_same_windows():
+    from mixing.engine.errors import ParameterError
+    from mixing.lm.scale import compare
+
+    slow, fast = [0.0, 0.01, 0.03, 0.07, 0.2], [0.0, 0.06, 0.12, 0.25, 0.5]
+    small = _sized({"same": slow, "worse": slow})
+    large = _sized({"same": slow, "worse": fast}, seed=10)
+    rows = {r["mechanism"]: r for r in compare(small, large)}
+    assert rows["same"]["verdict"] == "stays put" and rows["same"]["stop"] == ("16x", "16x")
+    assert all(w == "not resolved" for w in rows["same"]["words"])  # the same curve, other noise
+    assert rows["worse"]["verdict"] == "moves" and rows["worse"]["stop"] == ("16x", "4x")
+    assert rows["worse"]["words"][0] == "not resolved" and rows["worse"]["words"][1:] == ["larger degrades more"] * 4
+    assert rows["worse"]["diff"][4].value == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(ParameterError, match="other contexts"):
+        compare(small, _sized({"same": slow}, context=16))
+    with pytest.raises(ParameterError, match="other test windows"):
+        compare(small, _sized({"same": slow}, starts=np.arange(64) + 1))

@@ -7,6 +7,7 @@
   report  the E1-E4 verdict table of a finished run (Markdown)
   forecast  far mass and the stopping length forecast from lengths up to 2T
   contexts  C3 and C4 across studies trained at different contexts (Markdown)
+  scale     the stopping length of the same mechanisms at two model sizes (Markdown)
 
 Data: byte-level text, by default the source of this Python's standard library, split by
 file into train/val/test; --corpus PATH for a text file or a directory of text files.
@@ -289,6 +290,18 @@ def parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("dirs", nargs="+", metavar="DIR", help="study folders (holding results.csv), one per context")
+
+    z = sub.add_parser(
+        "scale",
+        help="the stopping length of the same mechanisms at two model sizes",
+        description="Two studies of the same mechanisms at one training context and two model sizes, "
+        "scored on the same test windows: each size's L_stop and crossing, and the excess of the larger "
+        "model minus the smaller at each multiple, 95% over seeds and windows (mixing.lm.scale).",
+        epilog=_examples("python -m mixing.lm scale figures/output/lm-ctx128 figures/output/lm-default"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    z.add_argument("small", metavar="SMALL", help="the study of the smaller models (a folder holding results.csv)")
+    z.add_argument("large", metavar="LARGE", help="the study of the larger models")
     return ap
 
 
@@ -702,6 +715,13 @@ def cmd_contexts(args, argv):
     return 0
 
 
+def cmd_scale(args, argv):
+    from .scale import table
+
+    print(table(args.small, args.large))
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "train": cmd_train,
@@ -710,6 +730,7 @@ COMMANDS = {
     "report": cmd_report,
     "forecast": cmd_forecast,
     "contexts": cmd_contexts,
+    "scale": cmd_scale,
 }
 
 if __name__ == "__main__":
