@@ -12,6 +12,15 @@ generators file (``export``), studies over mechanisms and seeds in worker proces
 (``report``, on ``mixing.engine.stats``). Command line: ``python -m mixing.lm``.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
 MECHANISM_HELP = """mechanisms (options follow the name after ':', e.g. so2-learned:abs=0:base=500):
   nope                 no position information
   rope[:base=B]        RoPE, theta_m = B^(-2m/d), default base 10000
@@ -31,7 +40,7 @@ gates (G): fox adds sum log f unscaled (FoX, the default); fla divides it by sqr
   with the scores, as fla's PaTH-FoX does"""
 
 
-def load(checkpoint, device: str = "cpu"):
+def load(checkpoint: str | Path, device: str = "cpu") -> torch.nn.Module:
     """The trained model of a run folder as a ``torch.nn.Module`` in eval mode.
 
     ``model(tokens)`` takes a LongTensor of bytes ``[batch, length]`` and returns logits

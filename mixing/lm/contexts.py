@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def _w_text(ws: list[float]) -> str:
     return f"{np.median(fin):.0f} [{min(fin):.0f}, {max(fin):.0f}]"
 
 
-def studies(folders) -> list[Study]:
+def studies(folders: Iterable[str | Path | Study]) -> list[Study]:
     """The studies of ``folders``, in increasing training context (one study per context)."""
     sts = [f if isinstance(f, Study) else Study(Path(f)) for f in folders]
     sts.sort(key=lambda s: s.context)
@@ -60,7 +61,7 @@ def studies(folders) -> list[Study]:
     return sts
 
 
-def c3_rows(folders) -> list[dict]:
+def c3_rows(folders: Iterable[str | Path | Study]) -> list[dict]:
     """One row per mechanism trained at two or more contexts: the smallest against the largest
     of them."""
     sts = studies(folders)
@@ -95,7 +96,7 @@ def c3_rows(folders) -> list[dict]:
     return rows
 
 
-def c4_rows(folders) -> list[dict]:
+def c4_rows(folders: Iterable[str | Path | Study]) -> list[dict]:
     """One row per (mechanism, context) whose every model's window lies inside the context."""
     rows = []
     for st in studies(folders):
@@ -120,7 +121,7 @@ def c4_rows(folders) -> list[dict]:
     return rows
 
 
-def table(folders) -> str:
+def table(folders: Iterable[str | Path | Study]) -> str:
     """The C3 and C4 tables (Markdown)."""
     sts = studies(folders)
     Ts = [s.context for s in sts]

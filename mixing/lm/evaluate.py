@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ def multiples(length: int, context: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def fused(model: LM):
+def fused(model: LM) -> Iterator[LM]:
     """Evaluate with fused attention (the same numbers to rounding, far less memory and time)."""
     old = [a.fast for a in model.attentions()]
     for a in model.attentions():
@@ -69,7 +70,9 @@ def fused(model: LM):
 
 
 @torch.no_grad()
-def position_bits(model: LM, windows: np.ndarray, device: str = "cpu", progress=None) -> np.ndarray:
+def position_bits(
+    model: LM, windows: np.ndarray, device: str = "cpu", progress: Callable[[str], None] | None = None
+) -> np.ndarray:
     """Next-byte loss in bits at every position with full causal context, [N, L]."""
     model.eval()
     out = []
@@ -103,7 +106,7 @@ def sliding_bits(
     stride: int | None = None,
     device: str = "cpu",
     batch: int = 256,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Next-byte loss in bits at every position, each byte scored by a window of ``context``
     bytes ending at it (see ``sliding_starts``; default stride T/4), [N, L]."""
@@ -155,7 +158,7 @@ def _probe(model: LM, windows: np.ndarray, W: int, B=None, device: str = "cpu"):
 @torch.no_grad()
 def evaluate(
     model: LM,
-    corpus,
+    corpus: data_mod.Corpus,
     length: int,
     context: int,
     windows: int = 64,
@@ -164,7 +167,7 @@ def evaluate(
     stride: int | None = None,
     seed: int = 0,
     device: str = "cpu",
-    progress=None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows ``{eval_length, metric, layer, head, x, value, stderr}`` and the arrays of the loss:
     ``edges`` [buckets, 2], ``full`` and ``sliding`` [windows, buckets] (mean bits per bucket),
@@ -185,7 +188,9 @@ def evaluate(
     }
     rows = []
 
-    def add(metric, values, layer="", head="", x="", L=length):
+    def add(
+        metric: str, values: np.ndarray, layer: int | str = "", head: int | str = "", x: object = "", L: int = length
+    ) -> None:
         m, s = mean_se(values, one=0.0, finite_only=False)
         rows.append({"eval_length": L, "metric": metric, "layer": layer, "head": head, "x": x, "value": m, "stderr": s})
 
@@ -218,7 +223,7 @@ def evaluate(
 
 
 @torch.no_grad()
-def generators(model: LM, tokens: torch.Tensor, layer: int, chunk: int = 8):
+def generators(model: LM, tokens: torch.Tensor, layer: int, chunk: int = 8) -> tuple[str | None, object]:
     """The generators of one layer along token windows [N, T]: ``("so2", phi [N, H, T, d/2])``,
     ``("householder", (w [N, H, T, d], beta [N, H, T]))``, ``("rope", theta)`` or ``(None, None)``."""
     att = model.attentions()[layer]
@@ -241,7 +246,7 @@ def generators(model: LM, tokens: torch.Tensor, layer: int, chunk: int = 8):
 
 
 @torch.no_grad()
-def coherence(model: LM, corpus, max_lag: int, windows: int = 64) -> list[dict]:
+def coherence(model: LM, corpus: data_mod.Corpus, max_lag: int, windows: int = 64) -> list[dict]:
     """Rows of ``coherence`` (x = lag; mean and s.e. over ``windows`` held-out windows, each
     measured from its first position) and ``window`` (W(0.1)) per layer and head; for SO(2)
     tables also the i.i.d.-token prediction ``coherence_iid`` / ``window_iid``: bytes drawn

@@ -27,7 +27,13 @@ BETA_FLOOR = 1e-12
 
 
 def export(
-    model: LM, corpus, layer: int, head: int, path: str | Path, length: int = 4096, train_length: int = -1
+    model: LM,
+    corpus: data_mod.Corpus,
+    layer: int,
+    head: int,
+    path: str | Path,
+    length: int = 4096,
+    train_length: int = -1,
 ) -> dict:
     """Write the generators of ``(layer, head)`` along the first ``length`` bytes of the test split."""
     cfg = model.cfg

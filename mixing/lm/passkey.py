@@ -25,7 +25,16 @@ a task whose answer lies far back. This one is a key-value passkey:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from .data import Corpus
+    from .model import LM, Attention
 
 #: the marker byte (the stdlib corpus has no byte 0x01; :func:`check_corpus` refuses one that has)
 MARK = 1
@@ -36,7 +45,7 @@ DISTANCES = (0.5, 2, 4, 8, 16)
 CHANCE = 1 / 26
 
 
-def check_corpus(corpus) -> None:
+def check_corpus(corpus: Corpus) -> None:
     from mixing.engine.errors import ParameterError
 
     for name in ("train", "val", "test"):
@@ -101,7 +110,9 @@ def query_windows(windows: np.ndarray, context: int, k: float, seed: int = 0) ->
     return out, query
 
 
-def accuracy(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str = "cpu") -> dict:
+def accuracy(
+    model: torch.nn.Module, windows: np.ndarray, context: int, ks: Sequence[float] = DISTANCES, device: str = "cpu"
+) -> dict:
     """Per distance multiple k: the accuracy [N] and bits [N] on the value letters of each held-out
     window (full causal context, teacher-forced)."""
     import torch
@@ -124,7 +135,7 @@ def accuracy(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str
     return {"ks": np.asarray(ks, dtype=np.float64), "acc": np.stack(acc), "bits": np.stack(bits)}
 
 
-def routes(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str = "cpu") -> dict:
+def routes(model: LM, windows: np.ndarray, context: int, ks: Sequence[float] = DISTANCES, device: str = "cpu") -> dict:
     """Where the heads look when a value is queried, per distance multiple k, held-out window,
     layer and head, each a mean over the queried positions (the second marker and the value's
     letters but the last: the positions that predict the letters):
@@ -167,7 +178,7 @@ def routes(model, windows: np.ndarray, context: int, ks=DISTANCES, device: str =
     return {"ks": np.asarray(ks, dtype=np.float64), **arrays, "uniform": np.array(uniform)}
 
 
-def _route_stats(att, key: int) -> dict:
+def _route_stats(att: Attention, key: int) -> dict:
     """Of one attention layer's recorded rows [n, H, VALUE, prefix]: the span and target masses
     and the gate's log factor at ``key`` (see :func:`routes`), each [n, H]."""
     r = att.probe_out["rows"].double()

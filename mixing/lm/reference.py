@@ -21,7 +21,7 @@ from . import transport as tr
 from .model import FORGET, HOUSEHOLDER, NEGLIGIBLE, SO2, Attention
 
 
-def generator_matrices(att: Attention, x, tokens):
+def generator_matrices(att: Attention, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """``G_t`` as [B, H, T, d, d] float64 matrices."""
     B, T, _ = x.shape
     H, dh = att.cfg.heads, att.cfg.d_head
@@ -37,7 +37,7 @@ def generator_matrices(att: Attention, x, tokens):
     return torch.eye(dh, dtype=torch.float64).expand(B, H, T, dh, dh)
 
 
-def attention(att: Attention, x, tokens):
+def attention(att: Attention, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """The attention layer's output [B, T, C] (before nothing: ``proj`` included), float64."""
     B, T, C = x.shape
     H, dh = att.cfg.heads, att.cfg.d_head

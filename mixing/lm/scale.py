@@ -49,7 +49,7 @@ def _size(st: Study) -> str:
     return f"{m.get('layers', '?')} layers, width {m.get('width', '?')}{count}"
 
 
-def compare(small, large) -> list[dict]:
+def compare(small: str | Path | Study, large: str | Path | Study) -> list[dict]:
     """One row per mechanism of both studies (``small``/``large``: folders or ``Study``)."""
     from mixing.engine.errors import ParameterError
 
@@ -101,7 +101,7 @@ def _vs_alibi(st: Study, lab: str, k: int) -> str:
     return st.diff(lab, "alibi", k, "full").text()
 
 
-def table(small, large) -> str:
+def table(small: str | Path | Study, large: str | Path | Study) -> str:
     """The comparison as Markdown, with the regime of both studies."""
     a, b = (s if isinstance(s, Study) else Study(Path(s)) for s in (small, large))
     rows = compare(a, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ def folder_name(lab: str) -> str:
     return lab.replace(":", "_").replace("=", "")
 
 
-def write_csv(path: Path, rows, columns):
+def write_csv(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
     with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
@@ -30,10 +31,10 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def atomic_json(path: Path, obj):
+def atomic_json(path: Path, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, default=str))
 
 
-def atomic_npz(path: Path, arrays: dict):
+def atomic_npz(path: Path, arrays: dict) -> None:
     with replacing(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, **arrays)

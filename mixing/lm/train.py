@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def loss_bits(model: LM, windows: torch.Tensor) -> torch.Tensor:
     return nll.reshape(windows.shape[0], -1) / LN2
 
 
-def _atomic_save(obj, path: Path) -> None:
+def _atomic_save(obj: object, path: Path) -> None:
     """torch.save through ``mixing.engine.files``: serialised in memory first, so that a full disk is an
     OSError of the write (torch's own writer reports it as a RuntimeError)."""
     import io
@@ -168,7 +169,7 @@ def load_model(folder: str | Path, device: str = "cpu") -> LM:
 
 
 @torch.no_grad()
-def validation_bits(model: LM, corpus, context: int, windows: int, device: str) -> tuple[float, float]:
+def validation_bits(model: LM, corpus: data_mod.Corpus, context: int, windows: int, device: str) -> tuple[float, float]:
     """Mean bits per byte on ``windows`` validation windows at the training context, and its s.e."""
     win = torch.from_numpy(data_mod.eval_windows(corpus.val, context, windows)).to(device)
     per = torch.cat([loss_bits(model, w).mean(1) for w in win.split(16)]).cpu().numpy()
@@ -219,7 +220,13 @@ def check_size(cfg: Config, tc: TrainConfig) -> None:
         )
 
 
-def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) -> dict:
+def train(
+    cfg: Config,
+    tc: TrainConfig,
+    corpus: data_mod.Corpus,
+    out: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Train (or resume) the model of ``cfg`` in folder ``out``; returns the final checkpoint dict."""
     cfg.validate()
     tc.validate()
@@ -231,7 +238,9 @@ def train(cfg: Config, tc: TrainConfig, corpus, out: str | Path, progress=None) 
         return _train(cfg, tc, corpus, out, progress)
 
 
-def _train(cfg: Config, tc: TrainConfig, corpus, out: Path, progress=None) -> dict:
+def _train(
+    cfg: Config, tc: TrainConfig, corpus: data_mod.Corpus, out: Path, progress: Callable[[str], None] | None = None
+) -> dict:
     path = out / "checkpoint.pt"
     model = LM(cfg).to(tc.device)
     opt = optimizer(model, tc)
