@@ -29,6 +29,8 @@ Everything a forecast uses is measured at lengths <= 2T; everything it is compar
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ import torch
 from mixing.engine.forecast import ENGINE_TRIALS, FORECAST_VERSION  # cached files of another version: recomputed
 from mixing.engine.stats import Interval, classify, t_interval
 
+from .data import Corpus
 from .model import LM
 
 
@@ -81,14 +84,14 @@ def extend(profile: np.ndarray, context: int, length: int, biased: bool) -> np.n
     return out
 
 
-def far_by_multiple(rho: np.ndarray, W: int, context: int, ks) -> dict[int, float]:
+def far_by_multiple(rho: np.ndarray, W: int, context: int, ks: Sequence[int]) -> dict[int, float]:
     """Forecast far mass, the mean over the queries [kT/2, kT) of O_i / (1 + O_i), for k = 1 and ``ks``."""
     odds = np.cumsum(np.where(np.arange(rho.shape[-1]) > W, rho, 0.0))
     far = odds / (1 + odds)
     return {k: float(far[k * context // 2 : k * context].mean()) for k in (1, *ks)}
 
 
-def forecast_model(model: LM, windows: np.ndarray, context: int, ks, device: str = "cpu") -> np.ndarray:
+def forecast_model(model: LM, windows: np.ndarray, context: int, ks: Sequence[int], device: str = "cpu") -> np.ndarray:
     """Forecast far mass [layers, H, 1 + len(ks)] (k = 1 first) from the first 2T bytes of ``windows``."""
     W = context // 2
     # the queries past the training context, where the forecast is needed (positions [T, 2T))
@@ -103,7 +106,7 @@ def forecast_model(model: LM, windows: np.ndarray, context: int, ks, device: str
     return out
 
 
-def predicted_excess(excess2: np.ndarray, far: np.ndarray, ks) -> np.ndarray:
+def predicted_excess(excess2: np.ndarray, far: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     """Per seed, the predicted excess [seeds, len(ks)]: ``alpha (F(k) - F(1))`` with F the
     head-mean forecast far mass [seeds, 1 + len(ks)] and alpha fitted at k = 2 (``excess2``
     [seeds], measured)."""
@@ -114,7 +117,7 @@ def predicted_excess(excess2: np.ndarray, far: np.ndarray, ks) -> np.ndarray:
     return alpha[:, None] * gain
 
 
-def predicted_stop(pred: np.ndarray, ks, tau: float) -> float:
+def predicted_stop(pred: np.ndarray, ks: Sequence[int], tau: float) -> float:
     """The first multiple whose predicted excess is above ``tau`` at 95% over seeds (inf if none)."""
     for j, k in enumerate(ks):
         if classify(t_interval(pred[:, j]), tau) == "above":
@@ -127,7 +130,9 @@ def error_interval(forecast: np.ndarray, measured: np.ndarray) -> Interval:
     return t_interval(np.asarray(forecast) - np.asarray(measured))
 
 
-def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str = "cpu") -> dict:
+def one_model(
+    model: LM, corpus: Corpus, context: int, ks: Sequence[int], windows: int = 8, device: str = "cpu"
+) -> dict:
     """The forecast of one trained model from windows of 2T bytes alone: far mass per head and
     multiple, and the predicted excess and L_stop, their intervals over the ``windows`` test
     windows (one model: no seed variance)."""
@@ -159,7 +164,7 @@ def one_model(model: LM, corpus, context: int, ks, windows: int = 8, device: str
 # -- a whole study ------------------------------------------------------------------------
 
 
-def _measured_far(folder, ks) -> np.ndarray:
+def _measured_far(folder: Path, ks: Sequence[int]) -> np.ndarray:
     """A model's measured far mass, head mean, at each of ``ks`` (its eval.csv)."""
     from .store import read_csv
 
@@ -167,7 +172,9 @@ def _measured_far(folder, ks) -> np.ndarray:
     return np.array([np.mean([float(r["value"]) for r in rows if int(float(r["x"])) == k]) for k in ks])
 
 
-def model_forecast(folder, corpus, study_length: int, context: int, ks, probe_windows: int = 8) -> np.ndarray:
+def model_forecast(
+    folder: Path, corpus: Corpus, study_length: int, context: int, ks: Sequence[int], probe_windows: int = 8
+) -> np.ndarray:
     """Forecast far mass of the model in ``folder`` [layers, H, 1 + len(ks)], cached in
     ``folder/forecast.npz`` (recomputed when the settings differ)."""
     from pathlib import Path
@@ -189,7 +196,9 @@ def model_forecast(folder, corpus, study_length: int, context: int, ks, probe_wi
     return far
 
 
-def engine_check(folder, corpus, context: int, ks, trials: int = ENGINE_TRIALS, seed: int = 0):
+def engine_check(
+    folder: Path, corpus: Corpus, context: int, ks: Sequence[int], trials: int = ENGINE_TRIALS, seed: int = 0
+) -> np.ndarray | None:
     """The engine forecast (``mixing.engine.forecast.from_file``) on the generators of every head of the
     model in ``folder``, exported along the test split: the relative error of the forecast odds
     [layers, H, len(ks > 2), 3] (value, lo, hi; 95% over trials), or None for a mechanism with
@@ -229,7 +238,12 @@ def engine_check(folder, corpus, context: int, ks, trials: int = ENGINE_TRIALS, 
     return err if err.size else None
 
 
-def study_rows(folder, corpus=None, progress=None, engine: bool = False) -> list[dict]:
+def study_rows(
+    folder: str | Path,
+    corpus: Corpus | None = None,
+    progress: Callable[[str], None] | None = None,
+    engine: bool = False,
+) -> list[dict]:
     """Per mechanism of a finished study: forecast and measured far mass at every multiple
     (head means; the forecast error with its t interval over seeds), and the predicted and
     measured stopping lengths."""
@@ -288,7 +302,7 @@ def study_rows(folder, corpus=None, progress=None, engine: bool = False) -> list
     return rows
 
 
-def _engine_cell(eng) -> str:
+def _engine_cell(eng: dict | None) -> str:
     """The engine check of a mechanism: the relative odds error at the largest multiple, its t
     interval over heads, and in how many heads the forecast holds at every multiple."""
     if not eng:
@@ -296,7 +310,7 @@ def _engine_cell(eng) -> str:
     return f"{eng['error'][-1].text()}; {eng['holds']}/{eng['heads']}"
 
 
-def table(rows) -> str:
+def table(rows: list[dict]) -> str:
     """The forecast table (Markdown) of ``study_rows``."""
     if not rows:
         return "(no finished models)"

@@ -34,11 +34,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mixing.engine.stats import Interval, classify, crossed, mean_se, pigeonhole, seeds_needed
+
+if TYPE_CHECKING:
+    from .data import Corpus
 
 #: the excess (bits per byte) above which a model no longer extrapolates: about 2% of the
 #: in-context level of these models (2.2-2.9 bits per byte); see docs/theory.md
@@ -49,14 +55,14 @@ CONTROLLED = ("alibi", "fox", "so2-learned-forget", "path-forget")
 ROTATION_ONLY = ("rope", "so2-random", "so2-learned", "so2-learned-v", "path")
 
 
-def _f(x):
+def _f(x: object) -> float:
     try:
         return float(x)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def row_label(r) -> str:
+def row_label(r: dict) -> str:
     from .model import label
 
     return label(r["mechanism"], r.get("scale") or "", r.get("gate") or "", _f(r.get("rope_base")) or 10000.0)
@@ -69,7 +75,7 @@ def base_name(lab: str) -> str:
 class Bits:
     """The bits tables of one mechanism: ``full`` and ``sliding`` [seeds, windows, buckets]."""
 
-    def __init__(self, full, sliding, edges, context, starts):
+    def __init__(self, full: ArrayLike, sliding: ArrayLike, edges: ArrayLike, context: int, starts: ArrayLike):
         self.full, self.sliding = np.asarray(full), np.asarray(sliding)
         self.edges, self.context, self.starts = np.asarray(edges), int(context), np.asarray(starts)
 
@@ -103,7 +109,7 @@ class Bits:
         return (self.sliding[:, :, keep] * width).sum(-1) / width.sum()
 
 
-def load_bits(folder: Path, labels, seeds) -> dict[str, Bits]:
+def load_bits(folder: Path, labels: Iterable[str], seeds: int | dict[str, int]) -> dict[str, Bits]:
     """Every finished model's bits, per mechanism (``seeds``: a count, or label -> count; seeds
     without a finished model are left out); the windows must be the same for every model."""
     from .store import folder_name
@@ -156,7 +162,7 @@ def stop_length(b: Bits, tau: float = TAU) -> tuple[float, Interval]:
     return stop, Interval(point, float("nan"), float("nan"), float(lo), float(hi))
 
 
-def _crossing(curve, ks, tau) -> float:
+def _crossing(curve: np.ndarray, ks: Sequence[int], tau: float) -> float:
     """Where the excess curve (0 at 1x by construction) first exceeds tau, log-linear between
     multiples; inf if it never does."""
     prev_k, prev_e = 1.0, 0.0
@@ -168,7 +174,7 @@ def _crossing(curve, ks, tau) -> float:
     return math.inf
 
 
-def bits_rows(folder: Path, labels, seeds) -> list[dict]:
+def bits_rows(folder: Path, labels: Iterable[str], seeds: int | dict[str, int]) -> list[dict]:
     """results.csv rows of the bits: per seed (mean and s.e. over windows) and over seeds and
     windows (``seed`` "all": the crossed interval), and the stopping length."""
     tables = load_bits(folder, labels, seeds)
@@ -236,14 +242,14 @@ def bits_rows(folder: Path, labels, seeds) -> list[dict]:
     return rows
 
 
-def _identity(lab):
+def _identity(lab: str) -> dict:
     from .model import parse_mechanism
 
     p = parse_mechanism(lab)
     return {"mechanism": p["mechanism"], "scale": p["scale"], "gate": p["gate"], "rope_base": p["rope_base"]}
 
 
-def _iv_row(base, seeds, L, metric, x, iv: Interval) -> dict:
+def _iv_row(base: dict, seeds: int, L: int | str, metric: str, x: object, iv: Interval) -> dict:
     return {
         **base,
         "seed": "all",
@@ -302,7 +308,7 @@ class Study:
         self.coherence_lags = int(self.manifest.get("coherence_lags", 512))
         self.ks = next(iter(self.bits.values())).multiples() if self.bits else []
 
-    def value(self, lab, metric, x="") -> float:
+    def value(self, lab: str, metric: str, x: object = "") -> float:
         vals = [
             _f(r["value"])
             for r in self.rows
@@ -314,7 +320,7 @@ class Study:
         ]
         return vals[0] if vals else float("nan")
 
-    def per_head(self, lab, metric, x=""):
+    def per_head(self, lab: str, metric: str, x: object = "") -> list[float]:
         return [
             _f(r["value"])
             for r in self.rows
@@ -325,10 +331,10 @@ class Study:
             and str(r.get("x", "")) == str(x)
         ]
 
-    def excess(self, lab, k) -> Interval:
+    def excess(self, lab: str, k: int) -> Interval:
         return crossed([self.bits[lab].excess(k)])
 
-    def stop(self, lab) -> tuple[float, Interval]:
+    def stop(self, lab: str) -> tuple[float, Interval]:
         """``stop_length`` of a mechanism as ``bits_rows`` wrote it into results.csv."""
         got = {
             r["metric"]: r
@@ -340,7 +346,7 @@ class Study:
             _f(c["value"]), float("nan"), float("nan"), _f(c["lo"]), _f(c["hi"])
         )
 
-    def diff(self, a, b, k, what="excess") -> Interval:
+    def diff(self, a: str, b: str, k: int, what: str = "excess") -> Interval:
         """``what``(a) - ``what``(b) at k (``excess`` or ``full``), windows paired."""
         A, B = self.bits[a], self.bits[b]
         if what == "excess":
@@ -369,7 +375,7 @@ def _cell(iv: Interval, verdict: str | None = None) -> str:
     return f"{text} {verdict}" if verdict else text
 
 
-def _k(x, kmax) -> str:
+def _k(x: float, kmax: int) -> str:
     return f"{x:.3g}x" if math.isfinite(x) else f"> {kmax}x"
 
 
@@ -444,7 +450,7 @@ def excess_table(st: Study) -> str:
     return "\n".join(lines)
 
 
-def _chosen(st: Study, prefix: str):
+def _chosen(st: Study, prefix: str) -> tuple[str | None, list[str]]:
     cands = [lab for lab in st.labels if base_name(lab) == prefix]
     if not cands:
         return None, []
@@ -625,7 +631,7 @@ def passkey_table(st: Study) -> str:
 ROUTE_KS = (0.125, 0.5, 2.0)
 
 
-def load_routes(st: Study, corpus=None, progress=None) -> dict:
+def load_routes(st: Study, corpus: Corpus | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Per mechanism with a passkey test: the passkey accuracy and the attention routes
     (:func:`mixing.lm.passkey.routes`) at ``ROUTE_KS`` of every seed, each [seeds, K, windows, ...],
     from ``routes.npz`` in each model folder (computed from its weights when missing or made with
@@ -669,7 +675,7 @@ def load_routes(st: Study, corpus=None, progress=None) -> dict:
     return out
 
 
-def routes_table(st: Study, corpus=None) -> str:
+def routes_table(st: Study, corpus: Corpus | None = None) -> str:
     """Why a model copies or not: per mechanism and distance (``ROUTE_KS``), the passkey
     accuracy; the attention mass on the letter to copy of the head with the most of it at the
     shortest distance (per seed: the induction head if one formed), 95% over seeds and windows;
@@ -713,7 +719,7 @@ def routes_table(st: Study, corpus=None) -> str:
     return "\n".join(lines)
 
 
-def verdict_table(folder) -> str:
+def verdict_table(folder: str | Path | Study) -> str:
     """The whole report of a study folder (Markdown)."""
     st = folder if isinstance(folder, Study) else Study(Path(folder))
     if not st.labels:

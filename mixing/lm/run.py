@@ -25,6 +25,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,9 @@ from mixing.sweep.results import now, provenance
 
 from . import data as data_mod
 from . import passkey as passkey_mod
+from .data import Corpus
 from .evaluate import coherence, evaluate
-from .model import Config, label, parse_mechanism
+from .model import LM, Config, label, parse_mechanism
 from .store import atomic_json, atomic_npz, folder_name, read_csv, write_csv  # noqa: F401
 from .train import TrainConfig, _atomic_save, check_size, load_model, train
 
@@ -107,7 +109,7 @@ class Study:
         return self.train.context * max(self.multiples)
 
     @property
-    def lengths(self):
+    def lengths(self) -> list[int]:
         return [self.train.context * k for k in self.multiples]
 
     def spec(self) -> dict:
@@ -143,7 +145,7 @@ def quick() -> Study:
     )
 
 
-def _write_csv(path: Path, rows, columns=COLUMNS):
+def _write_csv(path: Path, rows: Iterable[dict], columns: Sequence[str] = COLUMNS) -> None:
     write_csv(path, rows, columns)
 
 
@@ -205,14 +207,21 @@ def save_weights(ck: dict, path: Path) -> None:
 _CORPUS: dict = {}
 
 
-def _worker_init(corpus_path):
+def _worker_init(corpus_path: str | None) -> None:
     import torch
 
     torch.set_num_threads(1)
     _CORPUS["c"] = data_mod.load(corpus_path)
 
 
-def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, progress=None) -> dict:
+def run_model(
+    study: Study,
+    lab: str,
+    seed: int,
+    folder: Path,
+    corpus: Corpus | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Train (or resume) and evaluate one model into ``folder``; returns its timing."""
     import torch
 
@@ -296,12 +305,12 @@ def run_model(study: Study, lab: str, seed: int, folder: Path, corpus=None, prog
     return timing
 
 
-def _job(args):
+def _job(args: tuple) -> tuple[str, int, dict]:
     study, lab, seed, folder = args
     return lab, seed, run_model(study, lab, seed, folder)
 
 
-def check_labels(mechanisms) -> list[str]:
+def check_labels(mechanisms: Iterable[str]) -> list[str]:
     labels = [label(**parse_mechanism(m)) for m in mechanisms]
     if not labels:
         raise ParameterError("--mechanisms: the list is empty")
@@ -311,7 +320,14 @@ def check_labels(mechanisms) -> list[str]:
     return labels
 
 
-def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print, jobs: int = 1) -> list[dict]:
+def run(
+    study: Study,
+    out: str | Path,
+    corpus: Corpus | None = None,
+    argv: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = print,
+    jobs: int = 1,
+) -> list[dict]:
     """Train and evaluate every (mechanism, seed) of ``study`` in ``out``; returns the result rows.
 
     ``out`` is locked for the whole run (a second study on it stops with one line)."""
@@ -321,7 +337,7 @@ def run(study: Study, out: str | Path, corpus=None, argv=None, progress=print, j
         return _run(study, out, corpus, labels, argv, progress, jobs)
 
 
-def validate(study: Study, corpus=None) -> tuple[list[str], object]:
+def validate(study: Study, corpus: Corpus | None = None) -> tuple[list[str], Corpus]:
     """Check every setting of ``study`` against ``corpus`` (default: the stdlib source) before
     any work or any file; returns the labels and the corpus."""
     labels = check_labels(study.mechanisms)
@@ -336,7 +352,15 @@ def validate(study: Study, corpus=None) -> tuple[list[str], object]:
     return labels, corpus
 
 
-def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> list[dict]:
+def _run(
+    study: Study,
+    out: Path,
+    corpus: Corpus,
+    labels: list[str],
+    argv: Sequence[str] | None,
+    progress: Callable[[str], None] | None,
+    jobs: int,
+) -> list[dict]:
     spec_path = out / "study.json"
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
@@ -393,7 +417,7 @@ def _run(study: Study, out: Path, corpus, labels, argv, progress, jobs: int) -> 
     return rows
 
 
-def collect(out: Path, labels, seeds: dict, manifest: dict | None = None) -> list[dict]:
+def collect(out: Path, labels: Iterable[str], seeds: dict, manifest: dict | None = None) -> list[dict]:
     """The rows of every finished model (``seeds``: label -> count), their aggregates, and the
     bits rows (``results.csv``)."""
     from .report import bits_rows
@@ -410,7 +434,7 @@ def collect(out: Path, labels, seeds: dict, manifest: dict | None = None) -> lis
     return rows
 
 
-def _angle_shift(model) -> float | None:
+def _angle_shift(model: LM) -> float | None:
     """RMS change of the learned angle tables from their start, in radians (None if not learned)."""
     import torch
 
@@ -420,18 +444,18 @@ def _angle_shift(model) -> float | None:
     return float(torch.cat(diffs).pow(2).mean().sqrt())
 
 
-def _torch_version():
+def _torch_version() -> str:
     import torch
 
     return torch.__version__
 
 
-def _bar(label, progress):
+def _bar(label: str, progress: Callable[[str], None]) -> Callable[[int, int, float], None]:
     """A progress callback that prints a line every 10% of the steps (or a bar on a terminal)."""
     if has_bar():
         bar = {}
 
-        def cb(step, total, loss):
+        def cb(step: int, total: int, loss: float) -> None:
             if "b" not in bar:
                 bar["b"] = progress_bar(total, label, initial=step - 1, leave=False)
             bar["b"].update(1)
@@ -441,7 +465,7 @@ def _bar(label, progress):
 
         return cb
 
-    def cb(step, total, loss):
+    def cb(step: int, total: int, loss: float) -> None:
         if step == total or step % max(1, total // 10) == 0:
             progress(f"{label}: step {step}/{total}, {loss:.3f} bits/byte")
 
