@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixing.cli import Parser as _Parser
 from mixing.cli import guarded, int_in
+
+if TYPE_CHECKING:
+    from .data import Corpus
+    from .train import TrainConfig
 
 MISSING_TORCH = 'mixing.lm needs PyTorch: pip install -e ".[lm]"'
 
@@ -29,7 +35,7 @@ _index = int_in(0)
 _positive_int = int_in(1)
 
 
-def _int_list(text):
+def _int_list(text: str) -> list[int]:
     try:
         vals = [int(x) for x in text.split(",")]
     except ValueError:
@@ -39,7 +45,7 @@ def _int_list(text):
     return sorted(set(vals))
 
 
-def _check_multiples(ks):
+def _check_multiples(ks: Sequence[int]) -> None:
     """--multiples: powers of 2, at least 2 (each names the bucket [kT/2, kT))."""
     if any(k & (k - 1) or k < 2 for k in ks):
         from mixing.engine.errors import ParameterError
@@ -47,17 +53,17 @@ def _check_multiples(ks):
         raise ParameterError(f"--multiples: each must be a power of 2, at least 2 (got {list(ks)})")
 
 
-def _examples(*lines) -> str:
+def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def _model_args(ap):
+def _model_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--layers", type=_positive_int, default=4, help="transformer blocks (default 4)")
     ap.add_argument("--width", type=_positive_int, default=128, help="model width (default 128)")
     ap.add_argument("--heads", type=_positive_int, default=4, help="attention heads (default 4)")
 
 
-def _train_args(ap, steps=2000):
+def _train_args(ap: argparse.ArgumentParser, steps: int = 2000) -> None:
     ap.add_argument("--context", type=_positive_int, default=128, help="training context in bytes (default 128)")
     ap.add_argument("--steps", type=_positive_int, default=steps, help=f"optimiser steps (default {steps})")
     ap.add_argument("--batch", type=_positive_int, default=16, help="windows per step (default 16)")
@@ -85,7 +91,7 @@ def _train_args(ap, steps=2000):
     )
 
 
-def _train_config(args):
+def _train_config(args: argparse.Namespace) -> TrainConfig:
     from .train import TrainConfig
 
     return TrainConfig(
@@ -103,7 +109,7 @@ def _train_config(args):
     )
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog="python -m mixing.lm",
         description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],
@@ -305,7 +311,7 @@ def parser():
     return ap
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     try:
         import torch  # noqa: F401
@@ -332,7 +338,7 @@ def main(argv=None) -> int:
     )
 
 
-def _corpus(args):
+def _corpus(args: argparse.Namespace) -> Corpus:
     from . import data
 
     return data.load(args.corpus)
@@ -359,7 +365,7 @@ PRESETS = {
 }
 
 
-def _apply_preset(args, argv):
+def _apply_preset(args: argparse.Namespace, argv: Sequence[str]) -> None:
     """Fill every option of ``--preset`` that ``argv`` does not give."""
     given = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
     for key, value in PRESETS[args.preset].items():
@@ -367,7 +373,7 @@ def _apply_preset(args, argv):
             setattr(args, key, value)
 
 
-def cmd_run(args, argv):
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import run as run_mod
     from .report import verdict_table
 
@@ -420,7 +426,7 @@ def cmd_run(args, argv):
     return 0
 
 
-def cmd_train(args, argv):
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .model import Config, parse_mechanism
     from .train import train
 
@@ -452,7 +458,7 @@ def cmd_train(args, argv):
     return 0
 
 
-def cmd_eval(args, argv):
+def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import numpy as np
 
     from mixing.engine.stats import t_interval
@@ -511,7 +517,7 @@ def cmd_eval(args, argv):
     return 0
 
 
-def cmd_export(args, argv):
+def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .export import export
     from .train import load_model, read_checkpoint
 
@@ -526,14 +532,14 @@ def cmd_export(args, argv):
     return 0
 
 
-def cmd_report(args, argv):
+def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .report import verdict_table
 
     print(verdict_table(args.dir))
     return 0
 
 
-def cmd_forecast(args, argv):
+def cmd_forecast(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import json
 
     import numpy as np
@@ -624,7 +630,7 @@ def cmd_forecast(args, argv):
     return 0
 
 
-def _forecast_generators(args):
+def _forecast_generators(args: argparse.Namespace) -> int:
     """``forecast --generators FILE [--checkpoint DIR]``: the engine forecast of one head's
     transport, checked against the engine; beside the model's forecast for that head."""
     import json
@@ -704,7 +710,7 @@ def _forecast_generators(args):
     return 0
 
 
-def cmd_contexts(args, argv):
+def cmd_contexts(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from mixing.engine.errors import ParameterError
 
     from .contexts import table
@@ -715,7 +721,7 @@ def cmd_contexts(args, argv):
     return 0
 
 
-def cmd_scale(args, argv):
+def cmd_scale(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .scale import table
 
     print(table(args.small, args.large))

@@ -59,7 +59,7 @@ class Corpus:
         return getattr(self, name)
 
 
-def _files(root: Path, default: bool):
+def _files(root: Path, default: bool) -> list[Path]:
     if default:
         return sorted(
             p

@@ -135,7 +135,9 @@ def bucket_means(bits: np.ndarray, edges: list[tuple[int, int]]) -> np.ndarray:
 
 
 @torch.no_grad()
-def _probe(model: LM, windows: np.ndarray, W: int, B=None, device: str = "cpu"):
+def _probe(
+    model: LM, windows: np.ndarray, W: int, B: np.ndarray | None = None, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Attention statistics of every layer and head, per window: far mass [N, layers, H, L],
     the B6-form bound (when ``B`` [layers, H] is given) and the largest |score| [N, layers, H]."""
     far, ub, seen = [], [], []

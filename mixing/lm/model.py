@@ -210,7 +210,7 @@ def alibi_slopes(heads: int) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: Config, layer: int):
+    def __init__(self, cfg: Config, layer: int) -> None:
         super().__init__()
         self.cfg, self.layer = cfg, layer
         C, H, dh = cfg.width, cfg.heads, cfg.d_head
@@ -239,7 +239,7 @@ class Attention(nn.Module):
         self.probe_out = None
 
     # -- the pieces of the mechanism, each [B, H, T, ...] ----------------------------------
-    def phases(self, tokens, T):
+    def phases(self, tokens: torch.Tensor, T: int) -> torch.Tensor | None:
         """Accumulated angles Phi [B, H, T, d/2] (None for mechanisms without rotations)."""
         m = self.cfg.mechanism
         if m == "rope":
@@ -250,7 +250,7 @@ class Attention(nn.Module):
             return tr.accumulate(phi, dim=1).permute(0, 2, 1, 3)
         return None
 
-    def householder(self, x):
+    def householder(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         H, dh = self.cfg.heads, self.cfg.d_head
         w = self.w_conv(self.w_proj(x).transpose(1, 2))[..., :T].transpose(1, 2)
@@ -258,7 +258,7 @@ class Attention(nn.Module):
         beta = 2 * torch.sigmoid(self.beta_proj(x)).transpose(1, 2)
         return w, beta
 
-    def bias(self, x, T):
+    def bias(self, x: torch.Tensor, T: int) -> torch.Tensor | None:
         m = self.cfg.mechanism
         i = torch.arange(T, device=x.device)
         if m == "alibi":
@@ -271,7 +271,7 @@ class Attention(nn.Module):
             return G[..., :, None] - G[..., None, :]
         return None
 
-    def forward(self, x, tokens):
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         H, dh = self.cfg.heads, self.cfg.d_head
         q, k, v = self.qkv(x).reshape(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)
@@ -311,7 +311,9 @@ class Attention(nn.Module):
             )
         return self.proj(o.transpose(1, 2).reshape(B, T, C))
 
-    def _fused(self, q, k, v, x, Phi):
+    def _fused(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor, Phi: torch.Tensor | None
+    ) -> torch.Tensor:
         """The same attention by ``scaled_dot_product_attention`` (evaluation only): no score
         matrix of the model's own, and no cut-off of weights below e^-NEGLIGIBLE of the row's
         largest (they change an output by less than T e^-30 of its size)."""
@@ -331,7 +333,15 @@ class Attention(nn.Module):
         return tr.rotate(o, Phi) if m == "so2-learned-v" else o
 
 
-def _attention_stats(a, content, bias, causal, window, B=None, profile=False):
+def _attention_stats(
+    a: torch.Tensor,
+    content: torch.Tensor,
+    bias: torch.Tensor | None,
+    causal: torch.Tensor,
+    window: int,
+    B: torch.Tensor | None = None,
+    profile: bool | int = False,
+) -> dict:
     """Per head (mean over the batch): far mass ``sum_{i - j > W} a_ij`` at each query position;
     ``B_seen``, the largest |content score| over the causal pairs (max over the batch); and, when
     a score range ``B`` per head is given (measured elsewhere, e.g. on training-length windows),
@@ -361,7 +371,7 @@ def _attention_stats(a, content, bias, causal, window, B=None, profile=False):
     return out
 
 
-def lag_profile(s, causal, window, first_query=None):
+def lag_profile(s: torch.Tensor, causal: torch.Tensor, window: int, first_query: int | None = None) -> torch.Tensor:
     """The odds profile of a head: at each lag n, the mean over the batch and the queries
     ``i >= max(n, first_query)`` (default W) of ``e^{s_{i,i-n}} / sum_{m <= W} e^{s_{i,i-m}}``
     (a source's weight relative to the near set's; summed over the lags beyond W it is the
@@ -383,13 +393,13 @@ def lag_profile(s, causal, window, first_query=None):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: Config, layer: int):
+    def __init__(self, cfg: Config, layer: int) -> None:
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.width), nn.LayerNorm(cfg.width)
         self.attn = Attention(cfg, layer)
         self.mlp = nn.Sequential(nn.Linear(cfg.width, 4 * cfg.width), nn.GELU(), nn.Linear(4 * cfg.width, cfg.width))
 
-    def forward(self, x, tokens):
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), tokens)
         return x + self.mlp(self.ln2(x))
 
@@ -397,7 +407,7 @@ class Block(nn.Module):
 class LM(nn.Module):
     """Byte-level language model: ``forward(tokens [B, T] int64) -> logits [B, T, 256]``."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg.validate()
         torch.manual_seed(cfg.seed)
@@ -407,17 +417,17 @@ class LM(nn.Module):
         self.apply(self._init)
 
     @staticmethod
-    def _init(mod):
+    def _init(mod: nn.Module) -> None:
         if isinstance(mod, (nn.Linear, nn.Embedding)):
             nn.init.normal_(mod.weight, std=0.02)
             if getattr(mod, "bias", None) is not None:
                 nn.init.zeros_(mod.bias)
 
-    def forward(self, tokens):
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.embed(tokens)
         for blk in self.blocks:
             x = blk(x, tokens)
         return self.ln_f(x) @ self.embed.weight.T
 
-    def attentions(self):
+    def attentions(self) -> list[Attention]:
         return [blk.attn for blk in self.blocks]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,10 @@ from mixing.engine.params import parse_spread
 
 from .. import plotting
 from ..plotting import interval_line, row, select
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 COLORS = {
     "nope": "0.45",
@@ -38,7 +43,7 @@ def color(lab: str) -> str:
     return COLORS.get(lab) or COLORS.get(lab.split(":")[0], "0.3")
 
 
-def _spread(lab: str):
+def _spread(lab: str) -> tuple[str, float] | None:
     """(kind, spread) of a frozen random SO(2) table, else None."""
     name, _, opt = lab.partition(":")
     return parse_spread(opt) if name == "so2-random" else None
@@ -96,7 +101,16 @@ def figure_rows(folder: Path) -> list[dict]:
     return [r for r in rows if math.isfinite(r["y"])]  # an interval one seed cannot give is left out
 
 
-def _ci(ax, rows, panel, lab, col, marker="o", ls="-", label=None):
+def _ci(
+    ax: Axes,
+    rows: list[dict],
+    panel: str,
+    lab: str,
+    col: str,
+    marker: str = "o",
+    ls: str = "-",
+    label: str | None = None,
+) -> None:
     x, y, _ = select(rows, panel, lab, "measured")
     if not x.size:
         return
@@ -108,14 +122,14 @@ def _ci(ax, rows, panel, lab, col, marker="o", ls="-", label=None):
         ax.fill_between(xl[ok], lo[ok], hi[ok], color=col, alpha=0.18, lw=0)
 
 
-def _curve(ax, rows, panel, col, marker, label):
+def _curve(ax: Axes, rows: list[dict], panel: str, col: str, marker: str, label: str) -> None:
     """A measured curve against x with its interval band where both bounds are known."""
     sel = [r for r in rows if r["panel"] == panel]
     xs = sorted({r["x"] for r in sel})
     if not xs:
         return
 
-    def get(x, kind):
+    def get(x: float, kind: str) -> float:
         return next((r["y"] for r in sel if r["x"] == x and r["kind"] == kind), float("nan"))
 
     val, lo, hi = (np.array([get(x, k) for x in xs]) for k in ("measured", "lo", "hi"))
@@ -125,7 +139,7 @@ def _curve(ax, rows, panel, col, marker, label):
         ax.fill_between(np.array(xs)[ok], lo[ok], hi[ok], color=col, alpha=0.18, lw=0)
 
 
-def draw(rows):
+def draw(rows: list[dict]) -> Figure:
     import matplotlib.pyplot as plt
 
     labels = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "excess"))
@@ -245,7 +259,7 @@ def draw(rows):
     return fig
 
 
-def draw_run(folder: Path):
+def draw_run(folder: Path) -> list[Path]:
     """Draw the figure of a finished ``mixing.lm run`` folder into it (lm.png, lm.pdf)."""
     plotting.style()
     fig = draw(figure_rows(Path(folder)))
@@ -270,11 +284,11 @@ SHOWN = (
 )
 
 
-def _forecast_color(lab):
+def _forecast_color(lab: str) -> str:
     return TABLES.get(lab) or color(lab)
 
 
-def forecast_rows(results) -> list[dict]:
+def forecast_rows(results: list[dict]) -> list[dict]:
     rows = []
     for r in results:
         lab = r["mechanism"]
@@ -300,7 +314,7 @@ def forecast_rows(results) -> list[dict]:
     return [r for r in rows if math.isfinite(r["y"])]
 
 
-def draw_forecast(rows):
+def draw_forecast(rows: list[dict]) -> Figure:
     import matplotlib.pyplot as plt
 
     labels = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "far"))
@@ -376,7 +390,7 @@ def draw_forecast(rows):
     return fig
 
 
-def _engine_panel(ax, rows):
+def _engine_panel(ax: Axes, rows: list[dict]) -> None:
     """The engine check: the forecast's relative odds error at the largest multiple, on each
     mechanism's own exported generators (seed 0), mean over heads with its 95% interval."""
     labs = list(dict.fromkeys(r["series"] for r in rows if r["panel"] == "engine"))
@@ -412,7 +426,7 @@ def _engine_panel(ax, rows):
     )
 
 
-def draw_one(result, out: Path):
+def draw_one(result: dict, out: Path) -> list[Path]:
     """The figure of ``python -m mixing.lm forecast``: forecast far mass per head (one model), or
     forecast against measured (a study)."""
     import matplotlib.pyplot as plt
@@ -421,7 +435,7 @@ def draw_one(result, out: Path):
     if "rows" in result:
         from mixing.engine.stats import Interval
 
-        def iv(triples):
+        def iv(triples: list) -> list[Interval]:
             return [Interval(v, math.nan, math.nan, lo, hi) for v, lo, hi in triples]
 
         rs = [

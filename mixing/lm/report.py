@@ -75,7 +75,7 @@ def base_name(lab: str) -> str:
 class Bits:
     """The bits tables of one mechanism: ``full`` and ``sliding`` [seeds, windows, buckets]."""
 
-    def __init__(self, full: ArrayLike, sliding: ArrayLike, edges: ArrayLike, context: int, starts: ArrayLike):
+    def __init__(self, full: ArrayLike, sliding: ArrayLike, edges: ArrayLike, context: int, starts: ArrayLike) -> None:
         self.full, self.sliding = np.asarray(full), np.asarray(sliding)
         self.edges, self.context, self.starts = np.asarray(edges), int(context), np.asarray(starts)
 
@@ -272,7 +272,7 @@ def _iv_row(base: dict, seeds: int, L: int | str, metric: str, x: object, iv: In
 class Study:
     """A finished (or partly finished) study folder: its rows, bits and settings."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path) -> None:
         from .store import read_csv
 
         self.folder = Path(folder)

@@ -263,7 +263,7 @@ def _train(
     model.train()
     t0 = time.perf_counter()
 
-    def checkpoint(done: bool):
+    def checkpoint(done: bool) -> dict:
         ck = {
             "format": FORMAT,
             "mixing": __version__,

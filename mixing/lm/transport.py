@@ -41,12 +41,12 @@ def accumulate(phi: torch.Tensor, dim: int = -2) -> torch.Tensor:
     return torch.remainder(total, 2 * torch.pi).to(phi.dtype)
 
 
-def so2_logits(q, k, Phi):
+def so2_logits(q: torch.Tensor, k: torch.Tensor, Phi: torch.Tensor) -> torch.Tensor:
     """Content scores ``q_i^T R(Phi_i - Phi_j) k_j`` for all pairs; ``Phi``: [..., T, d/2]."""
     return rotate(q, -Phi) @ rotate(k, -Phi).transpose(-1, -2)
 
 
-def path_logits(q, k, w, beta):
+def path_logits(q: torch.Tensor, k: torch.Tensor, w: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """``q_i^T H_i ... H_{j+1} k_j`` for j <= i by the UT form (entries j > i are meaningless).
 
     q, k, w: [..., T, d] (w unit rows), beta: [..., T]. The triangular system is built and
@@ -67,7 +67,7 @@ def path_logits(q, k, w, beta):
 
 
 @torch.no_grad()
-def path_logits_scan(q, k, w, beta):
+def path_logits_scan(q: torch.Tensor, k: torch.Tensor, w: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """The same scores by transporting the cached keys token by token (no gradients)."""
     T = q.shape[-2]
     kt = k.clone()
@@ -82,7 +82,7 @@ def path_logits_scan(q, k, w, beta):
     return out
 
 
-def _wy(w, beta):
+def _wy(w: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """``A`` with ``H_1 H_2 ... H_m = I - W^T A W`` (W: the rows w_t, H_1 leftmost): the UT
     transform ``A = (I + diag(beta) StrictUpper(W W^T))^-1 diag(beta)``, upper triangular, in
     float64; the product of the first n factors uses the leading n x n block of A."""
@@ -93,7 +93,9 @@ def _wy(w, beta):
     return torch.linalg.solve_triangular(M, torch.diag_embed(beta.double()), upper=True, unitriangular=True)
 
 
-def _prefix_apply(x, w, beta, A, inclusive: bool):
+def _prefix_apply(
+    x: torch.Tensor, w: torch.Tensor, beta: torch.Tensor, A: torch.Tensor, inclusive: bool
+) -> torch.Tensor:
     """Row t of x multiplied by ``H_1 ... H_t`` (``inclusive``) or ``H_1 ... H_{t-1}``."""
     m = w.shape[-2]
     mask = torch.ones(m, m, dtype=torch.bool, device=w.device).tril(0 if inclusive else -1)
@@ -102,7 +104,9 @@ def _prefix_apply(x, w, beta, A, inclusive: bool):
 
 
 @torch.no_grad()
-def path_logits_chunked(q, k, w, beta, chunk: int = 64):
+def path_logits_chunked(
+    q: torch.Tensor, k: torch.Tensor, w: torch.Tensor, beta: torch.Tensor, chunk: int = 64
+) -> torch.Tensor:
     """The same scores chunk by chunk (no gradients): the UT form inside each chunk of
     ``chunk`` positions; against earlier positions, the chunk's queries carried back to the
     chunk start (``H_a ... H_t q_t``) against the cached keys carried to it, and the cache then
@@ -130,7 +134,7 @@ def path_logits_chunked(q, k, w, beta, chunk: int = 64):
     return out
 
 
-def householder_logits(q, k, w, beta):
+def householder_logits(q: torch.Tensor, k: torch.Tensor, w: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """PaTH scores by the UT form, or chunk by chunk above ``SCAN_ABOVE`` positions without gradients."""
     if q.shape[-2] > SCAN_ABOVE and not torch.is_grad_enabled():
         return path_logits_chunked(q, k, w, beta)
@@ -141,7 +145,7 @@ def householder_logits(q, k, w, beta):
 # reference: explicit matrices
 
 
-def so2_matrices(phi):
+def so2_matrices(phi: torch.Tensor) -> torch.Tensor:
     """``blockdiag R(phi_t)`` as [..., T, d, d] float64 matrices from angles [..., T, d/2]."""
     phi = phi.double()
     h = phi.shape[-1]
@@ -155,14 +159,14 @@ def so2_matrices(phi):
     return G
 
 
-def householder_matrices(w, beta):
+def householder_matrices(w: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """``I - beta_t w_t w_t^T`` as [..., T, d, d] float64 matrices."""
     w, beta = w.double(), beta.double()
     d = w.shape[-1]
     return torch.eye(d, dtype=torch.float64) - beta[..., None, None] * w[..., :, None] * w[..., None, :]
 
 
-def reference_paths(G):
+def reference_paths(G: torch.Tensor) -> torch.Tensor:
     """All paths ``P[i, j] = G_i ... G_{j+1}`` (identity for j >= i) as [..., T, T, d, d]."""
     T, d = G.shape[-3], G.shape[-1]
     P = torch.zeros(G.shape[:-3] + (T, T, d, d), dtype=torch.float64)
@@ -178,7 +182,7 @@ def reference_paths(G):
     return P
 
 
-def reference_logits(q, k, G):
+def reference_logits(q: torch.Tensor, k: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """``q_i^T P_{i<-j} k_j`` with every path built explicitly (float64)."""
     P = reference_paths(G)
     return torch.einsum("...id,...ijde,...je->...ij", q.double(), P, k.double())
