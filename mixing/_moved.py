@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
+import types
 import warnings
+from collections.abc import Sequence
 
 ENGINE = (
     "codes",
@@ -50,13 +53,15 @@ _SPECS: dict = {}
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         new = new_name(name)
         if new is None:
             return None
         return importlib.util.spec_from_loader(name, self)
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         new = new_name(spec.name)
         warnings.warn(
             f"{spec.name} moved to {new}; the old path goes in the next release", DeprecationWarning, stacklevel=2
@@ -65,7 +70,7 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         _SPECS[module.__name__] = module.__spec__  # before the import machinery replaces it
         return module
 
-    def exec_module(self, module):
+    def exec_module(self, module: types.ModuleType) -> None:
         module.__spec__ = _SPECS[module.__name__]  # the machinery set the old name's spec
 
 

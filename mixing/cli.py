@@ -22,7 +22,7 @@ class Parser(argparse.ArgumentParser):
     usage error is raised as :class:`ParameterError` instead, for a caller that reports it
     (with :func:`guarded`) like any other bad input."""
 
-    def __init__(self, *args, raise_errors: bool = False, **kwargs):
+    def __init__(self, *args: object, raise_errors: bool = False, **kwargs: object) -> None:
         self.raise_errors = raise_errors
         super().__init__(*args, **kwargs)
 
@@ -129,10 +129,10 @@ class _Silent:
     def update(self, n: int = 1) -> None:
         pass
 
-    def set_postfix(self, *args, **kwargs) -> None:
+    def set_postfix(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def set_postfix_str(self, *args, **kwargs) -> None:
+    def set_postfix_str(self, *args: object, **kwargs: object) -> None:
         pass
 
     def close(self) -> None:
@@ -141,7 +141,7 @@ class _Silent:
     def __enter__(self) -> _Silent:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass
 
 

@@ -23,9 +23,12 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from mixing.cli import Parser, check_output_file, plain
 from mixing.engine.errors import ParameterError
@@ -53,7 +56,7 @@ TRAINED = {
 }
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -75,38 +78,38 @@ class Model:
 
     # --- constrained values -----------------------------------------------------------
     @property
-    def kappa(self):
+    def kappa(self) -> np.ndarray:
         return sigmoid(self.params["rho"])
 
     @property
-    def g(self):
+    def g(self) -> np.ndarray:
         return sigmoid(self.params["gam"])
 
     @property
-    def phi(self):
+    def phi(self) -> np.ndarray:
         return self.params.get("phi", np.zeros((1, 1)))
 
     @property
-    def theta(self):
+    def theta(self) -> np.ndarray:
         h = self.d // 2
         return self.base ** (-2.0 * np.arange(h) / self.d)
 
     @property
-    def W(self):
+    def W(self) -> np.ndarray:
         U = self.params.get("U")
         return np.zeros((1, 1)) if U is None else U / np.linalg.norm(U, axis=1, keepdims=True)
 
     @property
-    def betas(self):
+    def betas(self) -> np.ndarray:
         th = self.params.get("th")
         return np.ones(1) if th is None else 2.0 * sigmoid(th)
 
     @property
-    def slope(self):
+    def slope(self) -> float:
         mu = self.params.get("mu")
         return 0.0 if mu is None else float(np.logaddexp(0.0, mu[0]))
 
-    def arrays(self):
+    def arrays(self) -> dict:
         return dict(
             kappa=self.kappa,
             g=self.g,
@@ -117,7 +120,7 @@ class Model:
             slope=self.slope,
         )
 
-    def content(self):
+    def content(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(K, C, cdf): the fixed key and value content and the token CDF, built once."""
         key = (self.content_seed, self.V, self.d, self.tokens)
         if self._content is None or self._content[0] != key:
@@ -126,7 +129,7 @@ class Model:
         return self._content[1]
 
 
-def parse_sigma(text) -> tuple[str, float]:
+def parse_sigma(text: str) -> tuple[str, float]:
     """``"abs=0.5"`` | ``"rel=0.5"`` | ``"0.5"`` (absolute) -> (kind, value), validated."""
     spread = parse_spread(text, bare="abs")
     if spread is None:
@@ -195,7 +198,7 @@ def init(
     return model
 
 
-def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
+def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int) -> tuple[float, dict]:
     """Mean loss over ``nseq`` sequences and its gradient for every raw parameter."""
     K, _, cdf = model.content()
     a = model.arrays()
@@ -247,7 +250,7 @@ def loss_and_grad(model: Model, L: int, seed: int, s0: int, nseq: int):
     return float(losses.mean()), grads
 
 
-def check_schedule(train_length, steps, batch, lr) -> None:
+def check_schedule(train_length: int, steps: int, batch: int, lr: float) -> None:
     """One-line errors for the training schedule, before any work."""
     if train_length < 2:
         raise ParameterError(f"train-length: must be >= 2, got {train_length}")
@@ -315,7 +318,7 @@ def train(
     return model
 
 
-def evaluate(model: Model, L: int, nseq: int = 256, seed: int = 1_000_003):
+def evaluate(model: Model, L: int, nseq: int = 256, seed: int = 1_000_003) -> np.ndarray:
     """Per-sequence (near weight, retention, retention with value transport) at length L."""
     K, C, cdf = model.content()
     a = model.arrays()
@@ -347,7 +350,7 @@ def evaluate(model: Model, L: int, nseq: int = 256, seed: int = 1_000_003):
 # files
 
 
-def save(model: Model, path) -> None:
+def save(model: Model, path: str | Path) -> None:
     """Write the learned model; SO(2) and Householder files are also generator files."""
     from mixing.engine.generators import save as save_generators
 
@@ -387,7 +390,7 @@ def save(model: Model, path) -> None:
             np.savez(tmp, **{k: np.asarray(v) for k, v in {**meta, **extra}.items()})
 
 
-def load(path) -> Model:
+def load(path: str | Path) -> Model:
     """Read a model written by :func:`save`."""
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -422,7 +425,7 @@ def load(path) -> Model:
     return model
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = Parser(
         prog="python -m mixing.learned",
         description=__doc__.strip().splitlines()[0].split(": ", 1)[-1],

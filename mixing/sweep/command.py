@@ -210,7 +210,7 @@ def run_point(point: Point, device: str, progress: Callable[[int], None] | None 
     return point_rows(point, executors.join(blocks, arrays))
 
 
-def _label(point, given) -> str:
+def _label(point: Point, given: Sequence[str]) -> str:
     extras = [f"{k}={point.given(k)}" for k in given if k in point.params or k in point.measure_params]
     return " ".join([point.mechanism, f"d={point.d}"] + extras)
 
@@ -248,7 +248,7 @@ def summary(sweep: dict, store: Store, metrics: Sequence[str] | None = None, wid
     return "\n\n".join(blocks)
 
 
-def _out_folder(args, sweep) -> Path:
+def _out_folder(args: argparse.Namespace, sweep: dict) -> Path:
     """The sweep's folder: --out (or the config's ``out``), else a new one under runs/."""
     if args.out is not None and not args.out.strip():
         raise ParameterError("--out: an empty path (leave --out out for a new folder under runs/)")
@@ -262,7 +262,7 @@ def _out_folder(args, sweep) -> Path:
         raise ParameterError(f"--out: cannot create a folder under runs/: {exc}") from None
 
 
-def _check_folder(args, store: Store, out: Path) -> bool:
+def _check_folder(args: argparse.Namespace, store: Store, out: Path) -> bool:
     """Whether ``out`` holds a sweep already; refuses a folder of other files, and --resume
     without a sweep to resume."""
     existed = store.exists()
@@ -278,7 +278,7 @@ def _check_folder(args, store: Store, out: Path) -> bool:
     return existed
 
 
-def _resumed_manifest(args, store: Store, out: Path, sweep, ids) -> dict:
+def _resumed_manifest(args: argparse.Namespace, store: Store, out: Path, sweep: dict, ids: list[str]) -> dict:
     """The manifest of the sweep in ``out``, checked to be this command's, with its partial
     files removed and its damaged points marked for recomputation."""
     if not args.resume:
@@ -300,7 +300,7 @@ def _resumed_manifest(args, store: Store, out: Path, sweep, ids) -> dict:
     return manifest
 
 
-def _new_manifest(argv, sweep) -> dict:
+def _new_manifest(argv: Sequence[str], sweep: dict) -> dict:
     return {
         **provenance("mixing.sweep", ["python -m mixing.sweep", *argv]),
         "measure": sweep["measure"],
@@ -321,7 +321,7 @@ def _new_manifest(argv, sweep) -> dict:
     }
 
 
-def _note_generators(sweep, manifest) -> None:
+def _note_generators(sweep: dict, manifest: dict) -> None:
     """Say (and record) what of a generators file the task leaves out, and which files the
     longer lengths reuse cyclically."""
     for path, parts in sweep["ignored"].items():
@@ -340,7 +340,7 @@ def _note_generators(sweep, manifest) -> None:
     manifest["generators_cycled"] = sweep["cycled"]
 
 
-def _executor(sweep):
+def _executor(sweep: dict) -> executors.LocalExecutor | executors.DaskExecutor:
     workers, name, scheduler = sweep["workers"], sweep["executor"], sweep["scheduler"]
     if workers is not None and (name != "dask" or scheduler):
         raise ParameterError("--workers: only used with --executor dask and no --scheduler")
@@ -404,7 +404,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return rc
 
 
-def _run(sweep, store, manifest, executor, ids, out) -> int:
+def _run(
+    sweep: dict,
+    store: Store,
+    manifest: dict,
+    executor: executors.LocalExecutor | executors.DaskExecutor,
+    ids: list[str],
+    out: Path,
+) -> int:
     """Run the unfinished points through ``executor``; each point is written when its last block is in."""
     todo = [p for p in sweep["points"] if not store.done(p.id)]
     status = {g["id"]: g for g in manifest["grid"]}

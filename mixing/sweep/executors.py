@@ -120,7 +120,7 @@ class LocalExecutor:
         pass
 
 
-def _worker_versions():
+def _worker_versions() -> dict:
     import numba
     import numpy
 
@@ -154,7 +154,7 @@ class DaskExecutor:
         workers: int | None = None,
         timeout: float = 5.0,
         no_workers_timeout: float = NO_WORKERS_TIMEOUT,
-    ):
+    ) -> None:
         self.no_workers_timeout = float(no_workers_timeout)
         try:
             from distributed import Client, LocalCluster

@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -42,7 +42,7 @@ MAX_COUNT = 2**40
 from mixing.engine.params import MAX_BYTES, MAX_STEPS  # noqa: E402,F401
 
 
-def _int(name, text):
+def _int(name: str, text: object) -> int:
     """A positive integer: ``1000``, ``1e3`` or a power of two ``2^10``."""
     t = str(text).strip()
     m = re.fullmatch(r"2\^(\d+)", t)
@@ -76,7 +76,7 @@ def size_estimate(points: Iterable[Point]) -> tuple[float, float]:
     return steps, peak
 
 
-def _int_list(name, value):
+def _int_list(name: str, value: object) -> list[int]:
     items = value if isinstance(value, list) else str(value).split(",")
     if any(str(v).strip() == "" for v in items) and len(items) > 1:
         raise ParameterError(f"{name}: an empty item in {value!r}")
@@ -121,7 +121,7 @@ def sorted_lengths(xs: list[int], tool: str = "mixing.sweep") -> list[int]:
     return out
 
 
-def _param_items(texts) -> dict:
+def _param_items(texts: Iterable[str]) -> dict:
     out = {}
     for text in texts:
         if "=" not in text:
@@ -160,7 +160,7 @@ def load_config(path: str | os.PathLike) -> dict:
     return cfg
 
 
-def _check_config(cfg: dict, path) -> None:
+def _check_config(cfg: dict, path: str | os.PathLike) -> None:
     """Every key known and of its type (one line naming the file otherwise)."""
     if "param" in cfg and not isinstance(cfg["param"], dict):
         raise ParameterError(f"--config: {path}: param must be a table ([param] with KEY = value lines)")
@@ -205,7 +205,7 @@ def _check_config(cfg: dict, path) -> None:
             raise ParameterError(f"--config: unknown key {key!r} in {path} (known: {', '.join(sorted(known))})")
 
 
-def _file_dims(paths) -> list[int]:
+def _file_dims(paths: Iterable[str]) -> list[int]:
     """The head dimension of each generators file (used when --d is not given)."""
     from mixing.engine import generators as gen_mod
 
@@ -260,7 +260,7 @@ class Point:
         return self.params.get(key, self.measure_params.get(key))
 
 
-def _mechanism_names(args, cfg) -> list[str]:
+def _mechanism_names(args: argparse.Namespace, cfg: dict) -> list[str]:
     mechanisms = args.mechanism or cfg.get("mechanism") or DEFAULT_MECHANISMS
     if isinstance(mechanisms, str):
         mechanisms = [mechanisms]
@@ -270,7 +270,7 @@ def _mechanism_names(args, cfg) -> list[str]:
     return list(dict.fromkeys(mechanisms))
 
 
-def _seed(text) -> int:
+def _seed(text: object) -> int:
     try:
         seed = int(str(text))
         if seed < 0:
@@ -282,7 +282,7 @@ def _seed(text) -> int:
     return seed
 
 
-def _param_lists(args, cfg) -> dict:
+def _param_lists(args: argparse.Namespace, cfg: dict) -> dict:
     """Every ``--param KEY=V1[,V2...]`` (and the config's ``[param]`` table) as KEY -> [values]."""
     params = {}
     for key, vals in (cfg.get("param") or {}).items():
@@ -293,7 +293,9 @@ def _param_lists(args, cfg) -> dict:
     return params
 
 
-def _axis(measure: str, get, given, trials: int):
+def _axis(
+    measure: str, get: Callable[[str], object], given: Callable[[str], bool], trials: int
+) -> tuple[list[int] | int, dict]:
     """(the lengths or the lag count, the measure's own parameters)."""
     from . import smoke
 
@@ -314,7 +316,7 @@ def _axis(measure: str, get, given, trials: int):
     return xs, ({p.name: p for p in MOMENT_PARAMS} if measure == "second-moment" else {})
 
 
-def _check_owners(params, extra, mechanisms, measure) -> None:
+def _check_owners(params: dict, extra: dict, mechanisms: Iterable[str], measure: str) -> None:
     """Every parameter must belong to some selected mechanism or to the measure."""
     for key in params:
         if key not in extra and not any(key in mech_mod.param_table(m) for m in mechanisms):
@@ -324,7 +326,16 @@ def _check_owners(params, extra, mechanisms, measure) -> None:
             )
 
 
-def _points(mechanisms, ds, params, measure_params, measure, xs, trials, seed) -> list[Point]:
+def _points(
+    mechanisms: list[str],
+    ds: list[int],
+    params: dict,
+    measure_params: dict,
+    measure: str,
+    xs: list[int] | int,
+    trials: int,
+    seed: int,
+) -> list[Point]:
     """The grid's points, each once; a mechanism parameter that no point uses is an error."""
     points, seen = [], set()
     unused = {}  # given mechanism parameter -> why a point did not use it
@@ -359,7 +370,7 @@ def measure_defaults(measure: str) -> dict:
     return {p.name: p.default for p in table}
 
 
-def _columns(points, given: list[str], extra: dict) -> list[str]:
+def _columns(points: list[Point], given: list[str], extra: dict) -> list[str]:
     """results.csv's columns: the contract's, d, the parameters given on the command line (in
     their order), then every other resolved parameter of the grid's mechanisms and measure,
     defaults included, so that each row says everything it was computed with."""
@@ -367,7 +378,7 @@ def _columns(points, given: list[str], extra: dict) -> list[str]:
     return COLUMNS + ["d"] + list(dict.fromkeys(given + rest))
 
 
-def _check_size(points, force: bool) -> None:
+def _check_size(points: list[Point], force: bool) -> None:
     steps, peak = size_estimate(points)
     if (steps > MAX_STEPS or peak > MAX_BYTES) and not force:
         raise ParameterError(

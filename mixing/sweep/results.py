@@ -101,7 +101,7 @@ class Store:
     (``checksums``), and a resumed sweep trusts only points whose file still matches.
     """
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path) -> None:
         self.out = Path(out)
         self.points = self.out / "points"
         self._lock = None
