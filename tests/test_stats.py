@@ -115,3 +115,15 @@ def test_an_interval_cut_to_its_range_keeps_its_estimate_and_coverage():
     # every value in [0, 1] the interval covered, the cut one covers
     for v in np.linspace(0, 1, 101):
         assert (iv.lo <= v <= iv.hi) == (cut.lo <= v <= cut.hi)
+
+
+def test_a_table_without_variation_gets_its_point_as_the_interval():
+    """Every seed and window at 1.0 (a model that always copies): the Satterthwaite degrees of
+    freedom are infinite and the interval is the point, so the rule reads it (not as unresolved)."""
+    from mixing.engine.stats import classify, crossed, t_quantile
+
+    iv = crossed([np.ones((3, 64))])
+    assert (iv.lo, iv.value, iv.hi) == (1.0, 1.0, 1.0)
+    assert classify(iv, 1 / 26) == "above"
+    assert t_quantile(float("inf")) == pytest.approx(1.959964, abs=1e-6)
+    assert math.isnan(t_quantile(float("nan"))) and math.isnan(t_quantile(0))

@@ -51,7 +51,9 @@ def mean_se_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def t_quantile(dof: float, level: float = LEVEL) -> float:
-    return float(_st.t.ppf(0.5 + level / 2, dof)) if dof > 0 and math.isfinite(dof) else float("nan")
+    """The two-sided ``level`` quantile of Student's t with ``dof`` degrees of freedom (the normal
+    one at infinite ``dof``, e.g. a Satterthwaite combination of zero variances; NaN for none)."""
+    return float(_st.t.ppf(0.5 + level / 2, dof)) if dof > 0 else float("nan")
 
 
 @dataclass(frozen=True)
