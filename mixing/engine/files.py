@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def replacing(path, suffix: str = ".tmp"):
+def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """``with replacing(path) as tmp:`` write ``tmp``; on leaving the block it replaces ``path``.
 
     The temporary name is ``<name>.<random><suffix>`` beside ``path`` (pass a suffix such as
@@ -45,12 +46,12 @@ def replacing(path, suffix: str = ".tmp"):
         raise
 
 
-def write_text(path, text: str) -> None:
+def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (newlines as given) to ``path`` through :func:`replacing`."""
     with replacing(path) as tmp, open(tmp, "w", newline="") as fh:
         fh.write(text)
 
 
-def write_bytes(path, data: bytes) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with replacing(path) as tmp:
         tmp.write_bytes(data)

@@ -142,7 +142,7 @@ def load(path: PathLike, mech: object) -> Generators:
     return _CACHE[key]
 
 
-def save(path: PathLike, kind: str, family: str, arrays: dict, **meta) -> None:
+def save(path: PathLike, kind: str, family: str, arrays: dict, **meta: object) -> None:
     """Write a generators file (validated first, so what is written can be read back)."""
     d = arrays["angles"].shape[1] * 2 if family == "so2" else arrays["directions"].shape[1]
     validate(path, {**arrays, "kind": kind}, family, d)

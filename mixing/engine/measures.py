@@ -274,7 +274,7 @@ def rows(
     c: float = 1.0,
     force_size: bool = False,
     runner: Callable[..., np.ndarray] | None = None,
-    **kw,
+    **kw: object,
 ) -> np.ndarray:
     """Per-trial rows of one run (``kind`` "walk": lags ``x``; "retrieval": lengths ``x``),
     sizes checked first (:func:`check_work`).
@@ -305,20 +305,20 @@ def rows(
     return per_trial_walk(mech, x, seed, trials, c, device, **kw)
 
 
-def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw) -> Estimate:
+def coherence(mech: Mechanism, lags: int, trials: int, seed: int = 0, device: str = "cpu", **kw: object) -> Estimate:
     """E[qhat^T P_n qhat] = tr(E P_n)/d for n = 1..lags."""
     return MEASURES["coherence"].estimate(rows("walk", mech, lags, seed, trials, device, **kw), lags)
 
 
 def second_moment(
-    mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0, device: str = "cpu", **kw
+    mech: Mechanism, lags: int, trials: int, seed: int = 0, c: float = 1.0, device: str = "cpu", **kw: object
 ) -> Estimate:
     """E[(qhat^T P_n khat)^2] with qhat . khat = c, for n = 1..lags."""
     return MEASURES["second-moment"].estimate(rows("walk", mech, lags, seed, trials, device, c=c, **kw), lags)
 
 
 def retrieval(
-    mech: Mechanism, task: Task, lengths: ArrayLike, trials: int, seed: int = 0, device: str = "cpu", **kw
+    mech: Mechanism, task: Task, lengths: ArrayLike, trials: int, seed: int = 0, device: str = "cpu", **kw: object
 ) -> Estimate:
     """Near weight, far mass, retention and far residual at every context length."""
     lengths = check_lengths(lengths, check_task(task))

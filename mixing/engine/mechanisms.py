@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +37,9 @@ from ._jit import njit
 from .codes import CONST, HOUSEHOLDER, IID, SEQ, SO2, TABLE, Family, Law, Source  # noqa: F401 (re-exported)
 from .errors import ParameterError
 from .params import MAX_MAGNITUDE, Param, check_base, check_beta, check_flag, check_nonneg, check_positive
+
+if TYPE_CHECKING:
+    from .generators import Generators
 
 _COMMON = [
     Param(
@@ -164,7 +169,7 @@ class Mechanism:
     d: int
     params: tuple = ()  # sorted (key, value) pairs of the relevant parameters
 
-    def get(self, key):
+    def get(self, key: str) -> object:
         return dict(self.params)[key]
 
     # -- the generator family -------------------------------------------------------
@@ -198,7 +203,7 @@ class Mechanism:
         gen = self.generators()
         return bool(np.all(gen.betas == 2.0)) if gen is not None else self.get("beta") == 2.0
 
-    def generators(self):
+    def generators(self) -> Generators | None:
         """The validated contents of the ``generators`` file (cached), or None without one."""
         path = dict(self.params).get("generators")
         if not path:
@@ -287,7 +292,7 @@ class Mechanism:
         )
 
 
-def alias_table(pi) -> np.ndarray:
+def alias_table(pi: np.ndarray) -> np.ndarray:
     """Walker's alias table of the law ``pi`` (Vose's construction): row i holds the
     acceptance cutoff of column i and the token taken otherwise."""
     pi = np.asarray(pi, dtype=np.float64)
@@ -306,11 +311,11 @@ def alias_table(pi) -> np.ndarray:
     return out  # columns left in either list keep cutoff 1 (rounding leftovers)
 
 
-def _sequence_path(family, table, betas):
+def _sequence_path(family: int, table: np.ndarray, betas: np.ndarray) -> Callable[[int], np.ndarray]:
     """P_n = G_0 G_1 ... G_{n-1} for the rows of a position-wise sequence (cycled)."""
     V, cols = table.shape
 
-    def path(n):
+    def path(n: int) -> np.ndarray:
         if family == SO2:
             phi = sum(table[i % V] for i in range(n))
             d = 2 * cols
@@ -329,7 +334,7 @@ def _sequence_path(family, table, betas):
 
 
 @njit
-def so2_table(law, par, centers, tkey, V):
+def so2_table(law: int, par: float, centers: np.ndarray, tkey: int, V: int) -> np.ndarray:
     h = centers.shape[0]
     out = np.empty((V, h))
     for v in range(V):
@@ -340,7 +345,7 @@ def so2_table(law, par, centers, tkey, V):
 
 
 @njit
-def hh_table(tkey, V, d):
+def hh_table(tkey: int, V: int, d: int) -> np.ndarray:
     out = np.empty((V, d))
     for v in range(V):
         key = rng.pos_key(tkey, v, rng.STREAM_TABLE)
@@ -355,7 +360,7 @@ def hh_table(tkey, V, d):
     return out
 
 
-def _check_dimension(name: str, d) -> int:
+def _check_dimension(name: str, d: object) -> int:
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
         raise ParameterError(f"d: must be an integer >= 2, got {d!r}")
     d = int(d)
@@ -377,7 +382,7 @@ def _with_defaults(name: str, params: dict) -> dict:
     return resolved
 
 
-def _keep_generators_file(resolved: dict, drop) -> None:
+def _keep_generators_file(resolved: dict, drop: Callable[[str, str], None]) -> None:
     if resolved.get("generators"):
         if resolved.get("vocab", 0):
             raise ParameterError("vocab: not used with generators (the file fixes the table)")
@@ -388,7 +393,7 @@ def _keep_generators_file(resolved: dict, drop) -> None:
         resolved.pop("generators")
 
 
-def _keep_law(resolved: dict, drop) -> None:
+def _keep_law(resolved: dict, drop: Callable[[str, str], None]) -> None:
     """Only the chosen angle law's parameter, and the base only with the RoPE centre."""
     keep = laws.LAWS[resolved["law"]].param
     for info in laws.LAWS.values():
@@ -413,7 +418,7 @@ def resolve_params(name: str, d: int, params: dict) -> tuple[dict, dict]:
     resolved = _with_defaults(name, params)
     dropped = {}
 
-    def drop(key, why):
+    def drop(key: str, why: str) -> None:
         resolved.pop(key, None)
         if key in params:
             dropped.setdefault(key, why)
@@ -441,7 +446,7 @@ def build(name: str, d: int, params: dict) -> tuple[Mechanism, dict]:
     return mech, dropped
 
 
-def make(name: str, d: int, /, **params) -> Mechanism:
+def make(name: str, d: int, /, **params: object) -> Mechanism:
     """Validate and resolve a mechanism. Unknown parameters are errors, and so is a parameter
     given but not used by this mechanism's settings, such as ``sigma`` with ``law=uniform``."""
     mech, dropped = build(name, d, params)

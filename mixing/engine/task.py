@@ -79,7 +79,7 @@ class Task:
     xi: float = 1.0
     window: int = 64
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """``Task(...)`` validates like ``Task.make`` and the command line."""
         for p in TASK_PARAMS:
             value = getattr(self, p.name)
@@ -90,7 +90,7 @@ class Task:
             p.parse(value)
 
     @classmethod
-    def make(cls, **params) -> Task:
+    def make(cls, **params: object) -> Task:
         table = {p.name: p for p in TASK_PARAMS}
         out = {}
         for key, value in params.items():

@@ -16,25 +16,28 @@ checks that every compiled function of those modules is registered.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 
 from ._jit import hot
 
 _REGISTRY: dict = {}
 
 
-def scalar(fn):
+def scalar(fn: Callable) -> Callable:
     """Register ``fn`` as a scalar helper and return its numba CPU twin (compiled without
     reference counting: a helper never allocates)."""
     _REGISTRY.setdefault(fn.__module__, {})[fn.__name__] = fn
     return hot(fn)
 
 
-def registered(module) -> dict:
+def registered(module: types.ModuleType) -> dict:
     """name -> plain source function of every helper registered by ``module``."""
     return dict(_REGISTRY.get(module.__name__, {}))
 
 
-def rebuild(module, wrap, name: str, deps: dict | None = None) -> types.ModuleType:
+def rebuild(
+    module: types.ModuleType, wrap: Callable[[Callable], Callable], name: str, deps: dict | None = None
+) -> types.ModuleType:
     """The registered helpers of ``module`` rebuilt through ``wrap``, as a new module.
 
     ``deps`` maps a global name of ``module`` (a module it imports, e.g. ``"rng"``) to that

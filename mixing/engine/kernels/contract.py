@@ -23,7 +23,13 @@ This module also fixes the per-trial state layout both compiled backends use.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..mechanisms import KernelSpec
+    from ..task import Task
 
 #: the four retrieval metrics, in the order of ``out[..., :]``
 METRICS = ("near_weight", "far_mass", "retention", "far_residual")
@@ -48,13 +54,13 @@ N_WEIGHTED = 4
 GENERATOR_FIELDS = ("src", "law", "lawpar", "centers", "table", "alias", "betas", "d")
 
 
-def with_arg(args: tuple, name: str, value) -> tuple:
+def with_arg(args: tuple, name: str, value: object) -> tuple:
     """``args`` with the generator argument ``name`` (one of ``GENERATOR_FIELDS``) replaced."""
     i = GENERATOR_FIELDS.index(name)
     return args[:i] + (value,) + args[i + 1 :]
 
 
-def generator_args(spec) -> tuple:
+def generator_args(spec: KernelSpec) -> tuple:
     """(src, law, lawpar, centers, table, alias, betas, d): the generators, as plain values
     (named by ``GENERATOR_FIELDS``)."""
     return (
@@ -69,7 +75,7 @@ def generator_args(spec) -> tuple:
     )
 
 
-def reduced(spec, measure: str) -> bool:
+def reduced(spec: KernelSpec, measure: str) -> bool:
     """Whether the exact reduced-state Householder kernels apply (``draws.reduced_step``):
     i.i.d. uniform directions with ``sampler=auto``, d >= 4, and for retrieval no value
     transport (which needs the whole path P_n)."""
@@ -78,12 +84,12 @@ def reduced(spec, measure: str) -> bool:
     return measure == "walk" or not spec.rotate_values
 
 
-def walk_args(spec, c, N, seed, t0) -> tuple:
+def walk_args(spec: KernelSpec, c: float, N: int, seed: int, t0: int) -> tuple:
     """Arguments of the walk kernels before ``out``."""
     return generator_args(spec) + (reduced(spec, "walk"), float(c), int(N), np.uint64(seed), int(t0))
 
 
-def retrieval_args(spec, task, lengths, seed, t0) -> tuple:
+def retrieval_args(spec: KernelSpec, task: Task, lengths: np.ndarray, seed: int, t0: int) -> tuple:
     """Arguments of the retrieval kernels before ``out``."""
     mdelta = np.ascontiguousarray(spec.mean_path(task.delta))
     return generator_args(spec) + (

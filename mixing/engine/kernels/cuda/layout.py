@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 
 from ...errors import ParameterError
 
@@ -44,7 +45,7 @@ class Layout:
     table: str = "global"
     precision: str = "float64"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.lanes not in LANES:
             raise ParameterError(f"{VARIABLE}: lanes must be one of {', '.join(map(str, LANES))}, got {self.lanes}")
         if self.table not in TABLES:
@@ -54,7 +55,7 @@ class Layout:
                 f"{VARIABLE}: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"lanes={self.lanes},table={self.table},precision={self.precision}"
 
     @classmethod
@@ -91,7 +92,7 @@ def current() -> Layout:
 
 
 @contextlib.contextmanager
-def use(layout):
+def use(layout: Layout | str) -> Iterator[Layout]:
     """Run the CUDA kernels of the block with ``layout`` (a :class:`Layout` or its text)."""
     if isinstance(layout, str):
         layout = Layout.parse(layout)
