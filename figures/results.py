@@ -490,8 +490,116 @@ def passkey(data: Path):
         + "\n\n"
         + passkey_table(st)
         + "\n\nThe same models' level and stopping length on the text (the passkey is not in the test "
-        "text):\n\n" + stop_table(st)
+        "text):\n\n" + stop_table(st) + "\n\n" + passkey_routes(st) + passkey_near(data)
     )
+
+
+def _route_summary(st) -> dict:
+    """Per mechanism: accuracy (mean) and the best head's mass on the letter to copy (mean) at
+    each of ``ROUTE_KS``, and the most open gate's log factor (mean over seeds), from the routes."""
+    import numpy as np
+
+    from mixing.engine.stats import classify, crossed
+    from mixing.lm.passkey import CHANCE
+    from mixing.lm.report import load_routes
+
+    out = {}
+    for lab, r in load_routes(st).items():
+        S, K = r["acc"].shape[:2]
+        flat = r["target"].reshape(S, K, r["target"].shape[2], -1)
+        head = flat[:, 0].mean(1).argmax(-1)
+        g = r["gate"].reshape(S, K, r["gate"].shape[2], -1)
+        verdicts = [classify(crossed([r["acc"][:, j]]).within(0.0, 1.0), CHANCE) for j in range(K)]
+        out[lab] = {
+            "verdict": verdicts,  # "above" (retrieves), "unresolved" (chance) or "below", by the one rule
+            "acc": r["acc"].mean(axis=(0, 2)),
+            "target": np.array([flat[np.arange(S), j, :, head].mean() for j in range(K)]),
+            "gate": np.nanmax(np.nanmean(g, axis=2), axis=-1).mean(0) if np.isfinite(g).any() else None,
+        }
+    return out
+
+
+def passkey_routes(st) -> str:
+    from mixing.lm.report import ROUTE_KS, routes_table
+
+    got = _route_summary(st)
+    if not got:
+        return ""
+    near = ROUTE_KS[0]
+    copiers = {lab: v for lab, v in got.items() if v["verdict"][0] == "above" and v["acc"][0] > 0.5}
+    never = {lab: v for lab, v in got.items() if v["verdict"][0] == "unresolved"}
+    gated = {lab: v["gate"] for lab, v in never.items() if v["gate"] is not None}
+    windows = [w for lab in never for w in st.per_head(lab, "window") if math.isfinite(w)]
+    inside = (
+        f", inside the mixing window of every head of theirs that has one: the smallest W(0.1) is {min(windows):.0f}"
+        if windows and min(windows) >= near * st.context
+        else ""
+    )
+    text = (
+        f"Why some models stay at chance: where the heads look when the value is queried, at {near:g} T "
+        f"({round(near * st.context)} bytes{inside}), 0.5 T and 2 T (`mixing.lm.passkey.routes`; theory.md "
+        "section 6). "
+    )
+    if copiers:
+        lo = min(v["target"][0] for v in copiers.values())
+        hi = max(v["target"][0] for v in copiers.values())
+        text += (
+            f"The models that copy ({', '.join(copiers)}) each have a head with {lo:.2f}-{hi:.2f} of its weight on "
+            f"the letter to copy at {near:g} T: an induction head. "
+        )
+    if never:
+        top = max(v["target"][0] for v in never.values())
+        text += (
+            f"{', '.join(never)} are at chance (by the rule above) already at {near:g} T, and none of their heads "
+            "puts more than "
+            f"{top:.2f} on the letter to copy: they never learned to copy, so their chance accuracy further back is "
+            "not a window or a gate cutting a learned route. "
+        )
+    for lab, g in gated.items():
+        text += (
+            f"For {lab} the gate is open at {near:g} T (most open head: e^{g[0]:.1f}) and shut at 0.5 T "
+            f"(e^{g[1]:.1f}), so no copy head could reach a key there either. "
+        )
+    return text + "\n\n" + routes_table(st)
+
+
+def passkey_near(data: Path) -> str:
+    from mixing.lm.report import ROUTE_KS, Study, routes_table, stop_table
+
+    folder = data / "lm-passkey-near"
+    if not (folder / "results.csv").exists():
+        return ""
+    from mixing.engine.stats import crossed
+    from mixing.lm.report import load_routes
+
+    st = Study(folder)
+    top = st.manifest.get("train", {}).get("passkey_max", "?")
+    got = _route_summary(st)
+    cells = "; ".join(
+        f"{lab} {v['acc'][0]:.2f} at {ROUTE_KS[0]:g} T and {v['acc'][1]:.2f} at {ROUTE_KS[1]:g} T"
+        for lab, v in got.items()
+    )
+    far = ROUTE_KS[1]
+    text = (
+        f"\n\n### Pairs kept inside the window\n\nThe same task with every planted pair at most {top} bytes apart "
+        f"in training (`--passkey-max {top}`, inside the SO(2) tables' windows), to see whether the models at chance "
+        "above learn to copy when the key lies within reach, and how far the copy then carries: to "
+        f"{round(far * st.context)} bytes ({far:g} T), beyond both the training distances and the SO(2) windows "
+        f"(`figures/output/lm-passkey-near`, `python -m mixing.lm report figures/output/lm-passkey-near`). "
+        f"Mean accuracy: {cells}."
+    )
+    routes = load_routes(st)
+    if "rope" in routes:
+        # RoPE has no mixing window: what it loses beyond the training distances is not the window's doing
+        base = routes["rope"]["acc"][:, 1]
+        diffs = [
+            f"{lab} {crossed([r['acc'][:, 1], base], [1, -1]).text()}" for lab, r in routes.items() if lab != "rope"
+        ]
+        text += (
+            f" RoPE, which has no mixing window, is the control: what it loses at {far:g} T comes from the distance "
+            "alone. Accuracy minus RoPE's there (95% over seeds and windows, windows paired): " + "; ".join(diffs) + "."
+        )
+    return text + f"\n\n{st.regime()}\n\n" + routes_table(st) + "\n\n" + stop_table(st)
 
 
 def contexts(data: Path):
