@@ -118,17 +118,29 @@ def load_cached(out: Path, name: str, man: dict):
     with open(cpath, newline="") as fh:
         rows = []
         for r in csv.DictReader(fh):
-            rows.append({k: (r[k] if k in ("panel", "series", "kind") else float(r[k])) for k in COLUMNS})
+            got = {k: (r[k] if k in ("panel", "series", "kind") else float(r[k])) for k in COLUMNS}
+            got.update({k: v for k, v in r.items() if k not in COLUMNS and v != ""})  # parameter columns
+            rows.append(got)
     return rows
 
 
+def parameter_columns(rows) -> list[str]:
+    """The columns a figure's CSV adds after ``COLUMNS``: every other key of its rows (the
+    parameters a series was computed with, e.g. ``mechanism``, ``scale``), in first-seen order."""
+    return list(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
+
+
 def save_data(out: Path, name: str, man: dict, rows):
+    """``NAME.csv`` (the rows: ``COLUMNS``, then the parameter columns, empty where a row has
+    none) and ``NAME.json`` (what the data depend on)."""
+    columns = list(COLUMNS) + parameter_columns(rows)
+
     def write_csv(p):
         with open(p, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
+            w = csv.DictWriter(fh, fieldnames=columns, restval="")
             w.writeheader()
             for r in rows:
-                w.writerow({k: (f"{r[k]:.10g}" if isinstance(r[k], float) else r[k]) for k in COLUMNS})
+                w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
 
     atomic_write(out / f"{name}.csv", write_csv)
     atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps(_record(man), indent=2)))

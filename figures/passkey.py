@@ -92,6 +92,7 @@ def rows_of(folder: Path, panel: str = "acc", level: bool = True, routes: bool =
     import numpy as np
 
     from mixing.engine.stats import crossed
+    from mixing.lm.plots import with_mechanism
     from mixing.lm.report import ROUTE_KS, Study, load_passkey, load_routes
 
     st = Study(Path(folder))
@@ -111,7 +112,7 @@ def rows_of(folder: Path, panel: str = "acc", level: bool = True, routes: bool =
         if level:
             lv = crossed([st.bits[lab].level()])
             rows.append(row("level", lab, "measured", 0, lv.value, lv.se if math.isfinite(lv.se) else 0.0))
-    return rows
+    return with_mechanism(rows)
 
 
 def draw(rows):

@@ -148,3 +148,33 @@ def test_figure_data_carry_the_shared_manifest_header(tmp_path):
     assert list(rec)[: len(head)] == head and rec["schema"] == "figures" and rec["engine"] == DIGEST
     # the header is provenance: the cache key hashes what the data depend on, not when they were made
     assert common.load_cached(tmp_path, "x", man) is not None
+
+
+def test_figure_csvs_carry_the_parameters_of_each_series(tmp_path):
+    """Rows with parameters (``mechanism``, ``scale``, ...) get them as columns after the six
+    fixed ones, empty where a row has none, and read back as they were written."""
+    import csv
+
+    from figures import common
+
+    man = common.manifest("x", {"n": 1})
+    rows = [
+        {**common.row("p", "so2-random:abs=0.3", "measured", 1.0, 2.0), "mechanism": "so2-random", "scale": "abs=0.3"},
+        common.row("p", "tau", "theory", 0.0, 0.05),
+    ]
+    common.save_data(tmp_path, "x", man, rows)
+    with open(tmp_path / "x.csv", newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert list(got[0]) == [*common.COLUMNS, "mechanism", "scale"]
+    assert got[0]["scale"] == "abs=0.3" and got[1]["mechanism"] == "" and got[1]["series"] == "tau"
+    assert common.load_cached(tmp_path, "x", man) == rows
+
+
+def test_lm_figure_rows_name_the_mechanism_of_each_series():
+    pytest.importorskip("torch")
+    from figures.common import row
+    from mixing.lm.plots import with_mechanism
+
+    got = with_mechanism([row("a", "so2-learned:abs=0", "measured", 1, 2), row("a", "tau", "theory", 0, 1)])
+    assert got[0]["mechanism"] == "so2-learned" and got[0]["scale"] == "abs=0" and got[0]["rope_base"] == "10000"
+    assert "mechanism" not in got[1]  # not a mechanism label: no parameter columns

@@ -39,6 +39,28 @@ COLORS = {
 }
 
 
+def with_mechanism(rows: list[dict]) -> list[dict]:
+    """The rows with the parameters of their series as columns (``mechanism``, ``scale``,
+    ``gate``, ``rope_base``) where the series is a mechanism label, so that a figure's CSV says
+    what each series was trained with without parsing its name."""
+    from mixing.engine.errors import ParameterError
+
+    from .model import parse_mechanism
+
+    cache: dict = {}
+    out = []
+    for r in rows:
+        lab = r["series"]
+        if lab not in cache:
+            try:
+                got = parse_mechanism(lab)
+                cache[lab] = {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in got.items()}
+            except ParameterError:
+                cache[lab] = {}
+        out.append({**r, **cache[lab]})
+    return out
+
+
 def color(lab: str) -> str:
     return COLORS.get(lab) or COLORS.get(lab.split(":")[0], "0.3")
 
@@ -98,7 +120,7 @@ def figure_rows(folder: Path) -> list[dict]:
             k16 = 16 if 16 in st.ks else max(st.ks)
             rows.append(row("rope-excess", lab, "measured", 0, crossed([b.excess(k16)]).value))
     rows.append(row("tau", "tau", "theory", 0, TAU))
-    return [r for r in rows if math.isfinite(r["y"])]  # an interval one seed cannot give is left out
+    return with_mechanism([r for r in rows if math.isfinite(r["y"])])  # an interval one seed cannot give: left out
 
 
 def _ci(
@@ -311,7 +333,7 @@ def forecast_rows(results: list[dict]) -> list[dict]:
         cap = 2.0 * kmax  # not stopped within the lengths: drawn at the cap
         for kind, v in (("predicted", r["L_stop_predicted"]), ("measured", r["L_stop"])):
             rows.append(row("stop", lab, kind if math.isfinite(v) else f"{kind}-censored", 0, min(v, cap)))
-    return [r for r in rows if math.isfinite(r["y"])]
+    return with_mechanism([r for r in rows if math.isfinite(r["y"])])
 
 
 def draw_forecast(rows: list[dict]) -> Figure:
