@@ -569,7 +569,7 @@ def passkey_near(data: Path) -> str:
     folder = data / "lm-passkey-near"
     if not (folder / "results.csv").exists():
         return ""
-    from mixing.engine.stats import crossed
+    from mixing.engine.stats import classify, crossed
     from mixing.lm.report import load_routes
 
     st = Study(folder)
@@ -592,12 +592,24 @@ def passkey_near(data: Path) -> str:
     if "rope" in routes:
         # RoPE has no mixing window: what it loses beyond the training distances is not the window's doing
         base = routes["rope"]["acc"][:, 1]
-        diffs = [
-            f"{lab} {crossed([r['acc'][:, 1], base], [1, -1]).text()}" for lab, r in routes.items() if lab != "rope"
-        ]
+        ivs = {lab: crossed([r["acc"][:, 1], base], [1, -1]) for lab, r in routes.items() if lab != "rope"}
+        word = {lab: classify(iv, 0.0) for lab, iv in ivs.items()}
+        above = [lab for lab, w in word.items() if w == "above"]
+        below = [lab for lab, w in word.items() if w == "below"]
+        open_ = [lab for lab, w in word.items() if w == "unresolved"]
         text += (
             f" RoPE, which has no mixing window, is the control: what it loses at {far:g} T comes from the distance "
-            "alone. Accuracy minus RoPE's there (95% over seeds and windows, windows paired): " + "; ".join(diffs) + "."
+            "alone. Accuracy minus RoPE's there (95% over seeds and windows, windows paired): "
+            + "; ".join(f"{lab} {iv.text()}" for lab, iv in ivs.items())
+            + ". "
+            + (f"Above RoPE: {', '.join(above)}. " if above else "")
+            + (f"Below RoPE: {', '.join(below)}. " if below else "")
+            + (
+                f"Not resolved from RoPE with these seeds: {', '.join(open_)}, so their loss at {far:g} T is not "
+                "shown to exceed what the distance alone costs."
+                if open_
+                else ""
+            )
         )
     return text + f"\n\n{st.regime()}\n\n" + routes_table(st) + "\n\n" + stop_table(st)
 
