@@ -645,6 +645,14 @@ def scale(data: Path):
     planned = len(man.get("mechanisms", [])) * len(man.get("seeds", []))
     done = sum(b.seeds for b in st.bits.values())
     rows = compare(small, large)
+    sm = Study(small)
+    kmax = max(st.ks)
+    vs = [
+        f"{r['mechanism']} {sm.diff(r['mechanism'], 'alibi', kmax, 'full').value:+.3f} -> "
+        f"{st.diff(r['mechanism'], 'alibi', kmax, 'full').value:+.3f}"
+        for r in rows
+        if r["mechanism"] != "alibi" and "alibi" in st.bits and "alibi" in sm.bits
+    ]
     put = [r["mechanism"] for r in rows if r["verdict"] == "stays put"]
     moved = [r["mechanism"] for r in rows if r["verdict"] == "moves"]
     return (
@@ -653,13 +661,36 @@ def scale(data: Path):
         f"windows. Models finished: {done} of {planned}. L_stop, as a multiple of T, stays put for "
         f"{len(put)} of {len(rows)} mechanisms ({', '.join(put) or 'none'})"
         + (f" and moves for {', '.join(moved)}" if moved else "")
-        + ". `python -m mixing.lm scale figures/output/lm-ctx128 figures/output/lm-default`.\n\n"
+        + f". Full-context bits minus ALiBi's of the same size on the same bytes at {kmax}x, smaller -> larger: "
+        f"{'; '.join(vs)} (intervals in the table). "
+        "`python -m mixing.lm scale figures/output/lm-ctx128 figures/output/lm-default`.\n\n"
         + st.regime()
         + "\n\n"
         + scale_table(small, large)
-        + "\n\nThe forecast of section `forecast` on the larger models (from their first 2T bytes; "
-        "`python -m mixing.lm forecast --study figures/output/lm-default --engine`):\n\n"
-        + fo.table(fo.study_rows(large, engine=True))
+        + "\n\n"
+        + _scale_forecast(fo.study_rows(large, engine=True))
+    )
+
+
+def _scale_forecast(rows) -> str:
+    from mixing.lm import forecast as fo
+
+    def stop(x):
+        return f"{x:g}x" if math.isfinite(x) else f"> {max(rows[0]['ks'])}x"
+
+    same = [r["mechanism"] for r in rows if r["L_stop_predicted"] == r["L_stop"]]
+    miss = [
+        f"{r['mechanism']} (predicted {stop(r['L_stop_predicted'])}, measured {stop(r['L_stop'])})"
+        for r in rows
+        if r["L_stop_predicted"] != r["L_stop"]
+    ]
+    return (
+        "The forecast of section `forecast` on the larger models, from their first 2T bytes "
+        "(`python -m mixing.lm forecast --study figures/output/lm-default --engine`): the predicted L_stop equals "
+        f"the measured one for {len(same)} of {len(rows)} mechanisms"
+        + (f"; it misses {', '.join(miss)}" if miss else "")
+        + ".\n\n"
+        + fo.table(rows)
     )
 
 
