@@ -55,6 +55,29 @@ def fp64_peak():
     return cores * ghz * 1e9 * per_cycle, f"{cores} cores x {ghz:.2f} GHz x {per_cycle} flop/cycle ({model})"
 
 
+def machine() -> dict:
+    """Where and when a run was made (kept beside its numbers)."""
+    import platform
+    from datetime import date
+
+    _, how = fp64_peak()
+    out = {
+        "date": date.today().isoformat(),
+        "cpu": how,
+        "threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+    }
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return out
+
+
 def _timed(fn):
     """(seconds, result) of one call."""
     t = time.perf_counter()
@@ -233,7 +256,7 @@ def main(argv=None) -> int:
         return 0
     q = args.quick
     print(f"threads: {numba.get_num_threads()}   numba {numba.__version__}   numpy {np.__version__}")
-    res = {}
+    res = {"machine": machine(), "quick": bool(q)}
     L_peer, T_peer = (2**10, 16) if q else (2**12, 64)
     peer = against_peer(L_peer, T_peer)
     res["peer"] = peer

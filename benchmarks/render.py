@@ -1,0 +1,208 @@
+"""``python benchmarks/render.py [--check]``: the measured numbers in README.md and BENCHMARKS.md,
+written from the benchmark results in ``benchmarks/results/``.
+
+Each generated block sits between ``<!-- begin generated: NAME -->`` and
+``<!-- end generated: NAME -->`` and is rewritten whole; everything outside the markers is left
+alone. The blocks and their sources:
+
+- README.md ``quickstart``: the Quick start commands with their times
+  (``times.json``, from ``python benchmarks/times.py --suite --json benchmarks/results/times.json``);
+- README.md ``sweep-times``: the L = 2^20 sweeps (``cpu.json``, from
+  ``python benchmarks/engine_bench.py --json benchmarks/results/cpu.json``);
+- BENCHMARKS.md ``cpu-engine``: the CPU engine's table (``cpu.json``).
+
+``--check`` writes nothing and exits 1 when a file differs from what its results give (the
+test suite runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _s(x: float) -> str:
+    """Seconds as the docs write them: whole seconds from 10 s, one decimal below."""
+    return f"{x:.0f} s" if x >= 10 else f"{x:.1f} s"
+
+
+def _minutes(x: float) -> str:
+    m, s = divmod(round(x), 60)
+    return f"{m} min {s:02d} s"
+
+
+def _machine(m: dict) -> str:
+    return f"{m['cpu']}, {m['threads']} threads, {m['date']}"
+
+
+def quickstart(times: dict) -> str:
+    c, w = times["cold_s"], times["warm_s"]
+    suite = f" ({_minutes(times['suite_s'])})" if "suite_s" in times else ""
+    lines = [
+        ("pip install -e . && python -m mixing.sweep", f"the main job alone: no torch, no CUDA ({_s(c['sweep'])})"),
+        ('pip install -e ".[dev]" && python -m pytest', f"everything, to run the test suite{suite}"),
+        ("python -m proofs --quick", f"every bound derived and checked ({_s(c['proofs'])})"),
+        ("python -m figures --quick --out /tmp/figs", f"every figure of the study, small sizes ({_s(c['figures'])})"),
+        (
+            "mkdir -p runs && python -m mixing.learned --mechanism so2 --out runs/so2.npz",
+            f"train token-dependent rotations ({_s(c['learned'])})",
+        ),
+        ("python -m mixing.lm run --quick --out runs/lm", f"tiny transformers, every mechanism ({_s(c['lm'])})"),
+    ]
+    width = max(len(cmd) for cmd, _ in lines if len(cmd) < 60) + 1
+    body = "\n".join(f"{cmd.ljust(width)}  # {note}" for cmd, note in lines)
+    return (
+        f"```bash\n{body}\n```\n\n"
+        f"Times are wall times of a first run (`python benchmarks/times.py`: {_machine(times['machine'])}), numba "
+        "compiling its kernels and the imports included; numba caches the kernels, so a second run of the sweep, "
+        f"`proofs`, `figures`, `mixing.learned` and `mixing.lm run --quick` takes {_s(w['sweep'])}, {_s(w['proofs'])}, "
+        f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}."
+    )
+
+
+def sweep_times(cpu: dict) -> str:
+    sw = cpu["sweeps"]
+    return (
+        "On the development machine a retrieval sweep to L = 2^20 (d = 64, 64 trials) takes "
+        f"{sw['i.i.d., reduced']:.2f} s with i.i.d. Householder directions and {sw['table V=1024']:.2f} s with a "
+        f"1024-token table, kernels only, imports and compiles left out (`python benchmarks/engine_bench.py`: "
+        f"{_machine(cpu['machine'])}; [BENCHMARKS.md](BENCHMARKS.md) has every measured number)."
+    )
+
+
+def cpu_engine(cpu: dict) -> str:
+    p, k, sw, sc = cpu["peer"], cpu["kernel_vs_reference"], cpu["sweeps"], cpu["scaling"]
+    rss = cpu["rss_kib"]
+    m = cpu["machine"]
+    rows = []
+    for label in ("table V=1024", "i.i.d. directions"):
+        r = p[label]
+        rows.append(
+            (
+                f"engine vs the vectorised NumPy peer, retrieval, d = 64, {label}",
+                f"{r['engine_steps_per_s']:.3g} vs {r['peer_steps_per_s']:.3g} steps/s: **{r['ratio']:.1f}x** "
+                f"(agreement: largest \\|z\\| {r['zmax']:.2f})",
+                "30x: " + ("met" if r["ratio"] >= 30 else "not met"),
+            )
+        )
+        if "torch_ratio" in r:
+            rows.append(
+                (
+                    f"engine vs the PyTorch peer ({r['torch_threads']} threads), {label}",
+                    f"{r['torch_steps_per_s']:.3g} steps/s: **{r['torch_ratio']:.1f}x** "
+                    f"(agreement: largest \\|z\\| {r['torch_zmax']:.2f})",
+                    "3x: " + ("met" if r["torch_ratio"] >= 3 else "not met"),
+                )
+            )
+    rows.append(
+        (
+            "table kernel vs the NumPy reference (explicit d x d matrices: the cost of clarity)",
+            f"{k['ratio']:.0f}x, max difference {k['max_diff']:.1e} on the same trials",
+            "-",
+        )
+    )
+    iid, table, big = sw["i.i.d., reduced"], sw["table V=1024"], sw["i.i.d., reduced, d=1024"]
+    steps = 64 * 2**20
+    rows += [
+        (
+            "retrieval sweep to L = 2^20, d = 64, 64 trials, i.i.d. directions (reduced-state walk)",
+            f"{iid:.2f} s ({steps / iid:.3g} steps/s)",
+            "1 s: " + ("met" if iid <= 1 else "not met"),
+        ),
+        ("the same with `sampler=full` (all d coordinates)", f"{sw['i.i.d., sampler=full']:.2f} s", "-"),
+        (
+            "the same with a V = 1024 table",
+            f"{table:.2f} s ({steps / table:.3g} steps/s)",
+            "2.5e7 steps/s: " + ("met" if steps / table >= 2.5e7 else "not met"),
+        ),
+        (
+            "i.i.d. at d = 1024",
+            f"{big:.2f} s: {big / iid:.2f}x the d = 64 time",
+            "<= 2x: " + ("met" if big / iid <= 2 else "not met"),
+        ),
+        (
+            "time against L (8 trials), exponent fitted from 2^14",
+            ", ".join(f"{lab} {v['exponent_L']:.3f}" for lab, v in sc.items()),
+            "0.95-1.05: " + ("met" if all(0.95 <= v["exponent_L"] <= 1.05 for v in sc.values()) else "not met"),
+        ),
+        (
+            "time against d (exponent)",
+            ", ".join(f"{lab} {v['exponent_d']:.2f}" for lab, v in sc.items()),
+            "-",
+        ),
+        (
+            "peak RSS of one run (8 trials), L = " + ", ".join(f"2^{int(L).bit_length() - 1}" for L in rss),
+            ", ".join(f"{v / 1024:.0f}" for v in rss.values()) + " MiB",
+            "flat: " + ("met" if max(rss.values()) <= 1.1 * min(rss.values()) else "not met"),
+        ),
+    ]
+    head = (
+        f"`python benchmarks/engine_bench.py --json benchmarks/results/cpu.json` ({_machine(m)}; numba {m['numba']}, "
+        f"numpy {m['numpy']}{', torch ' + m['torch'] if 'torch' in m else ''}; one run, every ratio from that run"
+        + ("; --quick sizes, not the targets'" if cpu.get("quick") else "")
+        + "):"
+    )
+    table_md = "\n".join(
+        ["| what | measured | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    )
+    return f"{head}\n\n{table_md}"
+
+
+#: (file, block) -> (results file, writer)
+BLOCKS = {
+    ("README.md", "quickstart"): ("times.json", quickstart),
+    ("README.md", "sweep-times"): ("cpu.json", sweep_times),
+    ("BENCHMARKS.md", "cpu-engine"): ("cpu.json", cpu_engine),
+}
+
+
+def _pattern(name: str) -> re.Pattern:
+    return re.compile(
+        rf"(<!-- begin generated: {re.escape(name)} -->\n)(.*?)(\n<!-- end generated: {re.escape(name)} -->)", re.S
+    )
+
+
+def rendered(root: Path = ROOT, results: Path = RESULTS) -> dict[str, str]:
+    """File name -> its text with every generated block rewritten from ``results``."""
+    out = {}
+    for (fname, block), (source, writer) in BLOCKS.items():
+        text = out.get(fname) or (root / fname).read_text()
+        pat = _pattern(block)
+        if not pat.search(text):
+            raise ValueError(f"{fname}: no generated block {block!r} (markers <!-- begin generated: {block} -->)")
+        data = json.loads((results / source).read_text())
+        body = writer(data)
+        out[fname] = pat.sub(lambda m, body=body: m.group(1) + body + m.group(3), text)
+    return out
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from mixing.cli import Parser
+
+    ap = Parser(prog="python benchmarks/render.py", description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if a file differs from what its results give")
+    args = ap.parse_args(argv)
+    try:
+        texts = rendered()
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"render: error: {exc}", file=sys.stderr)
+        return 2
+    stale = [f for f, t in texts.items() if (ROOT / f).read_text() != t]
+    if args.check:
+        for f in stale:
+            print(f"render: {f} is out of date; run python benchmarks/render.py", file=sys.stderr)
+        return 1 if stale else 0
+    for f in stale:
+        (ROOT / f).write_text(texts[f])
+        print(f"wrote {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
