@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -60,10 +61,12 @@ def machine() -> dict:
     import platform
     from datetime import date
 
-    _, how = fp64_peak()
+    _, how = fp64_peak()  # "C cores x G GHz x F flop/cycle (model)"
+    m = re.match(r"(\d+) cores x ([\d.]+) GHz x \d+ flop/cycle \((.*)\)", how)
+    cpu = f"{m.group(3)}, {m.group(1)} cores at {m.group(2)} GHz" if m else how
     out = {
         "date": date.today().isoformat(),
-        "cpu": how,
+        "cpu": cpu,
         "threads": numba.get_num_threads(),
         "python": platform.python_version(),
         "numba": numba.__version__,

@@ -68,7 +68,7 @@ def quickstart(times: dict) -> str:
 def sweep_times(cpu: dict) -> str:
     sw = cpu["sweeps"]
     return (
-        "On the development machine a retrieval sweep to L = 2^20 (d = 64, 64 trials) takes "
+        "On the benchmark machine a retrieval sweep to L = 2^20 (d = 64, 64 trials) takes "
         f"{sw['i.i.d., reduced']:.2f} s with i.i.d. Householder directions and {sw['table V=1024']:.2f} s with a "
         f"1024-token table, kernels only, imports and compiles left out (`python benchmarks/engine_bench.py`: "
         f"{_machine(cpu['machine'])}; [BENCHMARKS.md](BENCHMARKS.md) has every measured number)."
@@ -85,7 +85,8 @@ def cpu_engine(cpu: dict) -> str:
         rows.append(
             (
                 f"engine vs the vectorised NumPy peer, retrieval, d = 64, {label}",
-                f"{r['engine_steps_per_s']:.3g} vs {r['peer_steps_per_s']:.3g} steps/s: **{r['ratio']:.1f}x** "
+                f"engine {r['engine_steps_per_s']:.3g} vs peer {r['peer_steps_per_s']:.3g} steps/s: "
+                f"**{r['ratio']:.1f}x** "
                 f"(agreement: largest \\|z\\| {r['zmax']:.2f})",
                 "30x: " + ("met" if r["ratio"] >= 30 else "not met"),
             )
@@ -94,7 +95,7 @@ def cpu_engine(cpu: dict) -> str:
             rows.append(
                 (
                     f"engine vs the PyTorch peer ({r['torch_threads']} threads), {label}",
-                    f"{r['torch_steps_per_s']:.3g} steps/s: **{r['torch_ratio']:.1f}x** "
+                    f"PyTorch peer {r['torch_steps_per_s']:.3g} steps/s: engine **{r['torch_ratio']:.1f}x** "
                     f"(agreement: largest \\|z\\| {r['torch_zmax']:.2f})",
                     "3x: " + ("met" if r["torch_ratio"] >= 3 else "not met"),
                 )
