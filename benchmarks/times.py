@@ -35,9 +35,13 @@ SUITE = "python -m pytest -q -p no:cacheprovider"
 
 
 def timed(command: str, env: dict, cwd: Path) -> float:
-    """Wall seconds of one command in a fresh process (it must succeed)."""
+    """Wall seconds of one command in a fresh process (it must succeed: else its output's tail
+    is printed and the run stops)."""
     t = time.perf_counter()
-    subprocess.run(command.split(), cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(command.split(), cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        sys.stderr.write((proc.stdout + proc.stderr)[-4000:])
+        raise SystemExit(f"times: {command!r} failed with status {proc.returncode}")
     return time.perf_counter() - t
 
 
