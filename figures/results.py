@@ -495,26 +495,23 @@ def passkey(data: Path):
 
 
 def _route_summary(st) -> dict:
-    """Per mechanism: accuracy (mean) and the best head's mass on the letter to copy (mean) at
-    each of ``ROUTE_KS``, and the most open gate's log factor (mean over seeds), from the routes."""
+    """Per mechanism: the verdict against chance, the accuracy and the best head's mass on the
+    letter to copy (means) at each of ``ROUTE_KS``, and the most open gate's log factor (mean
+    over seeds), from ``report.route_summary``."""
     import numpy as np
 
-    from mixing.engine.stats import classify, crossed
+    from mixing.engine.stats import classify
     from mixing.lm.passkey import CHANCE
-    from mixing.lm.report import load_routes
+    from mixing.lm.report import load_routes, route_summary
 
     out = {}
     for lab, r in load_routes(st).items():
-        S, K = r["acc"].shape[:2]
-        flat = r["target"].reshape(S, K, r["target"].shape[2], -1)
-        head = flat[:, 0].mean(1).argmax(-1)
-        g = r["gate"].reshape(S, K, r["gate"].shape[2], -1)
-        verdicts = [classify(crossed([r["acc"][:, j]]).within(0.0, 1.0), CHANCE) for j in range(K)]
+        sm = route_summary(r)
         out[lab] = {
-            "verdict": verdicts,  # "above" (retrieves), "unresolved" (chance) or "below", by the one rule
-            "acc": r["acc"].mean(axis=(0, 2)),
-            "target": np.array([flat[np.arange(S), j, :, head].mean() for j in range(K)]),
-            "gate": np.nanmax(np.nanmean(g, axis=2), axis=-1).mean(0) if np.isfinite(g).any() else None,
+            "verdict": [classify(iv, CHANCE) for iv in sm["acc"]],  # "above" (retrieves), "unresolved" (chance)
+            "acc": np.array([iv.value for iv in sm["acc"]]),
+            "target": np.array([iv.value for iv in sm["target"]]),
+            "gate": None if sm["gate"] is None else sm["gate"].mean(0),
         }
     return out
 

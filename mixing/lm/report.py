@@ -675,6 +675,23 @@ def load_routes(st: Study, corpus: Corpus | None = None, progress: Callable[[str
     return out
 
 
+def route_summary(r: dict) -> dict:
+    """One mechanism's routes (``load_routes``) reduced: at each distance, the accuracy and the
+    attention mass on the letter to copy of each seed's head with the most of it at the shortest
+    distance (the induction head if one formed), each with its 95% interval over seeds and
+    windows (cut to [0, 1]); and the log factor of the most open gate [seeds, K] (mean over
+    windows, the largest head of each seed), None without a gate."""
+    S, K = r["acc"].shape[:2]
+    flat = r["target"].reshape(S, K, r["target"].shape[2], -1)  # [S, K, N, layers * H]
+    head = flat[:, 0].mean(1).argmax(-1)
+    g = r["gate"].reshape(S, K, r["gate"].shape[2], -1)
+    return {
+        "acc": [crossed([r["acc"][:, j]]).within(0.0, 1.0) for j in range(K)],
+        "target": [crossed([flat[np.arange(S), j, :, head]]).within(0.0, 1.0) for j in range(K)],
+        "gate": np.nanmax(np.nanmean(g, axis=2), axis=-1) if np.isfinite(g).any() else None,
+    }
+
+
 def routes_table(st: Study, corpus: Corpus | None = None) -> str:
     """Why a model copies or not: per mechanism and distance (``ROUTE_KS``), the passkey
     accuracy; the attention mass on the letter to copy of the head with the most of it at the
@@ -698,23 +715,16 @@ def routes_table(st: Study, corpus: Corpus | None = None) -> str:
         "|---|" + "---|" * (2 * len(kk) + 1),
     ]
     for lab, r in got.items():
-        S, K = r["acc"].shape[:2]
+        sm = route_summary(r)
         acc = [
-            _cell(
-                iv := crossed([r["acc"][:, j]]).within(0.0, 1.0),
-                classify(iv, CHANCE, above="retrieves", below="below chance", unresolved="chance"),
-            )
-            for j in range(K)
+            _cell(iv, classify(iv, CHANCE, above="retrieves", below="below chance", unresolved="chance"))
+            for iv in sm["acc"]
         ]
-        flat = r["target"].reshape(S, K, r["target"].shape[2], -1)  # [S, K, N, layers * H]
-        head = flat[:, 0].mean(1).argmax(-1)  # per seed, the head with most target mass at the shortest k
-        target = [_cell(crossed([flat[np.arange(S), j, :, head]]).within(0.0, 1.0)) for j in range(K)]
-        g = r["gate"].reshape(S, K, r["gate"].shape[2], -1)
-        if np.isfinite(g).any():
-            most = np.nanmax(np.nanmean(g, axis=2), axis=-1)  # [S, K]
-            gate = ", ".join(f"{m.mean():.1f} [{m.min():.1f}, {m.max():.1f}]" for m in most.T)
-        else:
-            gate = "(no gate)"
+        target = [_cell(iv) for iv in sm["target"]]
+        most = sm["gate"]
+        gate = (
+            "(no gate)" if most is None else ", ".join(f"{m.mean():.1f} [{m.min():.1f}, {m.max():.1f}]" for m in most.T)
+        )
         lines.append(f"| {lab} | " + " | ".join(acc + target) + f" | {gate} |")
     return "\n".join(lines)
 
