@@ -379,6 +379,22 @@ def _k(x: float, kmax: int) -> str:
     return f"{x:.3g}x" if math.isfinite(x) else f"> {kmax}x"
 
 
+def stop_text(stop: float, held: int, kmax: int) -> str:
+    """The rule's L_stop as the tables write it: a multiple, beyond the largest measured (the
+    excess held, ``holds_to``, at every multiple up to ``kmax``), or not resolved."""
+    if math.isfinite(stop):
+        return f"{stop:g}x"
+    return f"> {kmax}x" if held == kmax else "not resolved"
+
+
+def vs_alibi_text(st: Study, lab: str, k: int) -> str:
+    """Full-context bits minus ALiBi's on the same bytes at k, with its interval ("-" for ALiBi
+    itself or a study without it)."""
+    if "alibi" not in st.bits or lab == "alibi":
+        return "-"
+    return st.diff(lab, "alibi", k, "full").text()
+
+
 def stop_table(st: Study) -> str:
     head = [
         "mechanism",
@@ -398,10 +414,10 @@ def stop_table(st: Study) -> str:
         b = st.bits[lab]
         stop, cross = st.stop(lab)
         held = holds_to(b)
-        stop_txt = f"{stop:g}x" if math.isfinite(stop) else f"> {kmax}x" if held == kmax else "not resolved"
+        stop_txt = stop_text(stop, held, kmax)
         held_txt = f"{held}x" if held > 1 else "-"
         cross_txt = f"{_k(cross.value, kmax)} [{_k(cross.lo, kmax)}, {_k(cross.hi, kmax)}]"
-        vs = st.diff(lab, "alibi", kmax, "full").text() if "alibi" in st.bits and lab != "alibi" else "-"
+        vs = vs_alibi_text(st, lab, kmax)
         far = st.per_head(lab, "far_mass", kmax)
         win = sorted(w if math.isfinite(w) else math.inf for w in st.per_head(lab, "window"))  # beyond: above all
         fin = [w for w in win if math.isfinite(w)]

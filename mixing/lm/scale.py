@@ -18,14 +18,13 @@ differences say how much the level of degradation changed at one ``L_stop``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from mixing.engine.stats import classify, crossed
 
-from .report import Study, _cell, _k, holds_to
+from .report import Study, _cell, _k, holds_to, stop_text, vs_alibi_text
 
 WORDS = {"above": "larger degrades more", "below": "larger degrades less", "unresolved": "not resolved"}
 
@@ -65,7 +64,7 @@ def compare(small: str | Path | Study, large: str | Path | Study) -> list[dict]:
         A, B = a.bits[lab], b.bits[lab]
         diffs = [crossed([B.excess(k), A.excess(k)], [1, -1]) for k in ks]
         stops = [s.stop(lab) for s in (a, b)]
-        texts = [_stop_text(s, lab, stop) for s, (stop, _) in zip((a, b), stops)]
+        texts = [stop_text(stop, holds_to(s.bits[lab]), max(s.ks)) for s, (stop, _) in zip((a, b), stops)]
         rows.append(
             {
                 "mechanism": lab,
@@ -85,20 +84,6 @@ def _verdict(small: str, large: str) -> str:
     if "not resolved" in (small, large):
         return "not resolved"
     return "stays put" if small == large else "moves"
-
-
-def _stop_text(st: Study, lab: str, stop: float) -> str:
-    """The rule's L_stop as the report writes it: a multiple, beyond the largest, or not resolved."""
-    kmax = max(st.ks)
-    if math.isfinite(stop):
-        return f"{stop:g}x"
-    return f"> {kmax}x" if holds_to(st.bits[lab]) == kmax else "not resolved"
-
-
-def _vs_alibi(st: Study, lab: str, k: int) -> str:
-    if "alibi" not in st.bits or lab == "alibi":
-        return "-"
-    return st.diff(lab, "alibi", k, "full").text()
 
 
 def table(small: str | Path | Study, large: str | Path | Study) -> str:
@@ -121,7 +106,7 @@ def table(small: str | Path | Study, large: str | Path | Study) -> str:
     for r in rows:
         cross = [f"{_k(c.value, kmax)} [{_k(c.lo, kmax)}, {_k(c.hi, kmax)}]" for c in r["cross"]]
         diffs = [_cell(iv, w) for iv, w in zip(r["diff"], r["words"])]
-        vs = [_vs_alibi(st, r["mechanism"], kmax) for st in (a, b)]
+        vs = [vs_alibi_text(st, r["mechanism"], kmax) for st in (a, b)]
         lines.append(
             f"| {r['mechanism']} | {r['seeds'][0]} / {r['seeds'][1]} | {r['stop'][0]} | {r['stop'][1]} | "
             f"{cross[0]} | {cross[1]} | " + " | ".join(diffs) + f" | {vs[0]} | {vs[1]} | {r['verdict']} |"
