@@ -90,12 +90,18 @@ def plant(batch: np.ndarray, rate: float, seed: int, step: int, max_distance: in
     return out, mask
 
 
+def prefix_length(context: int, k: float) -> int:
+    """The bytes a test prefix with the key ``k T`` back needs: T bytes of text before the key,
+    the distance, and the two copies of the marker and value."""
+    return int(round(k * context)) + context + 2 * (VALUE + 1)
+
+
 def query_windows(windows: np.ndarray, context: int, k: float, seed: int = 0) -> tuple[np.ndarray, int]:
     """Prefixes of the held-out ``windows`` with the query at the end and the key ``k T`` bytes
     before it; returns them [N, n] and the query position. The values depend on ``seed`` and k
     only, so every model is tested on the same bytes."""
     dist = int(round(k * context))
-    n = dist + context + 2 * (VALUE + 1)  # T bytes of text before the key
+    n = prefix_length(context, k)
     if n > windows.shape[1]:
         from mixing.engine.errors import ParameterError
 

@@ -659,7 +659,7 @@ def load_routes(st: Study, corpus: Corpus | None = None, progress: Callable[[str
 
     out, win = {}, None
     length = int(st.manifest["length"])
-    fits = [k for k in ROUTE_KS if round(k * st.context) + st.context + 2 * (passkey_mod.VALUE + 1) <= length]
+    fits = [k for k in ROUTE_KS if passkey_mod.prefix_length(st.context, k) <= length]
     ks = np.asarray(fits, dtype=np.float64)
     for lab in load_passkey(st):
         got = []
