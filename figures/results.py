@@ -637,12 +637,11 @@ def scale(data: Path):
     small, large = data / "lm-ctx128", data / "lm-default"
     if not ((small / "results.csv").exists() and (large / "results.csv").exists()):
         return "(the default-size study figures/output/lm-default is not finished)"
-    st = Study(large)
+    sm, st = Study(small), Study(large)  # loaded once, for the prose and the table
     man = st.manifest
     planned = len(man.get("mechanisms", [])) * len(man.get("seeds", []))
     done = sum(b.seeds for b in st.bits.values())
-    rows = compare(small, large)
-    sm = Study(small)
+    rows = compare(sm, st)
     kmax = max(st.ks)
     vs = [
         f"{r['mechanism']} {sm.diff(r['mechanism'], 'alibi', kmax, 'full').value:+.3f} -> "
@@ -663,7 +662,7 @@ def scale(data: Path):
         "`python -m mixing.lm scale figures/output/lm-ctx128 figures/output/lm-default`.\n\n"
         + st.regime()
         + "\n\n"
-        + scale_table(small, large)
+        + scale_table(sm, st)
         + "\n\n"
         + _scale_forecast(fo.study_rows(large, engine=True))
     )
