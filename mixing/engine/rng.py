@@ -44,6 +44,8 @@ _C_SEED = np.uint64(0x2545F4914F6CDD1D)
 _C_TRIAL = np.uint64(0xD1B54A32D192ED03)
 _C_SUB = np.uint64(0x8CB92BA72F3D8DD7)
 _C_AUX = np.uint64(0xA0761D6478BD642F)
+#: the salt of :func:`aux_key`: ``aux_key(k) = mix(k ^ AUX)``
+AUX = _C_AUX
 _S8 = np.uint64(8)
 _S11 = np.uint64(11)
 _S27 = np.uint64(27)
@@ -113,9 +115,17 @@ def trial_key(seed, trial):
 
 
 @scalar
+def pos_salt(pos, stream):
+    """The part of :func:`pos_key` shared by every trial: ``pos_key(t, pos, stream) =
+    mix(t ^ pos_salt(pos, stream))`` (a kernel running many trials at one position computes it
+    once)."""
+    return mix((np.uint64(pos) * NSTREAMS + np.uint64(stream) + _ONE) * GOLDEN)
+
+
+@scalar
 def pos_key(tkey, pos, stream):
     tkey = np.uint64(tkey)
-    return mix(tkey ^ mix((np.uint64(pos) * NSTREAMS + np.uint64(stream) + _ONE) * GOLDEN))
+    return mix(tkey ^ pos_salt(pos, stream))
 
 
 @scalar
