@@ -456,6 +456,27 @@ def test_ctrl_c_stops_a_long_trial_within_seconds(tmp_path):
     assert "--resume" in err and "Traceback" not in err
 
 
+def test_ctrl_c_stops_a_first_call_while_its_kernel_compiles(tmp_path):
+    """With an empty kernel cache the first call compiles for 10-20 s: SIGINT during that
+    compilation must still stop the sweep within seconds (the kernel is compiled in the main
+    thread, where Ctrl-C reaches it, before it is handed to the helper thread)."""
+    out = tmp_path / "cold"
+    argv = [sys.executable, "-m", "mixing.sweep", "--mechanism", "nope", "--measure", "retrieval"]
+    argv += ["--lengths", "16", "--trials", "1", "--d", "4", "--out", str(out)]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (out / "manifest.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # compiling by now: a cold compile takes far longer than a second
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert time.time() - sent < 5.0, "Ctrl-C waited for the compilation"
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("given", ["64,16", "16,16,64"])
 def test_lengths_in_any_order_label_every_row_right(given, tmp_path, capsys):
     """Each row of a multi-length sweep equals the row of a run at that length alone."""

@@ -394,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if store is not None:
             store.unlock()
         return 2
+    except KeyboardInterrupt:
+        print("mixing.sweep: interrupted before any point ran", file=sys.stderr)
+        if store is not None:
+            store.unlock()
+        return 130
     try:
         rc = _run(sweep, store, manifest, executor, ids, out)
     finally:
@@ -429,8 +434,9 @@ def _run(
     arrays: dict = {p.id: {} for p in todo}
     byid = {p.id: p for p in todo}
     desc = "sweep" if executor.workers == 1 else f"sweep ({executor.workers} workers)"
-    bar = progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True)
+    bar = None
     try:
+        bar = progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True)
         for i, rows in executor.run(blocks, progress=bar.update):
             pid = owner[i]
             arrays[pid][i] = rows
@@ -447,7 +453,8 @@ def _run(
             store.assemble(ids, sweep["columns"])
             store.write_manifest(manifest)
     except KeyboardInterrupt:
-        bar.close()
+        if bar is not None:
+            bar.close()
         print(
             f"mixing.sweep: interrupted; finished points are kept in {out}, rerun the same command with --resume",
             file=sys.stderr,

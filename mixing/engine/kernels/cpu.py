@@ -79,12 +79,17 @@ def _interruptible(kernel, args, out):
     On KeyboardInterrupt it raises the kernel's ``stop`` flag, which every trial loop polls
     every ``POLL`` steps, waits for the kernel to return, and re-raises. The helper thread is
     reused (a fresh thread per call made the threading layer build a new team of threads
-    each time: milliseconds a call, measured). Elsewhere (worker threads, Dask workers) the
-    kernel runs directly."""
+    each time: milliseconds a call, measured). The kernel is compiled for these arguments
+    before it is handed over (0.1-0.3 ms when it already is), so that a Ctrl-C during a first
+    call's compilation stops that too. Elsewhere (worker threads, Dask workers) the kernel
+    runs directly."""
     stop = np.zeros(1, dtype=np.int64)
     if threading.current_thread() is not threading.main_thread():
         kernel(*args, stop, out)
         return
+    # compile (or load from the cache) here, where Ctrl-C reaches it: in the helper thread a
+    # cold compilation (10-20 s) ran to its end before the kernel could see its stop flag
+    kernel.compile(tuple(kernel.typeof_pyval(a) for a in (*args, stop, out)))
     threads = numba.get_num_threads()  # numba's thread count is per calling thread
 
     def run():
