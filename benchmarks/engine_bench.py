@@ -12,6 +12,8 @@
    (the reduced-state walk, and ``sampler=full``), the V = 1024 table; and i.i.d. at d = 1024.
 4. Time against L (2^10 .. 2^22) and against d (16 .. 1024) for each kernel family, with the
    fitted exponent of a power law, and peak resident memory against L (fresh processes).
+5. The trial-batched Householder kernel (``kernels/lanes.py``, used by 1-4) against the
+   per-trial kernel it replaced, on one core and on all: the same bits, the ratio of times.
 
 Targets are printed beside the numbers; every ratio comes from one run on one machine.
 """
@@ -209,6 +211,42 @@ def scaling(Ls, L_fit_from, ds, L_d, trials):
     return res
 
 
+def lanes_vs_trial(L: int, trials: int, repeat: int = 3):
+    """Steps/s of the lane kernel and of the per-trial kernel (``cpu.retrieval(lanes=False)``)
+    on the same trials, one thread and all threads, alternated ``repeat`` times (medians); the
+    rows must be bit-identical."""
+    from mixing.engine.kernels import cpu
+
+    lengths = np.array([2**k for k in range(4, int(np.log2(L)) + 1)])
+    res = {}
+    threads = numba.get_num_threads()
+    for label, kw in (("table V=1024", dict(vocab=1024)), ("i.i.d., reduced", {})):
+        spec = M.make("householder", 64, **kw).spec(0)
+        row = {}
+        for nt in (1, threads):
+            numba.set_num_threads(nt)
+            times = {True: [], False: []}
+            outs = {}
+            for _ in range(repeat):
+                for use in (True, False):
+                    out = np.zeros((trials, len(lengths), 4))
+                    t0 = time.perf_counter()
+                    cpu.retrieval(spec, Task(), lengths, 0, 0, out, lanes=use)
+                    times[use].append(time.perf_counter() - t0)
+                    outs[use] = out
+            if not np.array_equal(outs[True], outs[False]):
+                raise AssertionError(f"lane kernel and per-trial kernel differ ({label})")
+            key = "one_thread" if nt == 1 else f"{nt}_threads"
+            row[key] = dict(
+                lanes_steps_per_s=trials * L / float(np.median(times[True])),
+                trial_steps_per_s=trials * L / float(np.median(times[False])),
+                ratio=float(np.median(times[False]) / np.median(times[True])),
+            )
+        numba.set_num_threads(threads)
+        res[label] = row
+    return res
+
+
 def _rss_child(L: int) -> int:
     code = (
         "import resource; from mixing import mechanisms as M, measures as ms; from mixing.engine.task import Task;"
@@ -333,6 +371,19 @@ def main(argv=None) -> int:
         + ", ".join(f"L={L} {m / 1024:.0f} MiB" for L, m in zip(mem_L, rss))
         + f" (ratio last/first {rss[-1] / rss[0]:.2f})"
     )
+    L_lanes, T_lanes = (2**12, 32) if q else (2**16, 64)
+    lv = lanes_vs_trial(L_lanes, T_lanes)
+    res["lanes"] = lv
+    print(
+        f"[5] trial-batched kernel vs the per-trial kernel (bit-identical rows), d=64, {T_lanes} trials, "
+        f"L=2^4..{L_lanes} (target: 4x the per-trial steps/s per core):"
+    )
+    for label, row in lv.items():
+        for key, r in row.items():
+            print(
+                f"    {label:18s} {key.replace('_', ' '):10s} lanes {r['lanes_steps_per_s']:.3g} steps/s   "
+                f"per-trial {r['trial_steps_per_s']:.3g} steps/s   ratio {r['ratio']:.2f}x"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)

@@ -9,7 +9,11 @@ alone. The blocks and their sources:
   (``times.json``, from ``python benchmarks/times.py --suite --json benchmarks/results/times.json``);
 - README.md ``sweep-times``: the L = 2^20 sweeps (``cpu.json``, from
   ``python benchmarks/engine_bench.py --json benchmarks/results/cpu.json``);
-- BENCHMARKS.md ``cpu-engine``: the CPU engine's table (``cpu.json``).
+- BENCHMARKS.md ``cpu-engine``: the CPU engine's table (``cpu.json``);
+- docs/guide.md ``lm-run-times`` and ``lm-default-times``: what the committed transformer studies
+  cost, from their own manifests (``figures/output/lm-run/manifest.json``,
+  ``figures/output/lm-default/manifest.json``: each model's wall times and peak memory, written
+  as it finished).
 
 ``--check`` writes nothing and exits 1 when a file differs from what its results give (the
 test suite runs it).
@@ -40,12 +44,22 @@ def _machine(m: dict) -> str:
     return f"{m['cpu']}, {m['threads']} threads, {m['date']}"
 
 
+def _size(mb: int) -> str:
+    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb} MB"
+
+
 def quickstart(times: dict) -> str:
     c, w = times["cold_s"], times["warm_s"]
-    suite = f" ({_minutes(times['suite_s'])})" if "suite_s" in times else ""
+    inst = times.get("install", {})
+    light = f"install {_s(inst['light']['seconds'])}, {_size(inst['light']['mb'])}; " if "light" in inst else ""
+    dev = f"install {_s(inst['dev']['seconds'])}, {_size(inst['dev']['mb'])}; " if "dev" in inst else ""
+    suite = f"suite {_minutes(times['suite_s'])}" if "suite_s" in times else ""
     lines = [
-        ("pip install -e . && python -m mixing.sweep", f"the main job alone: no torch, no CUDA ({_s(c['sweep'])})"),
-        ('pip install -e ".[dev]" && python -m pytest', f"everything, to run the test suite{suite}"),
+        (
+            "pip install -e . && python -m mixing.sweep",
+            f"the main job alone: no torch, no CUDA ({light}sweep {_s(c['sweep'])})",
+        ),
+        ('pip install -e ".[dev]" && python -m pytest', f"everything, to run the test suite ({dev}{suite})"),
         ("python -m proofs --quick", f"every bound derived and checked ({_s(c['proofs'])})"),
         ("python -m figures --quick --out /tmp/figs", f"every figure of the study, small sizes ({_s(c['figures'])})"),
         (
@@ -61,8 +75,28 @@ def quickstart(times: dict) -> str:
         f"Times are wall times of a first run (`python benchmarks/times.py`: {_machine(times['machine'])}), numba "
         "compiling its kernels and the imports included; numba caches the kernels, so a second run of the sweep, "
         f"`proofs`, `figures`, `mixing.learned` and `mixing.lm run --quick` takes {_s(w['sweep'])}, {_s(w['proofs'])}, "
-        f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}."
+        f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}." + _install_note(inst)
     )
+
+
+def _install_note(inst: dict) -> str:
+    """Where the install sizes come from, and the CPU-only torch that shrinks the dev install."""
+    if "dev" not in inst:
+        return ""
+    d = inst["dev"]
+    text = (
+        f" Installs are timed in fresh virtual environments from a fresh clone, pip's cache off "
+        f"(`python benchmarks/times.py --install`). The dev extra pulls torch {d['torch']} with "
+        f"{d['nvidia_wheels']} CUDA wheels ({_size(d['mb'])})"
+    )
+    cpu = inst.get("dev_cpu_torch")
+    if cpu:
+        text += (
+            f"; a CPU-only torch installed first (here torch {cpu['torch']}; elsewhere "
+            "`pip install torch --index-url https://download.pytorch.org/whl/cpu`) brings it to "
+            f"{_size(cpu['mb'])} in {_s(cpu['seconds'])}"
+        )
+    return text + "."
 
 
 def sweep_times(cpu: dict) -> str:
@@ -142,6 +176,23 @@ def cpu_engine(cpu: dict) -> str:
             "flat: " + ("met" if max(rss.values()) <= 1.1 * min(rss.values()) else "not met"),
         ),
     ]
+    for label, row in cpu.get("lanes", {}).items():
+        one = row["one_thread"]
+        many = next((v for key, v in row.items() if key != "one_thread"), None)
+        rows.append(
+            (
+                f"trial-batched kernel vs the per-trial kernel (bit-identical rows), {label}",
+                f"one core: {one['lanes_steps_per_s']:.3g} vs {one['trial_steps_per_s']:.3g} steps/s, "
+                f"**{one['ratio']:.2f}x**"
+                + (
+                    f"; {m['threads']} threads: {many['lanes_steps_per_s']:.3g} vs {many['trial_steps_per_s']:.3g}, "
+                    f"{many['ratio']:.2f}x"
+                    if many
+                    else ""
+                ),
+                "4x per core: " + ("met" if one["ratio"] >= 4 else "not met"),
+            )
+        )
     head = (
         f"`python benchmarks/engine_bench.py --json benchmarks/results/cpu.json` ({_machine(m)}; numba {m['numba']}, "
         f"numpy {m['numpy']}{', torch ' + m['torch'] if 'torch' in m else ''}; one run, every ratio from that run"
@@ -154,11 +205,49 @@ def cpu_engine(cpu: dict) -> str:
     return f"{head}\n\n{table_md}"
 
 
+def _span(x: float) -> str:
+    """A duration as the guide writes it: seconds below 2 min, then minutes."""
+    return f"{x:.0f} s" if x < 120 else f"{x / 60:.0f} min"
+
+
+def _range(xs: list) -> str:
+    lo, hi = _span(min(xs)), _span(max(xs))
+    if lo == hi:
+        return lo
+    if lo.split()[-1] == hi.split()[-1]:
+        return f"{lo.split()[0]}-{hi}"
+    return f"{lo} to {hi}"
+
+
+def study_times(manifest: dict) -> str:
+    """One sentence on what a committed ``mixing.lm`` study cost, from its manifest's models."""
+    models = manifest["models"]
+    path = [v for k, v in models.items() if k.startswith("path")]
+    rest = [v for k, v in models.items() if not k.startswith("path")]
+    train = sum(v["train_wall_s"] for v in models.values()) / 3600
+    ev = sum(v["eval_wall_s"] for v in models.values()) / 3600
+    rss = max(v["peak_rss_mb"] for v in models.values())
+    threads = sorted({v.get("threads") for v in models.values() if v.get("threads")})
+    trained = _range([v["train_wall_s"] for v in rest or path])
+    if rest and path:
+        trained += f" (PaTH's {_range([v['train_wall_s'] for v in path])})"
+    evaluated = _range([v["eval_wall_s"] for v in models.values()])
+    th = f"{threads[0]} thread{'s' if threads[0] > 1 else ''}" if len(threads) == 1 else "one or more threads"
+    return (
+        f"{len(models)} models; a model trained in {trained} on {th} and was evaluated in {evaluated}; "
+        "summed over the models, "
+        f"{train:.1f} h of training and {ev:.1f} h of evaluation; peak RSS {rss / 1000:.1f} GB a process "
+        "(from the study's `manifest.json`)."
+    )
+
+
 #: (file, block) -> (results file, writer)
 BLOCKS = {
     ("README.md", "quickstart"): ("times.json", quickstart),
     ("README.md", "sweep-times"): ("cpu.json", sweep_times),
     ("BENCHMARKS.md", "cpu-engine"): ("cpu.json", cpu_engine),
+    ("docs/guide.md", "lm-run-times"): ("figures/output/lm-run/manifest.json", study_times),
+    ("docs/guide.md", "lm-default-times"): ("figures/output/lm-default/manifest.json", study_times),
 }
 
 
@@ -176,7 +265,8 @@ def rendered(root: Path = ROOT, results: Path = RESULTS) -> dict[str, str]:
         pat = _pattern(block)
         if not pat.search(text):
             raise ValueError(f"{fname}: no generated block {block!r} (markers <!-- begin generated: {block} -->)")
-        data = json.loads((results / source).read_text())
+        # a source with a folder is a committed study's file, under the project root
+        data = json.loads(((root if "/" in source else results) / source).read_text())
         body = writer(data)
         out[fname] = pat.sub(lambda m, body=body: m.group(1) + body + m.group(3), text)
     return out

@@ -3,7 +3,10 @@
 Each command runs in a fresh process, twice: first with an empty numba cache (``NUMBA_CACHE_DIR``
 set to a new folder, so every kernel compiles, as on a first run), then again with that cache
 filled. Outputs go to a temporary folder. ``--suite`` times the test suite instead
-(``python -m pytest -q``), once. The numbers are merged into the ``--json`` file
+(``python -m pytest -q``), once. ``--install`` times the README's two installs in fresh virtual
+environments made from a fresh clone of the committed tree (``pip install -e .`` and
+``pip install -e ".[dev]"``, and the latter again after a CPU-only torch, ``--cpu-torch``), with
+the size of each environment. The numbers are merged into the ``--json`` file
 (``benchmarks/results/times.json``), from which ``python benchmarks/render.py`` writes the times
 quoted in README.md; the suite checks that README.md holds what that file gives, so time the
 commands, render, then time the suite and render again. The machine should be idle: the times are
@@ -66,6 +69,50 @@ def run(names, suite: bool, progress=print) -> dict:
     return out
 
 
+#: name -> (what is installed first, or None; the project's install spec)
+INSTALLS = {"light": (None, "."), "dev": (None, ".[dev]"), "dev_cpu_torch": ("{cpu_torch}", ".[dev]")}
+
+
+def _mb(path: Path) -> int:
+    """Disk usage of ``path`` in MB (``du -sm``)."""
+    return int(subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+def installs(cpu_torch: str, progress=print) -> dict:
+    """Wall seconds and size of each install of ``INSTALLS`` in a fresh venv (pip's cache off)."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+        for name, (first, spec) in INSTALLS.items():
+            venv = Path(tmp) / name
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir"]
+            t = time.perf_counter()
+            if first:
+                first_spec = first.format(cpu_torch=cpu_torch).split()
+                subprocess.run(pip + first_spec, cwd=repo, check=True, capture_output=True)
+            subprocess.run(pip + ["-e", spec], cwd=repo, check=True, capture_output=True)
+            wall = time.perf_counter() - t
+            listing = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "list"], capture_output=True, text=True, check=True
+            ).stdout
+            torch = next((line.split()[1] for line in listing.splitlines() if line.split()[:1] == ["torch"]), None)
+            cuda_wheels = sum(line.startswith("nvidia-") for line in listing.splitlines())
+            out[name] = dict(
+                command=(f"pip install {first.format(cpu_torch=cpu_torch)} && " if first else "")
+                + f'pip install -e "{spec}"',
+                seconds=wall,
+                mb=_mb(venv),
+                torch=torch,
+                nvidia_wheels=cuda_wheels,
+            )
+            progress(
+                f"install {name:14s}: {wall:6.1f} s, {out[name]['mb']} MB, torch {torch}, {cuda_wheels} nvidia wheels"
+            )
+    return {"install": out}
+
+
 def merged(path: Path, new: dict) -> dict:
     """The numbers of ``path`` (when it exists) updated with ``new``, command by command."""
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -79,13 +126,22 @@ def main(argv=None) -> int:
     ap = Parser(prog="python benchmarks/times.py", description=__doc__.strip().splitlines()[0])
     ap.add_argument("--only", help=f"comma-separated commands to time (default all: {','.join(COMMANDS)})")
     ap.add_argument("--suite", action="store_true", help="time the test suite instead (several minutes)")
+    ap.add_argument("--install", action="store_true", help="time the README's installs in fresh venvs instead")
+    ap.add_argument(
+        "--cpu-torch",
+        default="torch==2.13.0",
+        metavar="SPEC",
+        help="with --install: the CPU-only torch installed before the dev extra (default torch==2.13.0, the CPU "
+        "build on the benchmark machine's wheel mirror; elsewhere e.g. "
+        "'torch --index-url https://download.pytorch.org/whl/cpu')",
+    )
     ap.add_argument("--json", metavar="FILE", help="merge the numbers into FILE (e.g. benchmarks/results/times.json)")
     args = ap.parse_args(argv)
     names = list(COMMANDS) if not args.only else [n.strip() for n in args.only.split(",")]
     bad = [n for n in names if n not in COMMANDS]
     if bad:
         ap.error(f"--only: unknown command {bad[0]!r} (choose from {', '.join(COMMANDS)})")
-    res = run(names, args.suite)
+    res = installs(args.cpu_torch) if args.install else run(names, args.suite)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
