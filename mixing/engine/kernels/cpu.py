@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import queue
 import threading
 
 import numba
@@ -79,17 +80,19 @@ def _interruptible(kernel, args, out):
     On KeyboardInterrupt it raises the kernel's ``stop`` flag, which every trial loop polls
     every ``POLL`` steps, waits for the kernel to return, and re-raises. The helper thread is
     reused (a fresh thread per call made the threading layer build a new team of threads
-    each time: milliseconds a call, measured). The kernel is compiled for these arguments
-    before it is handed over (0.1-0.3 ms when it already is), so that a Ctrl-C during a first
-    call's compilation stops that too. Elsewhere (worker threads, Dask workers) the kernel
-    runs directly."""
+    each time: milliseconds a call, measured).
+
+    A first call compiles the kernel (or loads it from numba's cache) in the helper thread
+    too: compiling in the main thread lost Ctrl-C, which Python ignores when it lands in one
+    of the finalisers that compilation runs (seen: llvmlite's pass-manager disposal), so
+    the kernel then ran to its end. A compilation cannot see the stop flag, so the main
+    thread waits at most ``GRACE`` seconds for the kernel after the flag is raised and then
+    re-raises anyway; the helper is a daemon thread, which the interpreter does not wait for
+    at exit. Elsewhere (worker threads, Dask workers) the kernel runs directly."""
     stop = np.zeros(1, dtype=np.int64)
     if threading.current_thread() is not threading.main_thread():
         kernel(*args, stop, out)
         return
-    # compile (or load from the cache) here, where Ctrl-C reaches it: in the helper thread a
-    # cold compilation (10-20 s) ran to its end before the kernel could see its stop flag
-    kernel.compile(tuple(kernel.typeof_pyval(a) for a in (*args, stop, out)))
     threads = numba.get_num_threads()  # numba's thread count is per calling thread
 
     def run():
@@ -106,8 +109,41 @@ def _interruptible(kernel, args, out):
                 continue
     except KeyboardInterrupt:
         stop[0] = 1
-        concurrent.futures.wait([future])
+        concurrent.futures.wait([future], timeout=GRACE)
         raise
+
+
+#: how long a Ctrl-C waits for the kernel to see its stop flag (a running kernel takes
+#: milliseconds; a compiling one is left to finish in the helper thread)
+GRACE = 1.0
+
+
+class _Helper:
+    """One daemon thread that runs the calls submitted to it in order (``submit`` returns a
+    ``concurrent.futures.Future``). ``ThreadPoolExecutor`` would do, but its threads are
+    joined at exit, so an interpreter leaving on Ctrl-C waited for a compilation."""
+
+    def __init__(self):
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="mixing-kernel", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn):
+        future = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def _serve(self):
+        while True:
+            fn, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                fn()
+            except BaseException as exc:  # handed to the waiting thread, which re-raises it
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
 
 
 _HELPER = None
@@ -116,7 +152,7 @@ _HELPER = None
 def _helper():
     global _HELPER
     if _HELPER is None:
-        _HELPER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixing-kernel")
+        _HELPER = _Helper()
     return _HELPER
 
 
