@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .. import laws, rng
-from .._jit import hot, njit
+from .._jit import dot4, hot, njit
 from ..codes import CONST, IID, TARGET
 from .contract import ACC_CST as _CST
 from .contract import ACC_MAX as _MAX
@@ -87,22 +87,9 @@ def step_so2(src, law, lawpar, centers, table, alias, tk, n, phi):
 
 @hot
 def dot(x, y):
-    """x . y with four accumulators in a fixed order: the compiler can vectorise it, and the
-    bits are the same on every machine (no fast-math reassociation)."""
-    n = x.shape[0]
-    m = n - n % 4
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for j in range(0, m, 4):
-        s0 += x[j] * y[j]
-        s1 += x[j + 1] * y[j + 1]
-        s2 += x[j + 2] * y[j + 2]
-        s3 += x[j + 3] * y[j + 3]
-    for j in range(m, n):
-        s0 += x[j] * y[j]
-    return (s0 + s1) + (s2 + s3)
+    """x . y in ``_jit.dot_fixed_order``'s order, four accumulators in one vector register
+    (``_jit.dot4``): the bits are the same on every machine (no fast-math reassociation)."""
+    return dot4(x, y)
 
 
 @hot
