@@ -122,7 +122,8 @@ def zmax(a, b, floor: float = 0.0):
 
 def against_peer(L: int, trials: int):
     """The engine, the NumPy peer and the PyTorch peer (where torch is installed) on the same
-    work, each the best of three calls; rates, ratios and agreement."""
+    work, each the best of three calls (the engine's, which last milliseconds, of five after a
+    warm-up); rates, ratios and agreement."""
     import numpy_peer
 
     try:
@@ -136,7 +137,10 @@ def against_peer(L: int, trials: int):
         mech = M.make("householder", 64, **kw)
         spec = mech.spec(0)
         ms.per_trial_retrieval(mech, task, [8, 16], 0, 2)  # compile
-        t_eng, rows = _best(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials))
+        # a call of 5-10 ms: its first few calls ran up to 2x slower (measured), so the best of
+        # five after one of the same size
+        ms.per_trial_retrieval(mech, task, lengths, 0, trials)
+        t_eng, rows = _best(lambda: ms.per_trial_retrieval(mech, task, lengths, 0, trials), repeat=5)
         table = (spec.table, np.full(1024, 1 / 1024)) if kw else (None, None)
         extra = {} if kw else {"d": 64}
 
