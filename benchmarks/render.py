@@ -51,8 +51,7 @@ def _size(mb: int) -> str:
 def quickstart(times: dict) -> str:
     c, w = times["cold_s"], times["warm_s"]
     inst = times.get("install", {})
-    light = f"install {_s(inst['light']['seconds'])}, {_size(inst['light']['mb'])}; " if "light" in inst else ""
-    dev = f"install {_s(inst['dev']['seconds'])}, {_size(inst['dev']['mb'])}; " if "dev" in inst else ""
+    light, dev = _install_cost(inst, "light"), _install_cost(inst, "dev")
     suite = f"suite {_minutes(times['suite_s'])}" if "suite_s" in times else ""
     lines = [
         (
@@ -77,6 +76,11 @@ def quickstart(times: dict) -> str:
         f"`proofs`, `figures`, `mixing.learned` and `mixing.lm run --quick` takes {_s(w['sweep'])}, {_s(w['proofs'])}, "
         f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}." + _install_note(inst)
     )
+
+
+def _install_cost(inst: dict, name: str) -> str:
+    """``install 25 s, 634 MB; `` for the install ``name`` where it was timed, else nothing."""
+    return f"install {_s(inst[name]['seconds'])}, {_size(inst[name]['mb'])}; " if name in inst else ""
 
 
 def _install_note(inst: dict) -> str:

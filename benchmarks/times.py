@@ -88,10 +88,10 @@ def installs(cpu_torch: str, progress=print) -> dict:
             venv = Path(tmp) / name
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir"]
+            first = first.format(cpu_torch=cpu_torch) if first else None
             t = time.perf_counter()
             if first:
-                first_spec = first.format(cpu_torch=cpu_torch).split()
-                subprocess.run(pip + first_spec, cwd=repo, check=True, capture_output=True)
+                subprocess.run(pip + first.split(), cwd=repo, check=True, capture_output=True)
             subprocess.run(pip + ["-e", spec], cwd=repo, check=True, capture_output=True)
             wall = time.perf_counter() - t
             listing = subprocess.run(
@@ -100,8 +100,7 @@ def installs(cpu_torch: str, progress=print) -> dict:
             torch = next((line.split()[1] for line in listing.splitlines() if line.split()[:1] == ["torch"]), None)
             cuda_wheels = sum(line.startswith("nvidia-") for line in listing.splitlines())
             out[name] = dict(
-                command=(f"pip install {first.format(cpu_torch=cpu_torch)} && " if first else "")
-                + f'pip install -e "{spec}"',
+                command=(f"pip install {first} && " if first else "") + f'pip install -e "{spec}"',
                 seconds=wall,
                 mb=_mb(venv),
                 torch=torch,

@@ -434,34 +434,30 @@ def _run(
     arrays: dict = {p.id: {} for p in todo}
     byid = {p.id: p for p in todo}
     desc = "sweep" if executor.workers == 1 else f"sweep ({executor.workers} workers)"
-    bar = None
-    try:
-        bar = progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True)
-        for i, rows in executor.run(blocks, progress=bar.update):
-            pid = owner[i]
-            arrays[pid][i] = rows
-            left[pid] -= 1
-            if left[pid]:
-                continue
-            idx = sorted(arrays[pid])
-            per_trial = executors.join([blocks[j] for j in idx], [arrays[pid][j] for j in idx])
-            store.write_point(pid, point_rows(byid[pid], per_trial), sweep["columns"])
-            manifest["checksums"] = store.checksums
-            del arrays[pid]
-            status[pid]["status"] = "done"
-            bar.set_postfix_str(_label(byid[pid], sweep["given"]), refresh=False)
-            store.assemble(ids, sweep["columns"])
-            store.write_manifest(manifest)
+    try:  # the bar is made inside: a Ctrl-C while tqdm is first imported is an interruption too
+        with progress_bar(sum(b.steps for b in blocks), desc, unit_scale=True) as bar:
+            for i, rows in executor.run(blocks, progress=bar.update):
+                pid = owner[i]
+                arrays[pid][i] = rows
+                left[pid] -= 1
+                if left[pid]:
+                    continue
+                idx = sorted(arrays[pid])
+                per_trial = executors.join([blocks[j] for j in idx], [arrays[pid][j] for j in idx])
+                store.write_point(pid, point_rows(byid[pid], per_trial), sweep["columns"])
+                manifest["checksums"] = store.checksums
+                del arrays[pid]
+                status[pid]["status"] = "done"
+                bar.set_postfix_str(_label(byid[pid], sweep["given"]), refresh=False)
+                store.assemble(ids, sweep["columns"])
+                store.write_manifest(manifest)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
         print(
             f"mixing.sweep: interrupted; finished points are kept in {out}, rerun the same command with --resume",
             file=sys.stderr,
         )
         return 130
     except OSError as exc:  # a full disk or a folder made read-only under the sweep
-        bar.close()
         where = f" ({exc.filename})" if exc.filename else ""
         print(
             f"mixing.sweep: error: {exc.strerror or exc}{where}; the finished points are kept in {out}, "
@@ -470,13 +466,11 @@ def _run(
         )
         return 1
     except executors.WorkersLost as exc:
-        bar.close()
         print(
             f"mixing.sweep: error: {exc}; finished points are kept in {out}, rerun the same command with --resume",
             file=sys.stderr,
         )
         return 1
-    bar.close()
     nrows = store.assemble(ids, sweep["columns"])
     manifest["end"] = now()
     store.write_manifest(manifest)

@@ -38,6 +38,7 @@ from .contract import V_NOISE_N as _NOISE_N
 from .contract import V_TSTAR as _TSTAR
 from .contract import V_VMEAN as _VMEAN
 from .contract import V_VSTAR as _VSTAR
+from .contract import reduced as _reduced
 from .contract import retrieval_args, walk_args
 from .cpu_state import add, block_coeffs, dot, partner, record, rescale, setup_retrieval, step_hh, step_so2, unit  # noqa: F401
 from .draws import key_kind, other_coord_mt, reduced_step, reduced_step2
@@ -58,7 +59,7 @@ def retrieval(spec, task, lengths, seed, t0, out, lanes=True):
     args = retrieval_args(spec, task, lengths, seed, t0)
     if spec.family == SO2:
         kernel = _retrieval_so2
-    elif lanes and _lanes.applies(int(spec.src), bool(args[8]), bool(spec.rotate_values)):
+    elif lanes and _lanes.applies(int(spec.src), _reduced(spec, "retrieval"), bool(spec.rotate_values)):
         kernel = _lanes._retrieval_hh_lanes
         args = args + (_lanes.lanes_for(out.shape[0], numba.get_num_threads()),)
     else:

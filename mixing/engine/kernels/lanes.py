@@ -47,11 +47,9 @@ LANES = 32
 POLL_MASK = 4096 - 1
 
 _S8 = np.uint64(8)
-_S11 = np.uint64(11)
 _ONE = np.uint64(1)
 _BYTE = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
-_TWO_M53 = 2.0**-53
 
 
 @hot
@@ -80,7 +78,7 @@ def uniforms(keys, j, out):
     """``out[l] = rng.uniform(keys[l], j)`` for every lane."""
     nl = keys.shape[0]
     for lane in range(nl):
-        out[lane] = float(rng.u64(keys[lane], j) >> _S11) * _TWO_M53
+        out[lane] = rng.uniform(keys[lane], j)
 
 
 @hot
