@@ -3,9 +3,10 @@
 Usage: python -m figures [NAME ...] [--quick] [--out DIR] [--force]
 
 Each figure is written as NAME.png and NAME.pdf, with the data behind it as NAME.csv
-(tidy: panel, series, kind, x, y, stderr; kind is measured, theory or a censoring mark) and
-NAME.json (the parameters it was computed with), to runs/figures/ unless --out says
-otherwise. A figure whose NAME.json matches, in --out or in the committed figures/output/,
+(tidy: panel, series, kind, x, y, stderr; kind is measured, theory or a censoring mark; then
+the parameters each row was computed with as columns: mechanism, d, ...) and NAME.json (the
+figure's spec), to runs/figures/ unless --out says otherwise. A figure whose NAME.json
+matches, in --out or in the committed figures/output/,
 is redrawn from that data without simulating again (--force recomputes); the committed
 figures are written only when --out names their folder.
 """

@@ -7,7 +7,7 @@ import numpy as np
 from mixing.engine import mechanisms as M
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, finite_log, measures, row, select, theory
+from .common import COLOR, SEED, band, estimate_rows, finite_log, given, measures, row, select, theory
 
 SO2 = (("gaussian", 0.1), ("gaussian", 0.3), ("vonmises", 4.0), ("uniform", 1.0))
 HH = ((16, 2.0), (64, 2.0), (64, 1.0), (64, 0.25))
@@ -29,16 +29,24 @@ def compute(quick, out=None, runner=None):
         key = {"gaussian": "sigma", "vonmises": "concentration", "uniform": "a"}[law]
         label = f"SO(2) {law} {key}={par}"
         mech = M.make("so2", s["d"], law=law, center="zero", **{key: par})
-        rows += estimate_rows("so2", label, ms.coherence(mech, s["lags"], s["trials"], s["seed"]), "coherence")
-        rows += [row("so2", label, "theory", k, F["so2-coherence"](law=law, par=par, n=k)) for k in n]
+        est = ms.coherence(mech, s["lags"], s["trials"], s["seed"])
+        rows += estimate_rows("so2", label, est, "coherence", **given(mech, trials=s["trials"]))
+        rows += [row("so2", label, "theory", k, F["so2-coherence"](law=law, par=par, n=k), **given(mech)) for k in n]
     rope = M.make("rope", s["d"])
-    rows += estimate_rows("so2", "RoPE (trace)", ms.coherence(rope, s["lags"], 2, s["seed"]), "coherence")
-    rows += [row("so2", "RoPE (trace)", "theory", k, float(np.mean(np.cos(k * rope.centers())))) for k in n]
+    est = ms.coherence(rope, s["lags"], 2, s["seed"])
+    rows += estimate_rows("so2", "RoPE (trace)", est, "coherence", **given(rope, trials=2))
+    rows += [
+        row("so2", "RoPE (trace)", "theory", k, float(np.mean(np.cos(k * rope.centers()))), **given(rope)) for k in n
+    ]
     for d, beta in HH:
         label = f"Householder d={d} beta={beta:g}"
-        est = ms.coherence(M.make("householder", d, beta=beta), s["lags"], s["trials"], s["seed"])
-        rows += estimate_rows("householder", label, est, "coherence")
-        rows += [row("householder", label, "theory", k, F["householder-coherence"](d=d, beta=beta, n=k)) for k in n]
+        mech = M.make("householder", d, beta=beta)
+        est = ms.coherence(mech, s["lags"], s["trials"], s["seed"])
+        rows += estimate_rows("householder", label, est, "coherence", **given(mech, trials=s["trials"]))
+        rows += [
+            row("householder", label, "theory", k, F["householder-coherence"](d=d, beta=beta, n=k), **given(mech))
+            for k in n
+        ]
     return rows
 
 

@@ -62,6 +62,17 @@ def measures(runner=None):
     )
 
 
+def given(mech=None, task=None, **extra) -> dict:
+    """What a series was computed with, as its rows' parameter columns (named as in a sweep's
+    ``results.csv``): the mechanism's name, ``d`` and every resolved parameter, defaults
+    included, then the task's fields, then ``extra`` (e.g. ``baseline`` for a ratio)."""
+    out = {"mechanism": mech.name, "d": mech.d, **dict(mech.params)} if mech is not None else {}
+    if task is not None:
+        out.update(vars(task))
+    out.update(extra)
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # cache and output
 
@@ -126,8 +137,13 @@ def load_cached(out: Path, name: str, man: dict):
 
 def parameter_columns(rows) -> list[str]:
     """The columns a figure's CSV adds after ``COLUMNS``: every other key of its rows (the
-    parameters a series was computed with, e.g. ``mechanism``, ``scale``), in first-seen order."""
-    return list(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
+    parameters a series was computed with, e.g. ``mechanism``, ``scale``): ``mechanism`` and
+    ``d``, then the engine's mechanism parameters, then the rest, each group in first-seen order."""
+    from mixing.engine.mechanisms import PARAMS
+
+    mech = {p.name for table in PARAMS.values() for p in table}
+    keys = dict.fromkeys(k for r in rows for k in r if k not in COLUMNS)
+    return sorted(keys, key=lambda k: {"mechanism": 0, "d": 1}.get(k, 2 if k in mech else 3))
 
 
 def save_data(out: Path, name: str, man: dict, rows):

@@ -8,7 +8,7 @@ from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, measures, on_top, select
+from .common import COLOR, SEED, band, estimate_rows, given, measures, on_top, select
 
 MECHS = (
     ("nope", "nope", {}),
@@ -31,9 +31,11 @@ def compute(quick, out=None, runner=None):
     task = Task(**s["task"])
     rows = []
     for label, name, params in MECHS:
-        est = ms.retrieval(M.make(name, s["d"], **params), task, lengths, s["trials"], s["seed"])
-        rows += estimate_rows("near_weight", label, est, "near_weight")
-        rows += estimate_rows("far_mass", label, est, "far_mass")
+        mech = M.make(name, s["d"], **params)
+        est = ms.retrieval(mech, task, lengths, s["trials"], s["seed"])
+        cols = given(mech, task, trials=s["trials"])
+        rows += estimate_rows("near_weight", label, est, "near_weight", **cols)
+        rows += estimate_rows("far_mass", label, est, "far_mass", **cols)
     return rows
 
 

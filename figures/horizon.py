@@ -8,7 +8,7 @@ from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, measures, row, select, theory
+from .common import COLOR, SEED, given, measures, row, select, theory
 
 MECHS = (
     ("nope", "nope", {}),
@@ -40,21 +40,22 @@ def compute(quick, out=None, runner=None):
     for B in s["Bs"]:
         task = Task(**{**s["task"], "B": B})
         for label, name, params in MECHS:
-            est = ms.retrieval(M.make(name, s["d"], **params), task, lengths, s["trials"], s["seed"])
+            mech = M.make(name, s["d"], **params)
+            est = ms.retrieval(mech, task, lengths, s["trials"], s["seed"])
+            cols = given(mech, task, trials=s["trials"], eta=s["eta"])
             r = est.mean["retention"]
             below = np.nonzero(r < s["eta"])[0]
             if below.size == 0:
-                rows.append(row("horizon", label, "censored-above", B, lengths[-1]))
+                rows.append(row("horizon", label, "censored-above", B, lengths[-1], **cols))
             elif below[0] == 0:
-                rows.append(row("horizon", label, "censored-below", B, lengths[0]))
+                rows.append(row("horizon", label, "censored-below", B, lengths[0], **cols))
             else:
-                rows.append(row("horizon", label, "measured", B, lengths[below[0]]))
+                rows.append(row("horizon", label, "measured", B, lengths[below[0]], **cols))
     F = formulas()
     p, W = s["task"]["p"], s["task"]["window"]
     for B in np.linspace(min(s["Bs"]), max(s["Bs"]), 50):
-        rows.append(
-            row("horizon", "B5 limit (rotation-only)", "theory", B, W + F["far-set-horizon"](B=B, eta=s["eta"]))
-        )
+        b5 = W + F["far-set-horizon"](B=B, eta=s["eta"])
+        rows.append(row("horizon", "B5 limit (rotation-only)", "theory", B, b5, B=B, window=W, eta=s["eta"]))
         Meff = p * np.exp(B) + (1 - p) * F["sphere-mgf"](d=s["d"], B=B)  # lookalikes score B under NoPE
         rows.append(
             row(
@@ -63,6 +64,7 @@ def compute(quick, out=None, runner=None):
                 "theory",
                 B,
                 F["retention-horizon"](B=B, M=Meff, eta=s["eta"]),
+                **given(M.make("nope", s["d"]), B=B, p=p, eta=s["eta"]),
             )
         )
     return rows

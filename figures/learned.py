@@ -61,20 +61,38 @@ def compute(quick, out: Path | None = None, runner=None):
     return rows
 
 
+#: the training settings a model's file records, after its task's
+TRAINING = ("train_length", "steps", "batch", "lr", "seed")
+
+
+def model_columns(model) -> dict:
+    """What a model was built and trained with, as its rows' parameter columns."""
+    cols = dict(mechanism=model.mechanism, d=model.d, V=model.V, B=model.B, cap=model.cap, tokens=model.tokens)
+    if model.mechanism in ("rope", "so2-random"):
+        cols["base"] = model.base
+    if "sigma" in model.meta:  # a random table's spread
+        cols["sigma"] = model.meta["sigma"]
+    return {**cols, **{k: model.meta[k] for k in TRAINING if k in model.meta}}
+
+
 def model_rows(model, label, kind, lengths, nseq, transported=False) -> list[dict]:
     """Loss log (every 10th step), near weight and retention (± s.e. over sequences) of one model."""
+    cols = model_columns(model)
     rows = [
-        row("loss", label, kind, step, loss)
+        row("loss", label, kind, step, loss, **cols)
         for step, loss in enumerate(model.meta.get("loss_log", []))
         if step % 10 == 0
     ]
     for L in lengths:
         ev = learn.evaluate(model, L, nseq)
         se = ev.std(axis=0, ddof=1) / math.sqrt(ev.shape[0])
-        rows.append(row("near_weight", label, kind, L, ev[:, 0].mean(), se[0]))
-        rows.append(row("retention", label, kind, L, ev[:, 1].mean(), se[1]))
+        rows.append(row("near_weight", label, kind, L, ev[:, 0].mean(), se[0], **cols, nseq=nseq))
+        rows.append(row("retention", label, kind, L, ev[:, 1].mean(), se[1], **cols, nseq=nseq))
         if transported:
-            rows.append(row("retention", label + " + value transport", kind, L, ev[:, 2].mean(), se[2]))
+            got = ev[:, 2].mean(), se[2]
+            rows.append(
+                row("retention", label + " + value transport", kind, L, *got, **cols, nseq=nseq, rotate_values=1)
+            )
     return rows
 
 

@@ -8,7 +8,7 @@ from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, estimate_rows, measures, row, select, theory
+from .common import COLOR, SEED, band, estimate_rows, given, measures, row, select, theory
 
 MECHS = (
     ("nope", "nope", {}),
@@ -30,11 +30,13 @@ def compute(quick, out=None, runner=None):
     task = Task(B=s["B"], window=s["W"])
     rows = []
     for label, name, params in MECHS:
-        est = ms.retrieval(M.make(name, s["d"], **params), task, lengths, s["trials"], s["seed"])
-        rows += estimate_rows("near", label, est, "near_weight")
+        mech = M.make(name, s["d"], **params)
+        est = ms.retrieval(mech, task, lengths, s["trials"], s["seed"])
+        rows += estimate_rows("near", label, est, "near_weight", **given(mech, task, trials=s["trials"]))
     F = formulas()
     for L in np.geomspace(s["W"] + 1, 2 ** s["kmax"], 60):
-        rows.append(row("near", "B5 bound", "theory", L, F["near-weight-upper"](B=s["B"], F=L - s["W"])))
+        b5 = F["near-weight-upper"](B=s["B"], F=L - s["W"])
+        rows.append(row("near", "B5 bound", "theory", L, b5, B=s["B"], window=s["W"]))
     return rows
 
 

@@ -18,7 +18,7 @@ from mixing.engine import mechanisms as M
 from mixing.engine.stats import mean_se_rows
 from mixing.engine.task import Task
 
-from .common import COLOR, SEED, measures, row, select
+from .common import COLOR, SEED, given, measures, row, select
 
 D, B = 64, 8.0
 
@@ -64,9 +64,14 @@ def compute(quick, out=None, runner=None):
             D, B, p, 1.0, 1, lengths, sigma=sigma, relative=relative, draws=s["b8_draws"]
         )
 
+    def cols(mech, p, L):
+        """A ratio's parameter columns: its numerator's mechanism and task, over RoPE, at L."""
+        return given(mech, Task(B=B, p=p), baseline="rope", L=L, trials=s["trials"])
+
     for p in s["ps"]:
         rope = near(M.make("rope", D), p, Ls)
-        hh = near(M.make("householder", D, beta=2.0), p, Ls)
+        hh_mech = M.make("householder", D, beta=2.0)
+        hh = near(hh_mech, p, Ls)
         pred_rope = lookalike.near_weight("rope", D, B, p, 1.0, 1, Ls)
         rope_sphere = averaged(p, Ls)
         r, se = _ratio(hh, rope)
@@ -75,34 +80,40 @@ def compute(quick, out=None, runner=None):
         # B8 with RoPE's near weight averaged over the query's block energies (no plug-in)
         pred_sphere = hh_b8 / rope_sphere
         for k, L in enumerate(Ls):
-            rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k]))
-            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k]))
-            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory-sphere", p, pred_sphere[k]))
+            c = cols(hh_mech, p, L)
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "measured", p, r[k], se[k], **c))
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory", p, pred[k], **c))
+            rows.append(row(f"householder L={L}", "Householder / RoPE", "theory-sphere", p, pred_sphere[k], **c))
         for rel in s["rel_sigmas"]:
-            so2 = near(M.make("so2", D, law="gaussian_rel", rel_sigma=rel), p, Ls)
+            mech = M.make("so2", D, law="gaussian_rel", rel_sigma=rel)
+            so2 = near(mech, p, Ls)
             r, se = _ratio(so2, rope)
             pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=rel, relative=True) / pred_rope
             sph = averaged(p, Ls, rel, relative=True) / rope_sphere
             for k, L in enumerate(Ls):
                 if k in (0, len(Ls) - 1):
-                    rows.append(row(f"rel L={L}", f"p={p:g}", "measured", rel, r[k], se[k]))
-                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory", rel, pred[k]))
-                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory-sphere", rel, sph[k]))
+                    c = cols(mech, p, L)
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "measured", rel, r[k], se[k], **c))
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory", rel, pred[k], **c))
+                    rows.append(row(f"rel L={L}", f"p={p:g}", "theory-sphere", rel, sph[k], **c))
         for sigma in s["sigmas"]:
-            so2 = near(M.make("so2", D, law="gaussian", sigma=sigma, center="rope"), p, Ls)
+            mech = M.make("so2", D, law="gaussian", sigma=sigma, center="rope")
+            so2 = near(mech, p, Ls)
             r, se = _ratio(so2, rope)
             pred = lookalike.near_weight("so2", D, B, p, 1.0, 1, Ls, sigma=sigma) / pred_rope
             sph = averaged(p, Ls, sigma) / rope_sphere
             for k, L in enumerate(Ls):
-                rows.append(row(f"so2 L={L}", f"p={p:g}", "measured", sigma, r[k], se[k]))
-                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory", sigma, pred[k]))
-                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory-sphere", sigma, sph[k]))
+                c = cols(mech, p, L)
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "measured", sigma, r[k], se[k], **c))
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory", sigma, pred[k], **c))
+                rows.append(row(f"so2 L={L}", f"p={p:g}", "theory-sphere", sigma, sph[k], **c))
     # the regime of the largest measured ratio at the shortest length, against L
     so2_rows = [r_ for r_ in rows if r_["panel"] == f"so2 L={Ls[0]}" and r_["kind"] == "measured"]
     best = max(so2_rows, key=lambda r_: r_["y"])
     p_best, sigma_best = float(best["series"][2:]), best["x"]
     curve = s["curve"]
-    so2 = near(M.make("so2", D, law="gaussian", sigma=sigma_best, center="rope"), p_best, curve)
+    mech = M.make("so2", D, law="gaussian", sigma=sigma_best, center="rope")
+    so2 = near(mech, p_best, curve)
     rope = near(M.make("rope", D), p_best, curve)
     r, se = _ratio(so2, rope)
     pred = lookalike.near_weight("so2", D, B, p_best, 1.0, 1, curve, sigma=sigma_best) / lookalike.near_weight(
@@ -111,9 +122,10 @@ def compute(quick, out=None, runner=None):
     sph = averaged(p_best, curve, sigma_best) / averaged(p_best, curve)
     label = f"SO(2) sigma={sigma_best:g} / RoPE, p={p_best:g}"
     for k, L in enumerate(curve):
-        rows.append(row("best", label, "measured", L, r[k], se[k]))
-        rows.append(row("best", label, "theory", L, pred[k]))
-        rows.append(row("best", label, "theory-sphere", L, sph[k]))
+        c = cols(mech, p_best, L)
+        rows.append(row("best", label, "measured", L, r[k], se[k], **c))
+        rows.append(row("best", label, "theory", L, pred[k], **c))
+        rows.append(row("best", label, "theory-sphere", L, sph[k], **c))
     return rows
 
 

@@ -34,15 +34,17 @@ def compute(quick, out=None, runner=None):
         counts = dens * width * scores.size
         se = np.sqrt(counts) / (width * scores.size)
         label = f"d={d}"
-        rows += [row("hist", label, "measured", c, y, q) for c, y, q in zip(centers, dens, se)]
-        rows.append(row("target", label, "measured", d, B))
+        cols = dict(d=d, B=B, draws=s["draws"])
+        rows += [row("hist", label, "measured", c, y, q, **cols) for c, y, q in zip(centers, dens, se)]
+        rows.append(row("target", label, "measured", d, B, **cols))
         mean = e.mean()
         se_log = e.std(ddof=1) / math.sqrt(e.size) / mean  # delta method
-        rows.append(row("gap", "measured", "measured", d, B - math.log(mean), se_log))
-        rows.append(row("gap", "B - log E e^{Bx}", "theory", d, B - F["sphere-log-mgf"](d=d, B=B)))
+        rows.append(row("gap", "measured", "measured", d, B - math.log(mean), se_log, **cols))
+        rows.append(row("gap", "B - log E e^{Bx}", "theory", d, B - F["sphere-log-mgf"](d=d, B=B), d=d, B=B))
     for d in np.geomspace(8, 2048, 40):
         B = s["b"] * math.sqrt(d)
-        rows.append(row("gap-line", "B - log E e^{Bx}", "theory", d, B - F["sphere-log-mgf"](d=d, B=B)))
+        gap = B - F["sphere-log-mgf"](d=d, B=B)
+        rows.append(row("gap-line", "B - log E e^{Bx}", "theory", d, gap, d=float(d), B=B))
     return rows
 
 

@@ -10,7 +10,7 @@ from mixing.engine import mechanisms as M
 from mixing.engine.task import Task
 from proofs.registry import formulas
 
-from .common import COLOR, SEED, band, measures, row, select, theory
+from .common import COLOR, SEED, band, given, measures, row, select, theory
 
 UNIFORM = (
     ("so2", {"law": "gaussian", "sigma": 0.5, "center": "zero"}, math.exp(-0.125)),
@@ -45,11 +45,11 @@ def compute(quick, out=None, runner=None):
             label = f"{name} {'with' if rv else 'without'} transport"
             mech = M.make(name, s["d_uniform"], rotate_values=rv, **params)
             per = ms.per_trial_retrieval(mech, Task(**flat), lengths, s["seed"], s["trials_uniform"])
+            cols = given(mech, Task(**flat))
             sq = per[:, :, 3] ** 2
             for i, L in enumerate(lengths):
-                rows.append(
-                    row("uniform", label, "measured", L, sq[:, i].mean(), sq[:, i].std(ddof=1) / math.sqrt(sq.shape[0]))
-                )
+                m, se = sq[:, i].mean(), sq[:, i].std(ddof=1) / math.sqrt(sq.shape[0])
+                rows.append(row("uniform", label, "measured", L, m, se, **cols, trials=s["trials_uniform"]))
             for L in np.geomspace(lengths[0], lengths[-1], 40):
                 N = L - s["W"]
                 pred = (
@@ -57,26 +57,26 @@ def compute(quick, out=None, runner=None):
                     if rv
                     else F["value-residual-plain"](N=N, mu2=1.0, xi2=1.0, A=N / L)
                 )
-                rows.append(row("uniform", label, "theory", L, pred))
+                rows.append(row("uniform", label, "theory", L, pred, **cols, rho=rho))
     lengths = [2**k for k in range(4, s["kmax"] + 1)]
     task = Task(**s["task"])
     for name, params in SOFTMAX:
         for rv in (0, 1):
             label = f"{name} {'with' if rv else 'without'} transport"
-            per = ms.per_trial_retrieval(
-                M.make(name, s["d"], rotate_values=rv, **params), task, lengths, s["seed"], s["trials"]
-            )
+            mech = M.make(name, s["d"], rotate_values=rv, **params)
+            per = ms.per_trial_retrieval(mech, task, lengths, s["seed"], s["trials"])
+            cols = given(mech, task, trials=s["trials"])
             for i, L in enumerate(lengths):
                 T = per.shape[0]
                 for metric, col in (("far_residual", 3), ("retention", 2)):
                     v = per[:, i, col]
-                    rows.append(row(metric, label, "measured", L, v.mean(), v.std(ddof=1) / math.sqrt(T)))
+                    rows.append(row(metric, label, "measured", L, v.mean(), v.std(ddof=1) / math.sqrt(T), **cols))
                 a, r = per[:, i, 0], per[:, i, 3]
                 if r.mean() <= 0:  # no far source yet (L <= W)
                     continue
                 sir = a.mean() / r.mean()
                 se = sir * math.sqrt((a.std(ddof=1) / a.mean()) ** 2 + (r.std(ddof=1) / r.mean()) ** 2) / math.sqrt(T)
-                rows.append(row("sir", label, "measured", L, sir, se))
+                rows.append(row("sir", label, "measured", L, sir, se, **cols))
     return rows
 
 

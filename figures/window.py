@@ -8,7 +8,7 @@ from mixing.engine import mechanisms as M
 from proofs.registry import formulas
 from proofs.verify import measured_window
 
-from .common import COLOR, SEED, measures, row, select, theory
+from .common import COLOR, SEED, given, measures, row, select, theory
 
 EPS = 0.1
 
@@ -36,25 +36,42 @@ def compute(quick, out=None, runner=None):
         W = F["window"](rho=rho, eps=s["eps"])
         mech = M.make("so2", s["d_so2"], law="gaussian", sigma=sigma, center="zero")
         lo, hi = measured_window(ms.coherence(mech, 2 * W + 10, s["trials"], s["seed"]), s["eps"])
-        rows.append(row("so2", "measured", "measured", sigma, (lo + hi) / 2, (hi - lo) / 2))
-        rows.append(row("so2", "theory", "theory", sigma, W))
+        cols = given(mech, eps=s["eps"])
+        rows.append(row("so2", "measured", "measured", sigma, (lo + hi) / 2, (hi - lo) / 2, **cols, trials=s["trials"]))
+        rows.append(row("so2", "theory", "theory", sigma, W, **cols))
     for sigma in np.linspace(min(s["sigmas"]), max(s["sigmas"]), 60):
         rho = F["so2-coherence"](law="gaussian", par=sigma, n=1)
-        rows.append(row("so2", "theory-line", "theory", sigma, F["window"](rho=rho, eps=s["eps"])))
+        w = F["window"](rho=rho, eps=s["eps"])
+        rows.append(
+            row(
+                "so2",
+                "theory-line",
+                "theory",
+                sigma,
+                w,
+                mechanism="so2",
+                d=s["d_so2"],
+                law="gaussian",
+                sigma=sigma,
+                eps=EPS,
+            )
+        )
     for d, beta in s["hh"]:
         rho = 1 - beta / d
         W = F["window"](rho=rho, eps=s["eps"])
-        lo, hi = measured_window(
-            ms.coherence(M.make("householder", d, beta=beta), 2 * W + 10, s["trials"], s["seed"]), s["eps"]
+        mech = M.make("householder", d, beta=beta)
+        lo, hi = measured_window(ms.coherence(mech, 2 * W + 10, s["trials"], s["seed"]), s["eps"])
+        cols = given(mech, eps=s["eps"], trials=s["trials"])
+        rows.append(
+            row("householder", f"d={d} beta={beta:g}", "measured", d / beta, (lo + hi) / 2, (hi - lo) / 2, **cols)
         )
-        rows.append(row("householder", f"d={d} beta={beta:g}", "measured", d / beta, (lo + hi) / 2, (hi - lo) / 2))
     for ratio in np.geomspace(4, 160, 60):
         for d in (8, 64):  # the window depends on d and beta almost only through d/beta
             beta = d / ratio
             if beta <= 2.0:
-                rows.append(
-                    row("householder", f"theory d={d}", "theory", ratio, F["window"](rho=1 - beta / d, eps=s["eps"]))
-                )
+                w = F["window"](rho=1 - beta / d, eps=s["eps"])
+                cols = dict(mechanism="householder", d=d, beta=beta, eps=s["eps"])
+                rows.append(row("householder", f"theory d={d}", "theory", ratio, w, **cols))
     return rows
 
 

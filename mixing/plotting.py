@@ -43,12 +43,25 @@ def style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def row(panel: str, series: str, kind: str, x: float, y: float, stderr: float = 0.0) -> dict:
-    return {"panel": panel, "series": series, "kind": kind, "x": float(x), "y": float(y), "stderr": float(stderr)}
+def row(panel: str, series: str, kind: str, x: float, y: float, stderr: float = 0.0, **params: object) -> dict:
+    """One tidy row of a figure's data; ``params`` (what the row was computed with, e.g. the
+    mechanism and its parameters) become the CSV's columns after the fixed six."""
+    return {
+        "panel": panel,
+        "series": series,
+        "kind": kind,
+        "x": float(x),
+        "y": float(y),
+        "stderr": float(stderr),
+        **params,
+    }
 
 
-def estimate_rows(panel: str, series: str, est: Estimate, metric: str) -> list[dict]:
-    return [row(panel, series, "measured", x, m, s) for x, m, s in zip(est.x, est.mean[metric], est.stderr[metric])]
+def estimate_rows(panel: str, series: str, est: Estimate, metric: str, **params: object) -> list[dict]:
+    return [
+        row(panel, series, "measured", x, m, s, **params)
+        for x, m, s in zip(est.x, est.mean[metric], est.stderr[metric])
+    ]
 
 
 def select(

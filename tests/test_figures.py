@@ -32,9 +32,27 @@ def test_figure_renders_with_data(name, quick_dir):
     assert rows and list(rows[0])[: len(COLUMNS)] == list(COLUMNS)  # then the parameter columns, if any
     if name in ("lm", "forecast", "passkey"):  # the trained-model figures name each series' mechanism
         assert {"mechanism", "scale", "gate", "rope_base"} <= set(rows[0])
+    else:  # the engine's figures: what each measured row was computed with, the label aside
+        params = [k for k in rows[0] if k not in COLUMNS]
+        assert "d" in params and (name == "score-gap" or "mechanism" in params), params
+        assert all(r["d"] for r in rows if r["kind"] != "theory"), name
+    _series_told_apart_by_their_parameters(rows)
     kinds = {r["kind"] for r in rows}
     assert "measured" in kinds or "censored-above" in kinds
     assert all(np.isfinite(float(r["y"])) for r in rows)
+
+
+def _series_told_apart_by_their_parameters(rows):
+    """No two series of one panel share a measured row's parameters: the columns say what the
+    ``series`` label says."""
+    from figures.common import COLUMNS
+
+    owner = {}
+    for r in rows:
+        if r["kind"] == "theory":
+            continue
+        key = (r["panel"], r["kind"], r["x"], *(v for k, v in r.items() if k not in COLUMNS))
+        assert owner.setdefault(key, r["series"]) == r["series"], (key, owner[key], r["series"])
 
 
 def test_rerun_reuses_saved_data(quick_dir, capsys):
