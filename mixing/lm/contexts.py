@@ -27,14 +27,14 @@ import numpy as np
 
 from mixing.engine.stats import Interval, independence, welch
 
-from .report import Study, _f, holds_to, row_label
+from .report import Study, _f, holds_to
 
 
 def model_windows(st: Study, lab: str) -> list[float]:
     """Per seed, the median over heads of ``W(0.1)`` (inf where the median head has none)."""
     by_seed: dict[str, list[float]] = {}
-    for r in st.rows:
-        if row_label(r) == lab and r["metric"] == "window" and str(r["seed"]) not in ("all", ""):
+    for r in st.rows_of(lab):
+        if r["metric"] == "window" and str(r["seed"]) not in ("all", ""):
             w = _f(r["value"])
             by_seed.setdefault(str(r["seed"]), []).append(w if math.isfinite(w) else math.inf)
     return [float(np.median(v)) for _, v in sorted(by_seed.items())]

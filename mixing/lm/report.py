@@ -32,6 +32,7 @@ Claims (regime: the study's model, data and lengths, printed with the tables):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -289,7 +290,7 @@ class Study:
             self.manifest = json.loads(man.read_text()) if man.exists() else {}
             if not isinstance(self.manifest, dict):
                 raise ValueError("manifest.json is not an object")
-            labels = list(dict.fromkeys(row_label(r) for r in self.rows))
+            labels = list(self.by_label)
             for r in self.rows:
                 if str(r["seed"]) not in ("all", ""):
                     int(_f(r["seed"]))
@@ -298,22 +299,33 @@ class Study:
                 f"dir: {path} is not the results of a mixing.lm study ({type(exc).__name__}: {exc})"
             ) from None
         seeds = {}
-        for r in self.rows:
-            if str(r["seed"]) not in ("all", ""):
-                lab = row_label(r)
-                seeds[lab] = max(seeds.get(lab, 0), int(_f(r["seed"])) + 1)
+        for lab, rows in self.by_label.items():
+            for r in rows:
+                if str(r["seed"]) not in ("all", ""):
+                    seeds[lab] = max(seeds.get(lab, 0), int(_f(r["seed"])) + 1)
         self.bits = load_bits(self.folder, labels, {lab: seeds.get(lab, 0) for lab in labels})
         self.labels = [lab for lab in labels if lab in self.bits]
         self.context = next(iter(self.bits.values())).context if self.bits else 0
         self.coherence_lags = int(self.manifest.get("coherence_lags", 512))
         self.ks = next(iter(self.bits.values())).multiples() if self.bits else []
 
+    @functools.cached_property
+    def by_label(self) -> dict[str, list[dict]]:
+        """The rows of each mechanism label, in file order (the tables look rows up by label)."""
+        out: dict[str, list[dict]] = {}
+        for r in self.rows:
+            out.setdefault(row_label(r), []).append(r)
+        return out
+
+    def rows_of(self, lab: str) -> list[dict]:
+        """The rows of one mechanism label."""
+        return self.by_label.get(lab, [])
+
     def value(self, lab: str, metric: str, x: object = "") -> float:
         vals = [
             _f(r["value"])
-            for r in self.rows
+            for r in self.rows_of(lab)
             if str(r["seed"]) == "all"
-            and row_label(r) == lab
             and r["metric"] == metric
             and str(r.get("layer", "")) in ("", "nan")
             and str(r.get("x", "")) == str(x)
@@ -323,9 +335,8 @@ class Study:
     def per_head(self, lab: str, metric: str, x: object = "") -> list[float]:
         return [
             _f(r["value"])
-            for r in self.rows
+            for r in self.rows_of(lab)
             if str(r["seed"]) == "all"
-            and row_label(r) == lab
             and r["metric"] == metric
             and str(r.get("layer", "")) not in ("", "nan")
             and str(r.get("x", "")) == str(x)
@@ -338,8 +349,8 @@ class Study:
         """``stop_length`` of a mechanism as ``bits_rows`` wrote it into results.csv."""
         got = {
             r["metric"]: r
-            for r in self.rows
-            if str(r["seed"]) == "all" and row_label(r) == lab and r["metric"] in ("L_stop", "L_cross")
+            for r in self.rows_of(lab)
+            if str(r["seed"]) == "all" and r["metric"] in ("L_stop", "L_cross")
         }
         c = got["L_cross"]
         return _f(got["L_stop"]["value"]), Interval(
@@ -432,8 +443,8 @@ def stop_table(st: Study) -> str:
             wtxt = "-"
         moved = [
             _f(r["value"])
-            for r in st.rows
-            if str(r["seed"]) not in ("all", "") and row_label(r) == lab and r["metric"] == "angle_shift"
+            for r in st.rows_of(lab)
+            if str(r["seed"]) not in ("all", "") and r["metric"] == "angle_shift"
         ]
         cells = [
             lab,
