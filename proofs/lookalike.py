@@ -45,7 +45,7 @@ gives the uniform-phase factor I_0(z) of B3, and v = 0 gives e^{z cos mu}.
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -133,7 +133,20 @@ def _theta(d, base=10000.0):
 
 def lookalike_terms(mechanism, d, B, delta, L, sigma=0.0, beta=2.0, relative=False):
     """(s*, Lambda_n for n = 1..L) of one mechanism (RoPE-centred angles for so2; with
-    ``relative`` block m's spread is ``sigma theta_m``, the law gaussian_rel)."""
+    ``relative`` block m's spread is ``sigma theta_m``, the law gaussian_rel). They do not
+    depend on the lookalike rate p, so a sweep over p computes them once (cached, read-only)."""
+    args = (str(mechanism), int(d), float(B), int(delta), int(L), float(sigma), float(beta), bool(relative))
+    return _lookalike_terms(*args)
+
+
+@lru_cache(maxsize=64)
+def _lookalike_terms(mechanism, d, B, delta, L, sigma, beta, relative):
+    s_star, lam = _lookalike_terms_uncached(mechanism, d, B, delta, L, sigma, beta, relative)
+    lam.setflags(write=False)
+    return s_star, lam
+
+
+def _lookalike_terms_uncached(mechanism, d, B, delta, L, sigma, beta, relative):
     n = np.arange(1, int(L) + 1)
     r = 2.0 / d
     if mechanism == "rope":
@@ -239,7 +252,19 @@ def near_weight_so2_sphere(d, B, p, kappa, delta, lengths, sigma=0.0, relative=F
 
     mgf = {f.name: f for f in sg()}["sphere-mgf"](d=d, B=B * kappa)
     lengths = np.atleast_1d(np.asarray(lengths, dtype=int))
-    n = np.arange(1, int(lengths.max()) + 1, dtype=float)
+    args = (int(d), float(B), int(delta), int(lengths.max()), float(sigma), bool(relative), int(draws), int(seed))
+    s_star, log_lam = _so2_sphere_scores(*args)
+    terms = p * np.exp(log_lam) + (1 - p) * mgf
+    terms[:, delta - 1] = 0.0
+    cum = np.cumsum(terms, axis=1)[:, lengths - 1]
+    return (1.0 / (1.0 + cum * np.exp(-s_star)[:, None])).mean(0)
+
+
+@lru_cache(maxsize=64)
+def _so2_sphere_scores(d, B, delta, L, sigma, relative, draws, seed):
+    """(s* [draws], log Lambda_n [draws, L]) of ``near_weight_so2_sphere``: what does not depend
+    on p (nor on kappa), so a sweep over p computes it once (cached, read-only)."""
+    n = np.arange(1, L + 1, dtype=float)
     th = _theta(d)
     sd = sigma * th if relative else np.full(th.shape, float(sigma))
     rng = np.random.default_rng(seed)
@@ -265,10 +290,9 @@ def near_weight_so2_sphere(d, B, p, kappa, delta, lengths, sigma=0.0, relative=F
                     np.array([sd[m] ** 2 * k * (delta - k) / delta]),
                 )[:, 0]
             )
-    terms = p * np.exp(log_lam) + (1 - p) * mgf
-    terms[:, delta - 1] = 0.0
-    cum = np.cumsum(terms, axis=1)[:, lengths - 1]
-    return (1.0 / (1.0 + cum * np.exp(-s_star)[:, None])).mean(0)
+    s_star.setflags(write=False)
+    log_lam.setflags(write=False)
+    return s_star, log_lam
 
 
 def near_weight(mechanism, d, B, p, kappa, delta, lengths, sigma=0.0, beta=2.0, relative=False):

@@ -267,6 +267,36 @@ def test_b8_averaged_so2_reduces_to_rope_and_regroups_the_series():
         assert np.allclose(a, b, rtol=1e-12), delta
 
 
+def test_b8_terms_are_shared_across_lookalike_rates_without_changing_them():
+    """The p-independent terms of B8 (s* and Lambda_n) are computed once per mechanism and read
+    back unchanged: a sweep over p gives what a fresh computation for each p gives."""
+    from proofs import lookalike as lk
+
+    def sweep():
+        so2 = [
+            lk.near_weight_so2_sphere(16, 6.0, p, 1.0, 2, [64, 256], sigma=0.3, draws=32, seed=1) for p in (0.1, 0.4)
+        ]
+        b8 = [lk.near_weight("so2", 16, 6.0, p, 1.0, 2, [64, 256], sigma=0.3) for p in (0.1, 0.4)]
+        return so2 + b8
+
+    fresh = []
+    for p in (0.1, 0.4):
+        lk._so2_sphere_scores.cache_clear()
+        fresh.append(lk.near_weight_so2_sphere(16, 6.0, p, 1.0, 2, [64, 256], sigma=0.3, draws=32, seed=1))
+    for p in (0.1, 0.4):
+        lk._lookalike_terms.cache_clear()
+        fresh.append(lk.near_weight("so2", 16, 6.0, p, 1.0, 2, [64, 256], sigma=0.3))
+    lk._so2_sphere_scores.cache_clear()
+    lk._lookalike_terms.cache_clear()
+    shared = sweep()
+    assert lk._so2_sphere_scores.cache_info().hits == 1 and lk._lookalike_terms.cache_info().hits == 1
+    assert all(np.array_equal(a, b) for a, b in zip(shared, fresh))
+    assert all(np.array_equal(a, b) for a, b in zip(sweep(), fresh))  # the cached terms were not changed
+    _, lam = lk.lookalike_terms("so2", 16, 6.0, 2, 256, sigma=0.3)
+    with pytest.raises(ValueError):
+        lam[0] = 0.0
+
+
 def test_approx_check_passes_only_within_its_accuracy():
     from proofs.core import Check
 
