@@ -194,7 +194,7 @@ def cpu_engine(cpu: dict) -> str:
                     if many
                     else ""
                 ),
-                "4x per core: " + ("met" if one["ratio"] >= 4 else "not met"),
+                "-" if "d=8" in label else "4x per core: " + ("met" if one["ratio"] >= 4 else "not met"),
             )
         )
     head = (
