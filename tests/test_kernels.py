@@ -69,3 +69,25 @@ def test_thread_count_does_not_change_results():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(a, b) and np.array_equal(w1, w2)
+
+
+@pytest.mark.parametrize("h", [1, 4, 7, 32, 65])
+def test_so2_step_gives_the_angle_laws_bits(h):
+    """``cpu_state.step_so2`` runs one loop per common law with the law a constant in it; its
+    accumulated angles are those of ``laws.angle`` block by block, bit for bit, for those laws
+    and for the others (the ziggurat's rare cases included at these sizes)."""
+    from mixing.engine import laws, rng
+    from mixing.engine.codes import GAUSSIAN, GAUSSIAN_REL, IID, UNIFORM, VONMISES, WRAPPED_CAUCHY
+    from mixing.engine.kernels.cpu_state import step_so2
+
+    centers = 10000.0 ** (-2.0 * np.arange(h) / (2 * h))
+    table, alias = np.zeros((1, 1)), np.zeros((1, 2))
+    tk = np.uint64(3)
+    for law, par in ((GAUSSIAN, 0.7), (GAUSSIAN_REL, 0.3), (UNIFORM, 1.2), (VONMISES, 4.0), (WRAPPED_CAUCHY, 0.1)):
+        phi, want = np.zeros(h), np.zeros(h)
+        for n in range(1, 120):
+            step_so2(IID, law, par, centers, table, alias, tk, n, phi)
+            key = np.uint64(rng.pos_key(tk, n, rng.STREAM_GEN))
+            for m in range(h):
+                want[m] += centers[m] + laws.angle(law, par, key, m, centers[m])
+            np.testing.assert_array_equal(phi, want, err_msg=f"law {law}, step {n}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import laws, rng
 from .._jit import dot4, hot, njit
-from ..codes import CONST, IID, TARGET
+from ..codes import CONST, GAUSSIAN, GAUSSIAN_REL, IID, TARGET, UNIFORM
 from .contract import ACC_CST as _CST
 from .contract import ACC_MAX as _MAX
 from .contract import N_ACC, N_VECS, N_WEIGHTED
@@ -77,8 +77,21 @@ def step_so2(src, law, lawpar, centers, table, alias, tk, n, phi):
             phi[m] = n * centers[m]
     elif src == IID:
         key = rng.pos_key(tk, n, rng.STREAM_GEN)
-        for m in range(h):
-            phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
+        # one loop per common law, with the law a constant in it, so that the compiled loop
+        # holds that law's draw alone instead of testing the law in every block (measured
+        # at d = 64: 1.3x on the whole Gaussian step)
+        if law == GAUSSIAN:
+            for m in range(h):
+                phi[m] += centers[m] + laws.angle(GAUSSIAN, lawpar, key, m, centers[m])
+        elif law == GAUSSIAN_REL:
+            for m in range(h):
+                phi[m] += centers[m] + laws.angle(GAUSSIAN_REL, lawpar, key, m, centers[m])
+        elif law == UNIFORM:
+            for m in range(h):
+                phi[m] += centers[m] + laws.angle(UNIFORM, lawpar, key, m, centers[m])
+        else:
+            for m in range(h):
+                phi[m] += centers[m] + laws.angle(law, lawpar, key, m, centers[m])
     else:
         tok = table_row(src, tk, n, alias, table.shape[0])
         for m in range(h):

@@ -46,11 +46,6 @@ LANES = 32
 #: the stop flag is polled once every POLL steps (as in ``cpu``)
 POLL_MASK = 4096 - 1
 
-_S8 = np.uint64(8)
-_ONE = np.uint64(1)
-_BYTE = np.uint64(0xFF)
-_MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
-
 
 @hot
 def normals(keys, j, out, slow):
@@ -60,11 +55,8 @@ def normals(keys, j, out, slow):
     miss = False
     for lane in range(nl):
         r = rng.u64(keys[lane], j)
-        idx = int(r & _BYTE)
-        rabs = (r >> _S8 >> _ONE) & _MASK52
-        sign = 1.0 - 2.0 * float(np.int64((r >> _S8) & _ONE))
-        out[lane] = sign * (float(np.int64(rabs)) * rng.ZIG_W[idx])
-        s = rabs >= rng.ZIG_K[idx]
+        out[lane] = rng.zig_fast(r)
+        s = not rng.zig_hit(r)
         slow[lane] = s
         miss |= s
     if miss:
