@@ -7,6 +7,14 @@ simulator finishes too:
     python benchmarks/fingerprints.py --device cpu --out /tmp/cpu.json
     NUMBA_ENABLE_CUDASIM=1 python benchmarks/fingerprints.py --device cuda --out /tmp/cuda.json
     python benchmarks/fingerprints.py --device cpu --compare /tmp/cpu.json
+
+The committed files (``benchmarks/fingerprints/``) hold the CPU kernels' and the simulated
+CUDA kernels' fingerprints, which are the same on every x86 machine measured so far, and the
+NumPy reference's, which are not: the reference's matrix and vector products go through
+NumPy's OpenBLAS, built with ``DYNAMIC_ARCH`` (kernels, and so the order of additions, chosen
+for the CPU at run time). Its committed file is from a 2-core AMD EPYC; on a 2-core Intel Xeon
+every case differs from it, before any change. There, compare the reference against a file
+written by the previous commit on the same machine (``git worktree add``, ``PYTHONPATH``).
 """
 
 from __future__ import annotations

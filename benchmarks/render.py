@@ -74,7 +74,7 @@ def quickstart(times: dict) -> str:
         f"Times are wall times of a first run (`python benchmarks/times.py`: {_machine(times['machine'])}), numba "
         "compiling its kernels and the imports included; numba caches the kernels, so a second run of the sweep, "
         f"`proofs`, `figures`, `mixing.learned` and `mixing.lm run --quick` takes {_s(w['sweep'])}, {_s(w['proofs'])}, "
-        f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}." + _install_note(inst)
+        f"{_s(w['figures'])}, {_s(w['learned'])} and {_s(w['lm'])}." + _install_note(inst, times.get("install_machine"))
     )
 
 
@@ -83,14 +83,16 @@ def _install_cost(inst: dict, name: str) -> str:
     return f"install {_s(inst[name]['seconds'])}, {_size(inst[name]['mb'])}; " if name in inst else ""
 
 
-def _install_note(inst: dict) -> str:
-    """Where the install sizes come from, and the CPU-only torch that shrinks the dev install."""
+def _install_note(inst: dict, machine: dict | None = None) -> str:
+    """Where the install sizes come from (and on which machine, where recorded), and the
+    CPU-only torch that shrinks the dev install."""
     if "dev" not in inst:
         return ""
     d = inst["dev"]
+    where = f": {_machine(machine)}" if machine else ""
     text = (
         f" Installs are timed in fresh virtual environments from a fresh clone, pip's cache off "
-        f"(`python benchmarks/times.py --install`). The dev extra pulls torch {d['torch']} with "
+        f"(`python benchmarks/times.py --install`{where}). The dev extra pulls torch {d['torch']} with "
         f"{d['nvidia_wheels']} CUDA wheels ({_size(d['mb'])})"
     )
     cpu = inst.get("dev_cpu_torch")

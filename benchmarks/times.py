@@ -79,7 +79,12 @@ def _mb(path: Path) -> int:
 
 
 def installs(cpu_torch: str, progress=print) -> dict:
-    """Wall seconds and size of each install of ``INSTALLS`` in a fresh venv (pip's cache off)."""
+    """Wall seconds and size of each install of ``INSTALLS`` in a fresh venv (pip's cache off),
+    with the machine they were timed on (``install_machine``: the commands may be timed on
+    another)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from engine_bench import machine
+
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
@@ -109,7 +114,7 @@ def installs(cpu_torch: str, progress=print) -> dict:
             progress(
                 f"install {name:14s}: {wall:6.1f} s, {out[name]['mb']} MB, torch {torch}, {cuda_wheels} nvidia wheels"
             )
-    return {"install": out}
+    return {"install": out, "install_machine": machine()}
 
 
 def merged(path: Path, new: dict) -> dict:
