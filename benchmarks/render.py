@@ -53,6 +53,9 @@ def quickstart(times: dict) -> str:
     inst = times.get("install", {})
     light, dev = _install_cost(inst, "light"), _install_cost(inst, "dev")
     suite = f"suite {_minutes(times['suite_s'])}" if "suite_s" in times else ""
+    sm = times.get("suite_machine")
+    if suite and sm and (sm["cpu"], sm["date"]) != (times["machine"]["cpu"], times["machine"]["date"]):
+        suite += f" on {_machine(sm)}"  # timed on another machine or day than the commands
     lines = [
         (
             "pip install -e . && python -m mixing.sweep",
