@@ -68,7 +68,11 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
-    ap.add_argument("--quick", action="store_true", help="few trials and shorter lengths (all in a few minutes)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="few trials and shorter lengths (the README's Quick start gives the time it takes)",
+    )
     ap.add_argument(
         "--out",
         help=f"output folder (default {OWN_OUT}; the committed figures are in {COMMITTED}, "
