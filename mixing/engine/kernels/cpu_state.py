@@ -78,8 +78,8 @@ def step_so2(src, law, lawpar, centers, table, alias, tk, n, phi):
     elif src == IID:
         key = rng.pos_key(tk, n, rng.STREAM_GEN)
         # one loop per common law, with the law a constant in it, so that the compiled loop
-        # holds that law's draw alone instead of testing the law in every block (measured
-        # at d = 64: 1.3x on the whole Gaussian step)
+        # holds that law's draw alone instead of testing the law in every block (retrieval
+        # at d = 64, one thread: 1.4x with Gaussian angles, 2x with uniform; BENCHMARKS.md)
         if law == GAUSSIAN:
             for m in range(h):
                 phi[m] += centers[m] + laws.angle(GAUSSIAN, lawpar, key, m, centers[m])
