@@ -9,11 +9,12 @@ simulator finishes too:
     python benchmarks/fingerprints.py --device cpu --compare /tmp/cpu.json
 
 The committed files (``benchmarks/fingerprints/``) hold the CPU kernels' and the simulated
-CUDA kernels' fingerprints, which are the same on every x86 machine measured so far, and the
-NumPy reference's, which are not: the reference's matrix and vector products go through
-NumPy's OpenBLAS, built with ``DYNAMIC_ARCH`` (kernels, and so the order of additions, chosen
-for the CPU at run time). Its committed file is from a 2-core AMD EPYC; on a 2-core Intel Xeon
-every case differs from it, before any change. There, compare the reference against a file
+CUDA kernels' fingerprints, which are the same on both x86 machines measured so far (a 2-core
+AMD EPYC and a 2-core Intel Xeon), and the NumPy reference's, which are not: its committed
+file is from the EPYC, and on the Xeon every case differs from it, before any change. Most
+likely this is because the reference's matrix and vector products go through NumPy's
+OpenBLAS, built with ``DYNAMIC_ARCH`` (kernels, and so the order of additions, chosen for the
+CPU at run time). There, compare the reference against a file
 written by the previous commit on the same machine (``git worktree add``, ``PYTHONPATH``).
 """
 
@@ -90,7 +91,11 @@ def fingerprints(device: str, only=None) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--device", default="cpu", choices=("cpu", "reference", "cuda"))
     ap.add_argument("--out", type=Path, help="write the fingerprints as JSON")
     ap.add_argument("--compare", type=Path, help="compare with an earlier JSON; exit 1 on any difference")
@@ -105,6 +110,11 @@ def main(argv=None) -> int:
         keys = set(fp) if args.cases else set(old) | set(fp)
         diff = sorted(k for k in keys if old.get(k) != fp.get(k))
         print(f"{len(fp)} cases on {args.device}: " + ("identical" if not diff else f"DIFFER: {', '.join(diff)}"))
+        if diff and args.device == "reference":
+            print(
+                "note: the NumPy reference's fingerprints depend on the CPU (OpenBLAS picks its kernels at run "
+                "time): compare against a file written by the previous commit on this machine (see --help)"
+            )
         return 1 if diff else 0
     if not args.out:
         print(text)
