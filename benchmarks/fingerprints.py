@@ -14,8 +14,8 @@ AMD EPYC and a 2-core Intel Xeon), and the NumPy reference's, which are not: its
 file is from the EPYC, and on the Xeon every case differs from it, before any change. Most
 likely this is because the reference's matrix and vector products go through NumPy's
 OpenBLAS, built with ``DYNAMIC_ARCH`` (kernels, and so the order of additions, chosen for the
-CPU at run time). There, compare the reference against a file
-written by the previous commit on the same machine (``git worktree add``, ``PYTHONPATH``).
+CPU at run time). There, compare the reference against a file written by the previous
+commit on the same machine (``git worktree add``, ``PYTHONPATH``).
 """
 
 from __future__ import annotations

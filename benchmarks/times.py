@@ -48,11 +48,16 @@ def timed(command: str, env: dict, cwd: Path) -> float:
     return time.perf_counter() - t
 
 
+def machine() -> dict:
+    """The machine record of ``engine_bench`` (CPU, threads, versions, date)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from engine_bench import machine as record
+
+    return record()
+
+
 def run(names, suite: bool, progress=print) -> dict:
     """Cold and warm seconds of each command in ``names``, or the suite's (``suite``)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from engine_bench import machine
-
     out = {"machine": machine(), "cold_s": {}, "warm_s": {}}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache"), "PYTHONPATH": str(ROOT)}
@@ -82,9 +87,6 @@ def installs(cpu_torch: str, progress=print) -> dict:
     """Wall seconds and size of each install of ``INSTALLS`` in a fresh venv (pip's cache off),
     with the machine they were timed on (``install_machine``: the commands may be timed on
     another)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from engine_bench import machine
-
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"

@@ -6,9 +6,9 @@ Each figure is written as NAME.png and NAME.pdf, with the data behind it as NAME
 (tidy: panel, series, kind, x, y, stderr; kind is measured, theory or a censoring mark; then
 the parameters each row was computed with as columns: mechanism, d, ...) and NAME.json (the
 figure's spec), to runs/figures/ unless --out says otherwise. A figure whose NAME.json
-matches, in --out or in the committed figures/output/,
-is redrawn from that data without simulating again (--force recomputes); the committed
-figures are written only when --out names their folder.
+matches, in --out or in the committed figures/output/, is redrawn from that data without
+simulating again (--force recomputes); the committed figures are written only when --out
+names their folder.
 """
 
 from __future__ import annotations
